@@ -1,0 +1,252 @@
+"""Every error plughost raises, as one tree.
+
+    PlughostError                      base; `.code` is the contract's error code, `.plugin` the plugin's name
+    +-- UsageError                     bad command-line input (exit status 2)
+    +-- DataError                      a candle/alert file is unreadable or invalid (DATA_INVALID)
+    +-- ConfigError                    a run config or plugin config breaks its schema (CONFIG_INVALID)
+    +-- ManifestError                  a plugin.json is invalid (MANIFEST_INVALID)
+    +-- PluginNotFound                 no plugin of that name (suggests the closest names)
+    +-- PluginDisabled                 the plugin is disabled (says how to enable it)
+    +-- PluginFailure                  something went wrong with a running plugin process
+        +-- PluginSpawnFailed          the process could not be started (PLUGIN_SPAWN_FAILED)
+        +-- PluginStartTimeout         no handshake within the start timeout (PLUGIN_START_TIMEOUT)
+        +-- HandshakeError             a bad or incompatible handshake (PLUGIN_HANDSHAKE_FAILED)
+        +-- InterfaceMismatch          the plugin lacks a required method (INTERFACE_MISMATCH)
+        +-- PluginCrashed              the process died or closed its stream (PLUGIN_CRASHED)
+        +-- PluginTimeout              no answer within the call timeout (PLUGIN_TIMEOUT)
+        +-- PluginProtocolError        garbage on the wire (PLUGIN_PROTOCOL_ERROR)
+        |   +-- FrameTooLarge          a frame header over the maximum (PLUGIN_FRAME_TOO_LARGE)
+        +-- PluginError                the plugin raised; carries its traceback (PLUGIN_ERROR)
+        +-- ResourceLimitExceeded      the plugin went over its memory limit (RESOURCE_LIMIT)
+
+Each message says which plugin, what happened and what to do next. `str(err)` is the one-paragraph
+form shown to users; `err.to_dict()` is what lands in a run's `summary.json` under `error`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class PlughostError(Exception):
+    code: str = "PLUGHOST_ERROR"
+    exit_status: int = 1
+
+    def __init__(self, message: str, *, plugin: str | None = None, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.plugin = plugin
+        self.hint = hint
+
+    def __str__(self) -> str:
+        text = self.message
+        if self.hint:
+            text = f"{text}\n  -> {self.hint}"
+        return text
+
+    def details(self) -> dict[str, Any]:
+        """Extra machine-readable fields for summary.json (exit code, stderr tail, ...)."""
+        return {}
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"code": self.code, "message": self.message, "plugin": self.plugin}
+        if self.hint:
+            out["hint"] = self.hint
+        out.update(self.details())
+        return out
+
+
+class UsageError(PlughostError):
+    code = "USAGE_ERROR"
+    exit_status = 2
+
+
+class DataError(PlughostError):
+    code = "DATA_INVALID"
+    exit_status = 2
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str,
+        row: int | None = None,
+        column: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        where = file
+        if row is not None:
+            where += f", row {row}"
+        if column is not None:
+            where += f", column '{column}'"
+        super().__init__(f"{where}: {message}", hint=hint)
+        self.file = file
+        self.row = row
+        self.column = column
+
+    def details(self) -> dict[str, Any]:
+        return {"file": self.file, "row": self.row, "column": self.column}
+
+
+class ConfigError(PlughostError):
+    code = "CONFIG_INVALID"
+    exit_status = 2
+
+    def __init__(
+        self, message: str, *, plugin: str | None = None, hint: str | None = None, problems: list[str] | None = None
+    ) -> None:
+        super().__init__(message, plugin=plugin, hint=hint)
+        self.problems = problems or []
+
+    def details(self) -> dict[str, Any]:
+        return {"problems": self.problems} if self.problems else {}
+
+
+class ManifestError(PlughostError):
+    code = "MANIFEST_INVALID"
+    exit_status = 2
+
+    def __init__(
+        self, message: str, *, plugin: str | None = None, path: str | None = None, hint: str | None = None
+    ) -> None:
+        super().__init__(message, plugin=plugin, hint=hint)
+        self.path = path
+
+    def details(self) -> dict[str, Any]:
+        return {"path": self.path} if self.path else {}
+
+
+class PluginNotFound(PlughostError):
+    code = "PLUGIN_NOT_FOUND"
+    exit_status = 2
+
+
+class PluginDisabled(PlughostError):
+    code = "PLUGIN_DISABLED"
+    exit_status = 2
+
+
+class PluginFailure(PlughostError):
+    """A running plugin process misbehaved. Carries the process facts needed to act on it."""
+
+    code = "PLUGIN_FAILURE"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        plugin: str | None,
+        hint: str | None = None,
+        hook: str | None = None,
+        stderr_tail: str = "",
+        stderr_truncated: bool = False,
+    ) -> None:
+        super().__init__(message, plugin=plugin, hint=hint)
+        self.hook = hook
+        self.stderr_tail = stderr_tail
+        self.stderr_truncated = stderr_truncated
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        tail = self.stderr_tail.strip()
+        if tail:
+            lines = tail.splitlines()[-15:]
+            text += "\n  stderr (last lines):\n" + "\n".join(f"    | {line}" for line in lines)
+        return text
+
+    def details(self) -> dict[str, Any]:
+        return {
+            "hook": self.hook,
+            "stderr_tail": self.stderr_tail,
+            "stderr_truncated": self.stderr_truncated,
+        }
+
+
+class PluginSpawnFailed(PluginFailure):
+    code = "PLUGIN_SPAWN_FAILED"
+
+
+class PluginStartTimeout(PluginFailure):
+    code = "PLUGIN_START_TIMEOUT"
+
+
+class HandshakeError(PluginFailure):
+    code = "PLUGIN_HANDSHAKE_FAILED"
+
+
+class InterfaceMismatch(PluginFailure):
+    code = "INTERFACE_MISMATCH"
+
+
+class PluginCrashed(PluginFailure):
+    code = "PLUGIN_CRASHED"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        plugin: str | None,
+        exit_code: int | None = None,
+        signal_name: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(message, plugin=plugin, **kwargs)
+        self.exit_code = exit_code
+        self.signal_name = signal_name
+
+    def details(self) -> dict[str, Any]:
+        return {**super().details(), "exit_code": self.exit_code, "signal": self.signal_name}
+
+
+class PluginTimeout(PluginFailure):
+    code = "PLUGIN_TIMEOUT"
+
+    def __init__(self, message: str, *, plugin: str | None, timeout: float, **kwargs: Any) -> None:
+        super().__init__(message, plugin=plugin, **kwargs)
+        self.timeout = timeout
+
+    def details(self) -> dict[str, Any]:
+        return {**super().details(), "timeout": self.timeout}
+
+
+class PluginProtocolError(PluginFailure):
+    code = "PLUGIN_PROTOCOL_ERROR"
+
+
+class FrameTooLarge(PluginProtocolError):
+    code = "PLUGIN_FRAME_TOO_LARGE"
+
+
+class PluginError(PluginFailure):
+    """The plugin's own code raised. The process is still healthy."""
+
+    code = "PLUGIN_ERROR"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        plugin: str | None,
+        error_type: str,
+        traceback: str,
+        at: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(message, plugin=plugin, **kwargs)
+        self.error_type = error_type
+        self.traceback = traceback
+        self.at = at
+
+    def __str__(self) -> str:
+        text = PlughostError.__str__(self)
+        if self.traceback.strip():
+            lines = self.traceback.strip().splitlines()[-20:]
+            text += "\n  plugin traceback:\n" + "\n".join(f"    | {line}" for line in lines)
+        return text
+
+    def details(self) -> dict[str, Any]:
+        return {**super().details(), "type": self.error_type, "traceback": self.traceback, "at": self.at}
+
+
+class ResourceLimitExceeded(PluginFailure):
+    code = "RESOURCE_LIMIT"
