@@ -1,0 +1,1 @@
+"""Layer 1: bytes <-> frames <-> messages (PROTOCOL.md). No processes, no I/O."""

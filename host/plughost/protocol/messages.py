@@ -1,0 +1,186 @@
+"""Typed payloads of the protocol's methods, and their checks (PROTOCOL.md sections 5-7)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .framing import ProtocolViolation
+
+PROTOCOL_VERSIONS = (1,)
+PLUGIN_TYPES = ("strategy", "feature")
+
+
+@dataclass(frozen=True)
+class Hello:
+    protocol: int
+    sdk: str
+    sdk_version: str
+    name: str | None
+    version: str | None
+    plugin_type: str
+    methods: frozenset[str]
+    pid: int
+
+    @classmethod
+    def parse(cls, params: Any) -> Hello:
+        def need(cond: bool, what: str) -> None:
+            if not cond:
+                raise ProtocolViolation("bad hello", what)
+
+        need(isinstance(params, dict), f"params must be a map, got {params!r:.100}")
+        plugin = params.get("plugin")
+        need(isinstance(plugin, dict), "missing `plugin` map")
+        need(type(params.get("protocol")) is int, "`protocol` must be an integer")
+        need(plugin.get("type") in PLUGIN_TYPES, f"`plugin.type` must be one of {PLUGIN_TYPES}")
+        methods = params.get("methods")
+        need(isinstance(methods, list) and all(isinstance(m, str) for m in methods), "`methods` must be strings")
+        for key in ("name", "version"):
+            need(plugin.get(key) is None or isinstance(plugin.get(key), str), f"`plugin.{key}` must be a string")
+        return cls(
+            protocol=params["protocol"],
+            sdk=str(params.get("sdk", "?")),
+            sdk_version=str(params.get("sdk_version", "?")),
+            name=plugin.get("name"),
+            version=plugin.get("version"),
+            plugin_type=plugin["type"],
+            methods=frozenset(methods),
+            pid=int(params.get("pid") or 0),
+        )
+
+
+@dataclass
+class AlertEvent:
+    at: int
+    id: str
+    timestamp: int
+    symbol: str
+    price: float | None
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"at": self.at, "id": self.id, "timestamp": self.timestamp, "symbol": self.symbol,
+                "price": self.price, "data": self.data}
+
+
+@dataclass
+class CandleBatch:
+    """One batch of one symbol's stream, columnar. Arrays must be C-contiguous int64/float64."""
+
+    symbol: str
+    offset: int
+    timestamp: np.ndarray
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+    indicators: dict[str, np.ndarray] = field(default_factory=dict)
+    alerts: list[AlertEvent] = field(default_factory=list)
+    last: bool = False
+
+    def __len__(self) -> int:
+        return len(self.timestamp)
+
+    def to_wire(self) -> dict[str, Any]:
+        # The arrays' raw little-endian bytes are exactly Arrow's primitive data buffers.
+        def raw(arr: np.ndarray, dtype: str) -> bytes:
+            return np.ascontiguousarray(arr, dtype=dtype).tobytes()
+
+        return {
+            "symbol": self.symbol,
+            "offset": self.offset,
+            "n": len(self.timestamp),
+            "columns": {
+                "timestamp": raw(self.timestamp, "<i8"),
+                "open": raw(self.open, "<f8"),
+                "high": raw(self.high, "<f8"),
+                "low": raw(self.low, "<f8"),
+                "close": raw(self.close, "<f8"),
+                "volume": raw(self.volume, "<f8"),
+            },
+            "indicators": {name: raw(col, "<f8") for name, col in self.indicators.items()},
+            "alerts": [a.to_wire() for a in self.alerts],
+            "last": self.last,
+        }
+
+
+@dataclass(frozen=True)
+class SignalRecord:
+    at: int
+    alert: int | None
+    type: str
+    price: float | None
+    size: float | None
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class MirrorPosition:
+    entry_price: float
+    size: float
+    entry_timestamp: int
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    signals: list[SignalRecord]
+    position: MirrorPosition | None
+
+
+def _number(value: Any, what: str, *, optional: bool = False) -> float | None:
+    if value is None and optional:
+        return None
+    if type(value) not in (int, float):
+        raise ProtocolViolation("bad result", f"{what} must be a number, got {value!r:.80}")
+    return float(value)
+
+
+def _integer(value: Any, what: str) -> int:
+    if type(value) is float and value.is_integer():
+        return int(value)  # JavaScript cannot tell 3 from 3.0
+    if type(value) is not int:
+        raise ProtocolViolation("bad result", f"{what} must be an integer, got {value!r:.80}")
+    return value
+
+
+def parse_batch_result(result: Any, batch_len: int, alert_count: int) -> BatchResult:
+    if not isinstance(result, dict) or not isinstance(result.get("signals"), list):
+        raise ProtocolViolation("bad result", f"a candles result must be a map with `signals`, got {result!r:.100}")
+    signals = []
+    for raw in result["signals"]:
+        if not isinstance(raw, dict):
+            raise ProtocolViolation("bad result", f"a signal must be a map, got {raw!r:.80}")
+        at = _integer(raw.get("at"), "signal.at")
+        alert = raw.get("alert")
+        if alert is not None:
+            alert = _integer(alert, "signal.alert")
+            if not 0 <= alert < alert_count:
+                raise ProtocolViolation("bad result", f"signal.alert {alert} is not an alert of this batch")
+        if not 0 <= at <= batch_len or (at == batch_len and alert is None):
+            raise ProtocolViolation("bad result", f"signal.at {at} is outside the batch (0..{batch_len - 1})")
+        kind = raw.get("type")
+        if kind not in ("entry", "exit"):
+            raise ProtocolViolation("bad result", f"signal.type must be 'entry' or 'exit', got {kind!r:.40}")
+        price = _number(raw.get("price"), "signal.price", optional=True)
+        size = _number(raw.get("size"), "signal.size", optional=True)
+        if price is not None and not math.isfinite(price):
+            raise ProtocolViolation("bad result", f"signal.price must be finite, got {price}")
+        if size is not None and not (math.isfinite(size) and size > 0):
+            raise ProtocolViolation("bad result", f"signal.size must be a positive number, got {size}")
+        reason = raw.get("reason")
+        signals.append(SignalRecord(at, alert, kind, price, size, None if reason is None else str(reason)))
+    position = result.get("position")
+    mirror = None
+    if position is not None:
+        if not isinstance(position, dict):
+            raise ProtocolViolation("bad result", f"position must be a map or nil, got {position!r:.80}")
+        mirror = MirrorPosition(
+            _number(position.get("entry_price"), "position.entry_price") or 0.0,
+            _number(position.get("size"), "position.size") or 0.0,
+            _integer(position.get("entry_timestamp"), "position.entry_timestamp"),
+        )
+    return BatchResult(signals, mirror)

@@ -1,0 +1,322 @@
+"""Layer 3: one conversation with one plugin process.
+
+Single-threaded and poll-driven: the calling thread writes its request and waits on the plugin's stdout
+and on a pidfd at once, so a call costs a few syscalls (no thread hand-off), writes never deadlock
+against a plugin that is writing too (we keep reading while we write), and every wait has a deadline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import select
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .errors import (
+    FrameTooLarge,
+    HandshakeError,
+    PluginCrashed,
+    PluginError,
+    PluginFailure,
+    PluginProtocolError,
+    PluginStartTimeout,
+    PluginTimeout,
+)
+from .protocol.codec import Notification, Request, Response, decode_message, notification_frame, request_frame
+from .protocol.framing import FrameDecoder, FrameSizeViolation, ProtocolViolation
+from .protocol.messages import PROTOCOL_VERSIONS, Hello
+from .transport.process import PluginProcess, signal_name
+
+DEFAULT_PARTIAL_FRAME_TIMEOUT = 10.0
+_READ_CHUNK = 1 << 20
+
+
+class _Exited(Exception):
+    """Internal: the process exited (or closed stdout) while we waited."""
+
+
+class _Deadline(Exception):
+    """Internal: the caller's deadline passed."""
+
+
+class Session:
+    def __init__(
+        self,
+        process: PluginProcess,
+        *,
+        max_frame: int,
+        partial_frame_timeout: float = DEFAULT_PARTIAL_FRAME_TIMEOUT,
+        term_grace: float = 2.0,
+    ) -> None:
+        self.process = process
+        self.name = process.name
+        self.term_grace = term_grace
+        self.partial_frame_timeout = partial_frame_timeout
+        self._decoder = FrameDecoder(max_frame)
+        self._next_id = 1
+        self._waiting: set[int] = set()
+        self._responses: dict[int, Response] = {}
+        self._notifications: list[Notification] = []
+        self._stdout_open = True
+        self._exited = False
+        self._failure: PluginFailure | None = None
+        self._poll = select.poll()
+        self._poll.register(process.stdout_fd, select.POLLIN)
+        if process.pidfd is not None:
+            self._poll.register(process.pidfd, select.POLLIN)
+        self.hook_errors: list[dict[str, Any]] = []
+
+    # -- public -------------------------------------------------------------------------------------
+
+    @property
+    def alive(self) -> bool:
+        return self._failure is None and not self._exited
+
+    def wait_hello(self, timeout: float) -> Hello:
+        deadline = time.monotonic() + timeout
+        try:
+            self._pump(deadline, lambda: bool(self._notifications))
+        except _Exited as exc:
+            raise self._fail(self._crash_error("before its handshake (hello)", str(exc), HandshakeError)) from None
+        except _Deadline:
+            raise self._fail(PluginStartTimeout(
+                f"plugin '{self.name}' did not complete its handshake within {timeout:g}s",
+                plugin=self.name, hint="it may hang while importing; raise --start-timeout if it is just slow",
+                **self._stderr_fields(),
+            )) from None
+        first = self._notifications.pop(0)
+        if first.method != "hello":
+            raise self._fail(HandshakeError(
+                f"plugin '{self.name}' sent {first.method!r} before its handshake", plugin=self.name,
+                hint="the plugin must use a plughost SDK runner", **self._stderr_fields(),
+            ))
+        try:
+            hello = Hello.parse(first.params)
+        except ProtocolViolation as exc:
+            raise self._fail(HandshakeError(f"plugin '{self.name}' sent a bad hello: {exc}", plugin=self.name,
+                                            **self._stderr_fields())) from None
+        if hello.protocol not in PROTOCOL_VERSIONS:
+            raise self._fail(HandshakeError(
+                f"plugin '{self.name}' speaks protocol version {hello.protocol}; this host speaks "
+                f"{', '.join(map(str, PROTOCOL_VERSIONS))} ({hello.sdk} {hello.sdk_version})",
+                plugin=self.name, hint="upgrade the plugin's SDK or plughost so that they share a version",
+            ))
+        return hello
+
+    def request(self, method: str, params: Any, *, timeout: float) -> Any:
+        self._check_usable()
+        msgid = self._next_id
+        self._next_id = msgid + 1 if msgid < 0xFFFFFFFF else 1
+        self._waiting.add(msgid)
+        deadline = time.monotonic() + timeout
+        try:
+            self._write(request_frame(msgid, method, params), deadline, method)
+            self._pump(deadline, lambda: msgid in self._responses, method=method)
+        except _Exited as exc:
+            if msgid not in self._responses:
+                raise self._fail(self._crash_error(f"during {method}", str(exc), PluginCrashed, hook=method)) \
+                    from None
+        except _Deadline:
+            raise self._timeout(method, timeout) from None
+        finally:
+            self._waiting.discard(msgid)
+        response = self._responses.pop(msgid)
+        if response.error is not None:
+            raise self._plugin_error(response.error, method)
+        return response.result
+
+    def notify(self, method: str, params: Any, *, timeout: float) -> None:
+        self._check_usable()
+        deadline = time.monotonic() + timeout
+        try:
+            self._write(notification_frame(method, params), deadline, method)
+        except _Exited as exc:
+            raise self._fail(self._crash_error(f"during {method}", str(exc), PluginCrashed, hook=method)) from None
+        except _Deadline:
+            raise self._timeout(method, timeout) from None
+
+    def take_hook_errors(self) -> list[dict[str, Any]]:
+        errors, self.hook_errors = self.hook_errors, []
+        return errors
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Ask the plugin to shut down, then make sure its whole tree is gone. Idempotent."""
+        if self.alive:
+            with contextlib.suppress(PluginFailure):
+                self.request("shutdown", None, timeout=timeout)
+            self.process.wait(min(timeout, self.term_grace))
+        self.process.kill(self.term_grace)
+
+    def kill(self) -> None:
+        self.process.kill(self.term_grace)
+
+    # -- internals ----------------------------------------------------------------------------------
+
+    def _check_usable(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+        if self._exited:
+            raise self._fail(self._crash_error("between calls", "", PluginCrashed))
+
+    def _fail(self, error: PluginFailure) -> PluginFailure:
+        if self._failure is None:
+            self._failure = error
+        self.process.kill(self.term_grace)
+        return error
+
+    def _stderr_fields(self) -> dict[str, Any]:
+        self.process.stderr.join(0.2)
+        return {"stderr_tail": self.process.stderr.text(), "stderr_truncated": self.process.stderr.truncated}
+
+    def _crash_error(self, when: str, detail: str, cls: type[PluginFailure], hook: str | None = None) -> PluginFailure:
+        code = self.process.wait(1.0)
+        if code is None:  # closed stdout but still running
+            self.process.kill(self.term_grace)
+            code = self.process.returncode
+        sig = signal_name(code)
+        if sig:
+            how = f"was killed by {sig}"
+            hint = ("SIGKILL often means the out-of-memory killer; check its memory use" if sig == "SIGKILL"
+                    else "see the stderr tail below for the fault (Python plugins print a faulthandler trace)")
+        elif detail:
+            how = f"{detail} (exit code {code})"
+            hint = "see the stderr tail below"
+        else:
+            how = f"exited with code {code}"
+            hint = "see the stderr tail below; a plugin must not exit on its own"
+        message = f"plugin '{self.name}' {how} {when}"
+        fields = self._stderr_fields()
+        if cls is PluginCrashed:
+            return PluginCrashed(message, plugin=self.name, exit_code=None if sig else code, signal_name=sig,
+                                 hint=hint, hook=hook, **fields)
+        return cls(message, plugin=self.name, hint=hint, hook=hook, **fields)
+
+    def _plugin_error(self, error: dict[str, Any], method: str) -> PluginError:
+        kind = str(error.get("type") or "Error")
+        message = str(error.get("message") or "")
+        hook = error.get("hook") or method
+        at = error.get("at")
+        where = f" at candle {at} of the batch" if isinstance(at, int) and hook == "on_candle" else ""
+        shown = message if len(message) <= 2000 else message[:2000] + f"... ({len(message)} characters)"
+        return PluginError(
+            f"plugin '{self.name}' raised {kind} in {hook}{where}: {shown}", plugin=self.name,
+            error_type=kind, traceback=str(error.get("traceback") or ""), at=at if isinstance(at, int) else None,
+            hook=hook, hint="fix the plugin code (its traceback is below); the run's other plugins are unaffected",
+        )
+
+    def _protocol_error(self, exc: ProtocolViolation) -> PluginFailure:
+        cls = FrameTooLarge if isinstance(exc, FrameSizeViolation) else PluginProtocolError
+        return self._fail(cls(
+            f"plugin '{self.name}' broke the protocol: {exc}", plugin=self.name,
+            hint="something in the plugin writes to the protocol stream, or its SDK is incompatible",
+            **self._stderr_fields(),
+        ))
+
+    def _timeout(self, method: str, timeout: float) -> PluginFailure:
+        return self._fail(PluginTimeout(
+            f"plugin '{self.name}' did not answer {method} within {timeout:g}s; its process tree was killed",
+            plugin=self.name, timeout=timeout, hook=method,
+            hint="it may be stuck in a loop; raise --call-timeout if it is just slow", **self._stderr_fields(),
+        ))
+
+    def _handle(self, body: bytes) -> None:
+        message = decode_message(body)
+        if isinstance(message, Response):
+            if message.msgid not in self._waiting or message.msgid in self._responses:
+                raise ProtocolViolation("unexpected response", f"no request with id {message.msgid} is waiting")
+            self._responses[message.msgid] = message
+        elif isinstance(message, Notification):
+            if message.method == "hook_error" and isinstance(message.params, dict):
+                self.hook_errors.append(message.params)
+            else:
+                self._notifications.append(message)
+        elif isinstance(message, Request):
+            raise ProtocolViolation("unexpected request", f"plugins may not send requests ({message.method!r})")
+
+    def _read_available(self) -> None:
+        while True:
+            try:
+                data = os.read(self.process.stdout_fd, _READ_CHUNK)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                self._stdout_open = False
+                self._poll.unregister(self.process.stdout_fd)
+                return
+            for body in self._decoder.feed(data):
+                self._handle(body)
+            if len(data) < _READ_CHUNK:
+                return
+
+    def _pump(self, deadline: float, done: Callable[[], bool], method: str | None = None,
+              write: memoryview | None = None) -> memoryview | None:
+        """Read (and optionally write) until `done()` or the deadline. Returns what is left to write."""
+        poll = self._poll
+        stdin_fd = self.process.stdin_fd
+        try:
+            while not done() or write:
+                now = time.monotonic()
+                wait_until = deadline
+                if self._decoder.partial_since is not None:
+                    stall = self._decoder.partial_since + self.partial_frame_timeout
+                    if now >= stall:
+                        raise ProtocolViolation("partial frame stalled",
+                                                f"{self._decoder.buffered} bytes of a frame, then nothing for "
+                                                f"{self.partial_frame_timeout:g}s")
+                    wait_until = min(wait_until, stall)
+                if now >= deadline:
+                    raise _Deadline()
+                if self._exited:
+                    raise _Exited("")
+                if write:
+                    poll.register(stdin_fd, select.POLLOUT)
+                events = poll.poll(max(0.0, (wait_until - now) * 1000) + 1)
+                if write:
+                    poll.unregister(stdin_fd)
+                for fd, _ in events:
+                    if fd == self.process.stdout_fd:
+                        self._read_available()
+                    elif fd == self.process.pidfd:
+                        self._on_exit()
+                    elif fd == stdin_fd and write:
+                        write = self._write_some(write)
+                if not self._stdout_open and not done():
+                    self._on_exit()
+                if self.process.pidfd is None and self.process.poll() is not None:
+                    self._on_exit()
+        except ProtocolViolation as exc:
+            raise self._protocol_error(exc) from None
+        return write
+
+    def _on_exit(self) -> None:
+        """The process is gone (or closed stdout): read what it left in the pipe, then report."""
+        if self._stdout_open:
+            with contextlib.suppress(ProtocolViolation):
+                self._read_available()  # a grandchild may still hold the pipe: take what is there, don't wait
+        self._exited = True
+        if self.process.pidfd is not None:
+            with contextlib.suppress(KeyError):
+                self._poll.unregister(self.process.pidfd)
+
+    def _write_some(self, data: memoryview) -> memoryview | None:
+        try:
+            written = os.write(self.process.stdin_fd, data)
+        except BlockingIOError:
+            return data
+        except OSError as exc:
+            if exc.errno in (errno.EPIPE, errno.EBADF):
+                self._on_exit()
+                raise _Exited("stopped reading its input") from None
+            raise
+        rest = data[written:]
+        return rest if rest else None
+
+    def _write(self, frame: bytes, deadline: float, method: str) -> None:
+        rest = self._write_some(memoryview(frame))
+        if rest:
+            self._pump(deadline, lambda: True, method=method, write=rest)

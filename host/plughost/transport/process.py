@@ -1,0 +1,184 @@
+"""A plugin child process: spawned in its own session with three pipes, killed with its whole tree."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from importlib.util import find_spec
+from pathlib import Path
+
+import psutil
+
+from ..errors import PluginSpawnFailed
+from ..protocol.framing import DEFAULT_MAX_FRAME
+from ..protocol.messages import PROTOCOL_VERSIONS
+from .env import plugin_environment
+from .reaper import REAPER
+from .stderr import StderrTail
+
+COOKIE_VAR = "PLUGHOST_MAGIC_COOKIE"
+COOKIE = "plughost-plugin-v1"
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+@dataclass
+class LaunchSpec:
+    """Everything needed to start one plugin process."""
+
+    name: str
+    plugin_type: str
+    language: str
+    entry: Path
+    plugin_dir: Path
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+
+def _python_sdk_path() -> str | None:
+    spec = find_spec("plughost_sdk")
+    if spec is None or spec.origin is None:
+        return None
+    return str(Path(spec.origin).parent.parent)
+
+
+def node_runner() -> Path:
+    return Path(os.environ.get("PLUGHOST_TS_RUNNER", REPO_ROOT / "sdk-typescript" / "dist" / "runner.js"))
+
+
+def command_for(spec: LaunchSpec) -> tuple[list[str], dict[str, str]]:
+    """The argv and language-specific environment for a plugin."""
+    if spec.language == "python":
+        sdk = _python_sdk_path()
+        return [sys.executable, "-m", "plughost_sdk"], ({"PYTHONPATH": sdk} if sdk else {})
+    if spec.language in ("typescript", "javascript"):
+        node = os.environ.get("PLUGHOST_NODE") or shutil.which("node")
+        if node is None:
+            raise PluginSpawnFailed(
+                f"plugin '{spec.name}' is written in {spec.language} but `node` is not on PATH",
+                plugin=spec.name, hint="install Node.js 20+ or set PLUGHOST_NODE to its path",
+            )
+        runner = node_runner()
+        if not runner.is_file():
+            raise PluginSpawnFailed(
+                f"the TypeScript SDK runner {runner} is missing", plugin=spec.name,
+                hint="build it: `make setup` (or `npm ci && npm run build --workspaces` at the repo root)",
+            )
+        return [node, str(runner)], {"NODE_PATH": str(REPO_ROOT / "node_modules")}
+    raise PluginSpawnFailed(f"plugin '{spec.name}' has unknown language {spec.language!r}", plugin=spec.name)
+
+
+def signal_name(returncode: int | None) -> str | None:
+    if returncode is None or returncode >= 0:
+        return None
+    try:
+        return signal.Signals(-returncode).name
+    except ValueError:
+        return f"signal {-returncode}"
+
+
+class PluginProcess:
+    def __init__(self, spec: LaunchSpec, popen: subprocess.Popen[bytes]) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.popen = popen
+        self.pid = popen.pid
+        assert popen.stdin and popen.stdout and popen.stderr
+        self.stdin_fd = popen.stdin.fileno()
+        self.stdout_fd = popen.stdout.fileno()
+        os.set_blocking(self.stdin_fd, False)
+        os.set_blocking(self.stdout_fd, False)
+        self.stderr = StderrTail(os.dup(popen.stderr.fileno()), spec.name)
+        popen.stderr.close()
+        self.pidfd: int | None = None
+        with contextlib.suppress(OSError, AttributeError):
+            self.pidfd = os.pidfd_open(self.pid)
+        self._killed = False
+        REAPER.watch(self.pid)
+
+    @classmethod
+    def spawn(cls, spec: LaunchSpec, *, max_frame: int = DEFAULT_MAX_FRAME) -> PluginProcess:
+        argv, lang_env = command_for(spec)
+        protocol_vars = {
+            COOKIE_VAR: COOKIE,
+            "PLUGHOST_PROTOCOL_VERSIONS": ",".join(map(str, PROTOCOL_VERSIONS)),
+            "PLUGHOST_PLUGIN_ENTRY": str(spec.entry),
+            "PLUGHOST_PLUGIN_NAME": spec.name,
+            "PLUGHOST_PLUGIN_TYPE": spec.plugin_type,
+            "PLUGHOST_MAX_FRAME": str(max_frame),
+            "PLUGHOST_HOST_PID": str(os.getpid()),
+            **lang_env,
+        }
+        env = plugin_environment(protocol_vars, spec.extra_env)
+        try:
+            popen = subprocess.Popen(
+                argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                cwd=spec.plugin_dir, env=env, close_fds=True, start_new_session=True, bufsize=0,
+            )
+        except OSError as exc:
+            raise PluginSpawnFailed(
+                f"could not start plugin '{spec.name}': {exc}", plugin=spec.name,
+                hint=f"check that {argv[0]} exists and {spec.plugin_dir} is readable",
+            ) from exc
+        return cls(spec, popen)
+
+    def poll(self) -> int | None:
+        return self.popen.poll()
+
+    @property
+    def returncode(self) -> int | None:
+        return self.popen.returncode
+
+    def wait(self, timeout: float) -> int | None:
+        try:
+            return self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def kill(self, grace: float = 2.0) -> None:
+        """SIGTERM the process group, wait `grace`, then SIGKILL the group and every descendant.
+
+        Safe to call more than once and on a process that already exited (its grandchildren may not have)."""
+        if self._killed:
+            return
+        self._killed = True
+        descendants: list[psutil.Process] = []
+        with contextlib.suppress(psutil.Error):
+            descendants = psutil.Process(self.pid).children(recursive=True)
+        if self.popen.poll() is None:
+            with contextlib.suppress(OSError):
+                os.killpg(self.pid, signal.SIGTERM)
+            self.wait(grace)
+        with contextlib.suppress(OSError):
+            os.killpg(self.pid, signal.SIGKILL)
+        for child in descendants:  # those that left the group with setsid()
+            with contextlib.suppress(psutil.Error):
+                child.kill()
+        self.popen.wait()
+        psutil.wait_procs(descendants, timeout=1.0)
+        self.close_fds()
+
+    def close_fds(self) -> None:
+        for stream in (self.popen.stdin, self.popen.stdout):
+            with contextlib.suppress(OSError):
+                if stream is not None:
+                    stream.close()
+        if self.pidfd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self.pidfd)
+            self.pidfd = None
+        self.stderr.join(0.5)
+        REAPER.forget(self.pid)
+
+    def wait_exit_after_eof(self, timeout: float) -> int | None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            code = self.popen.poll()
+            if code is not None:
+                return code
+            time.sleep(0.005)
+        return None

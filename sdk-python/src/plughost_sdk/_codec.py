@@ -1,0 +1,33 @@
+"""msgpack with the protocol's encoding rules (PROTOCOL.md section 3)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgpack
+
+from ._framing import FrameError
+
+REQUEST, RESPONSE, NOTIFICATION = 0, 1, 2
+
+_packer = msgpack.Packer(use_bin_type=True, datetime=False)
+
+
+def encode(message: Any) -> bytes:
+    return _packer.pack(message)
+
+
+def decode(body: bytes) -> Any:
+    try:
+        return msgpack.unpackb(body, raw=False, strict_map_key=True, use_list=True)
+    except Exception as exc:  # msgpack raises several unrelated types for bad input
+        raise FrameError(f"invalid msgpack: {type(exc).__name__}: {exc}") from exc
+
+
+def error_map(type_name: str, message: str, traceback: str, hook: str | None, at: int | None) -> dict[str, Any]:
+    def clean(text: str) -> str:
+        # Lone surrogates (e.g. from os.fsdecode) cannot be encoded as UTF-8; replace rather than crash.
+        return text.encode("utf-8", "replace").decode("utf-8")
+
+    return {"type": clean(type_name), "message": clean(message), "traceback": clean(traceback), "hook": hook,
+            "at": at}

@@ -1,0 +1,230 @@
+"""The program the host starts for a Python plugin: `python -m plughost_sdk`.
+
+Order matters: protect the protocol streams first, then load the plugin, then say hello, then serve.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import faulthandler
+import importlib.util
+import inspect
+import os
+import signal
+import sys
+import traceback
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from . import __version__
+from ._codec import NOTIFICATION, REQUEST, decode, encode, error_map
+from ._driver import FeatureDriver, HookError, StrategyDriver
+from ._framing import DEFAULT_MAX_FRAME, FrameError, FrameReader, write_frame
+from ._plugin import COOKIE, COOKIE_VAR, FeaturePlugin, StrategyPlugin
+from ._types import BacktestResults
+
+PROTOCOL_VERSION = 1
+_PR_SET_PDEATHSIG = 1
+
+
+class LoadError(Exception):
+    pass
+
+
+def _protect_stdio() -> tuple[int, int]:
+    """Keep the real stdin/stdout for the protocol; give plugin code /dev/null and stderr instead."""
+    proto_in = os.dup(0)
+    proto_out = os.dup(1)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    os.dup2(2, 1)
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    return proto_in, proto_out
+
+
+def _die_with_parent() -> None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return  # not Linux: the stdin-EOF rule still ends us
+    expected = os.environ.get("PLUGHOST_HOST_PID")
+    if expected and os.getppid() != int(expected):
+        os._exit(1)  # the host died before prctl took effect
+
+
+def _load_module(entry: Path, name: str) -> ModuleType:
+    if not entry.is_file():
+        raise LoadError(f"entry file {entry} does not exist")
+    sys.path.insert(0, str(entry.parent))
+    module_name = "plughost_plugin_" + "".join(c if c.isalnum() else "_" for c in name)
+    spec = importlib.util.spec_from_file_location(module_name, entry)
+    if spec is None or spec.loader is None:
+        raise LoadError(f"cannot import {entry} as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _find_plugin(module: ModuleType, entry: Path) -> StrategyPlugin | FeaturePlugin:
+    exported = getattr(module, "plugin", None)
+    if isinstance(exported, StrategyPlugin | FeaturePlugin):
+        return exported
+    classes = [
+        obj for obj in vars(module).values()
+        if inspect.isclass(obj) and issubclass(obj, StrategyPlugin | FeaturePlugin)
+        and obj not in (StrategyPlugin, FeaturePlugin) and obj.__module__ == module.__name__
+    ]
+    if len(classes) != 1:
+        found = ", ".join(c.__name__ for c in classes) or "none"
+        raise LoadError(
+            f"{entry} must export an instance named `plugin` or define exactly one subclass of "
+            f"StrategyPlugin or FeaturePlugin (found: {found})"
+        )
+    return classes[0]()
+
+
+class Runner:
+    def __init__(self, plugin: StrategyPlugin | FeaturePlugin, proto_in: int, proto_out: int, max_frame: int):
+        self.plugin = plugin
+        self.out = proto_out
+        self.reader = FrameReader(proto_in, max_frame)
+        self.strategy = StrategyDriver(plugin) if isinstance(plugin, StrategyPlugin) else None
+        self.feature = FeatureDriver(plugin) if isinstance(plugin, FeaturePlugin) else None
+
+    def send(self, message: Any) -> None:
+        write_frame(self.out, encode(message))
+
+    def hello(self) -> None:
+        methods = (self.strategy or self.feature).methods  # type: ignore[union-attr]
+        self.send([NOTIFICATION, "hello", {
+            "protocol": PROTOCOL_VERSION,
+            "sdk": "plughost-sdk-python",
+            "sdk_version": __version__,
+            "plugin": {"name": type(self.plugin).name, "version": type(self.plugin).version,
+                       "type": self.plugin.plugin_type},
+            "methods": methods,
+            "pid": os.getpid(),
+        }])
+
+    def serve(self) -> int:
+        while True:
+            body = self.reader.read()
+            if body is None:
+                return 0  # the host closed our stdin: it is gone or done with us
+            message = decode(body)
+            if not isinstance(message, list) or not message or message[0] not in (REQUEST, NOTIFICATION):
+                raise FrameError(f"unexpected message from host: {message!r:.200}")
+            if message[0] == REQUEST:
+                _, msgid, method, params = message
+                try:
+                    result = self.dispatch(method, params or {})
+                except HookError as exc:
+                    self.send([1, msgid, self._error(exc.cause, exc.hook, exc.at), None])
+                except Exception as exc:
+                    self.send([1, msgid, self._error(exc, method, None), None])
+                else:
+                    self.send([1, msgid, None, result])
+                if method == "shutdown":
+                    return 0
+            else:
+                _, method, params = message
+                try:
+                    self.notify(method, params or {})
+                except HookError as exc:
+                    self.send([NOTIFICATION, "hook_error",
+                               {"hook": exc.hook, "error": self._error(exc.cause, exc.hook, exc.at)}])
+
+    @staticmethod
+    def _error(exc: BaseException, hook: str | None, at: int | None) -> dict[str, Any]:
+        tb = "".join(traceback.format_exception(exc))
+        return error_map(type(exc).__name__, str(exc), tb, hook, at)
+
+    def dispatch(self, method: str, params: dict[str, Any]) -> Any:
+        if method == "shutdown":
+            return None
+        if self.strategy is not None:
+            if method == "initialize":
+                return self.strategy.initialize(params)
+            if method == "candles":
+                return self.strategy.candles(params)
+        elif self.feature is not None:
+            if method == "initialize":
+                return self.feature.call("initialize", dict(params.get("config") or {}))
+            if method == "pre_run":
+                return self._pre_run(params)
+            if method == "post_run":
+                return self._post_run(params)
+        raise ValueError(f"unknown method {method!r} for a {self.plugin.plugin_type} plugin")
+
+    def notify(self, method: str, params: dict[str, Any]) -> None:
+        if self.feature is None:
+            return
+        if method == "candles":
+            self.feature.candles(params)
+        elif method == "trades":
+            self.feature.trades(params)
+
+    def _pre_run(self, params: dict[str, Any]) -> Any:
+        assert self.feature is not None
+        if "on_pre_run" not in self.feature.methods:
+            return None
+        config = self.feature.call("on_pre_run", dict(params.get("config") or {}))
+        if config is None:
+            return None
+        if not isinstance(config, dict):
+            raise TypeError(f"on_pre_run must return a dict or None, not {type(config).__name__}")
+        return {"config": config}
+
+    def _post_run(self, params: dict[str, Any]) -> Any:
+        assert self.feature is not None
+        if "on_post_run" not in self.feature.methods:
+            return None
+        out = self.feature.call("on_post_run", BacktestResults.from_wire(params.get("results") or {}))
+        if out is None:
+            return None
+        if not isinstance(out, dict):
+            raise TypeError(f"on_post_run must return a dict or None, not {type(out).__name__}")
+        return {"metrics": dict(out.get("metrics") or {}), "artifacts": dict(out.get("artifacts") or {})}
+
+
+def main() -> int:
+    if os.environ.get(COOKIE_VAR) != COOKIE:
+        print("This is the plughost plugin runner: plugins are started by `plughost run` "
+              "(see `plughost --help`), not by hand.", file=sys.stderr)
+        return 1
+    proto_in, proto_out = _protect_stdio()
+    _die_with_parent()
+    faulthandler.enable(file=sys.stderr)
+    entry = Path(os.environ.get("PLUGHOST_PLUGIN_ENTRY", ""))
+    name = os.environ.get("PLUGHOST_PLUGIN_NAME", entry.stem)
+    versions = [int(v) for v in os.environ.get("PLUGHOST_PROTOCOL_VERSIONS", "1").split(",") if v.strip()]
+    if PROTOCOL_VERSION not in versions:
+        print(f"plughost-sdk-python {__version__} speaks protocol {PROTOCOL_VERSION}, the host offers "
+              f"{versions}: upgrade the SDK or the host so they share a version.", file=sys.stderr)
+        return 1
+    try:
+        plugin = _find_plugin(_load_module(entry, name), entry)
+    except LoadError as exc:
+        print(f"plughost: cannot load plugin {name!r}: {exc}", file=sys.stderr)
+        return 1
+    except Exception:
+        print(f"plughost: plugin {name!r} raised while being imported from {entry}:", file=sys.stderr)
+        traceback.print_exc()
+        return 1
+    runner = Runner(plugin, proto_in, proto_out, int(os.environ.get("PLUGHOST_MAX_FRAME", DEFAULT_MAX_FRAME)))
+    if runner.strategy and not {"on_candle", "on_batch"} & set(runner.strategy.methods):
+        print(f"plughost: strategy {name!r} implements neither on_candle nor on_batch; "
+              "define one of them.", file=sys.stderr)
+        return 1
+    runner.hello()
+    try:
+        return runner.serve()
+    except FrameError as exc:
+        print(f"plughost: protocol error from the host: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        return 0  # the host went away while we were answering
