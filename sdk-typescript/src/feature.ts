@@ -1,0 +1,133 @@
+/**
+ * Feature hooks (PROTOCOL.md sections 6 and 7). `candles` and `trades` arrive as notifications: there is
+ * no response to carry an error, so a failing hook is reported with a `hook_error` notification.
+ */
+import { CandleRecord } from './history';
+import { copyF64, copyI64AsNumber } from './columns';
+import { isThenable } from './driver';
+import { isMap, isList } from './messages';
+import type { ParsedBatch } from './batch';
+import type { BacktestResults, FeaturePlugin, PluginHooks, PostRunOutput, RunConfig, Trade } from './types';
+import { ProtocolError } from './errors';
+
+export interface HookError {
+  hook: string;
+  error: unknown;
+}
+
+export class FeatureDriver {
+  private readonly hooks: PluginHooks;
+
+  constructor(plugin: FeaturePlugin) {
+    this.hooks = plugin.hooks;
+  }
+
+  /**
+   * Calls onCandle per candle. Stops at the first failure of the batch and returns it (one hook_error per
+   * batch at most, rather than one per candle); the next batch is delivered again.
+   */
+  candles(batch: ParsedBatch): HookError | null | Promise<HookError | null> {
+    const onCandle = this.hooks.onCandle;
+    if (onCandle === undefined) return null;
+    const n = batch.n;
+    const cols = batch.columns;
+    const ts = new Float64Array(n);
+    const o = new Float64Array(n);
+    const h = new Float64Array(n);
+    const l = new Float64Array(n);
+    const c = new Float64Array(n);
+    const v = new Float64Array(n);
+    copyI64AsNumber(ts, 0, cols.timestamp, n, 'timestamp');
+    copyF64(o, 0, cols.open, n, 'open');
+    copyF64(h, 0, cols.high, n, 'high');
+    copyF64(l, 0, cols.low, n, 'low');
+    copyF64(c, 0, cols.close, n, 'close');
+    copyF64(v, 0, cols.volume, n, 'volume');
+    const hooks = this.hooks;
+    const step = (from: number): HookError | null | Promise<HookError | null> => {
+      for (let i = from; i < n; i++) {
+        let r: unknown;
+        try {
+          r = onCandle.call(hooks, new CandleRecord(ts[i]!, o[i]!, h[i]!, l[i]!, c[i]!, v[i]!, batch.symbol));
+        } catch (error) {
+          return { hook: 'on_candle', error };
+        }
+        if (isThenable(r)) {
+          return Promise.resolve(r).then(() => step(i + 1), (error: unknown) => ({ hook: 'on_candle', error }));
+        }
+      }
+      return null;
+    };
+    return step(0);
+  }
+
+  /** Calls onTrade per trade; every failing trade gives its own hook_error. */
+  async trades(params: Record<string, unknown> | null): Promise<HookError[]> {
+    const raw = params?.['trades'];
+    if (!isList(raw)) throw new ProtocolError('invalid message', 'params.trades must be a list');
+    const onTrade = this.hooks.onTrade;
+    if (onTrade === undefined) return [];
+    const errors: HookError[] = [];
+    for (const t of raw) {
+      if (!isMap(t)) throw new ProtocolError('invalid message', 'each trade must be a map');
+      try {
+        const r = onTrade.call(this.hooks, toTrade(t));
+        if (isThenable(r)) await r;
+      } catch (error) {
+        errors.push({ hook: 'on_trade', error });
+      }
+    }
+    return errors;
+  }
+
+  async preRun(params: Record<string, unknown> | null): Promise<{ config: RunConfig } | null> {
+    const config = params?.['config'];
+    if (!isMap(config)) throw new ProtocolError('invalid message', 'params.config must be a map');
+    if (this.hooks.onPreRun === undefined) return null;
+    const out = await this.hooks.onPreRun(config as RunConfig);
+    return out === undefined || out === null ? null : { config: out };
+  }
+
+  async postRun(params: Record<string, unknown> | null): Promise<PostRunOutput | null> {
+    const r = params?.['results'];
+    if (!isMap(r)) throw new ProtocolError('invalid message', 'params.results must be a map');
+    if (this.hooks.onPostRun === undefined) return null;
+    const out = await this.hooks.onPostRun(toResults(r));
+    if (out === undefined || out === null) return null;
+    // Keys in the spec's order; absent ones stay absent (nil and absent mean the same).
+    const result: PostRunOutput = {};
+    if (out.metrics !== undefined) result.metrics = out.metrics;
+    if (out.artifacts !== undefined) result.artifacts = out.artifacts;
+    return result;
+  }
+}
+
+const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+const num = (v: unknown): number => (typeof v === 'number' ? v : typeof v === 'bigint' ? Number(v) : NaN);
+
+function toTrade(t: Record<string, unknown>): Trade {
+  return {
+    symbol: String(t['symbol']),
+    entryTime: num(t['entry_time']),
+    entryPrice: num(t['entry_price']),
+    exitTime: num(t['exit_time']),
+    exitPrice: num(t['exit_price']),
+    size: num(t['size']),
+    pnl: num(t['pnl']),
+    entryReason: str(t['entry_reason']),
+    exitReason: str(t['exit_reason']),
+  };
+}
+
+function toResults(r: Record<string, unknown>): BacktestResults {
+  const equity = isMap(r['equity']) ? r['equity'] : {};
+  const nums = (v: unknown): number[] => (isList(v) ? v.map(num) : []);
+  return {
+    runId: String(r['run_id'] ?? ''),
+    status: String(r['status'] ?? ''),
+    metrics: isMap(r['metrics']) ? r['metrics'] : {},
+    trades: (isMap(r['trades']) ? r['trades'] : {}) as Record<string, unknown[]>,
+    equity: { timestamp: nums(equity['timestamp']), equity: nums(equity['equity']) },
+    config: isMap(r['config']) ? r['config'] : {},
+  };
+}

@@ -1,0 +1,66 @@
+/**
+ * Loads a plugin file: ESM or CommonJS; the default export (or `plugin`) is a class, instantiated with no
+ * arguments, or an object. CommonJS compiled by tsc puts the default export at `module.exports.default`
+ * (with `__esModule`), which `import()` wraps once more: both layers are unwrapped.
+ */
+import { pathToFileURL } from 'node:url';
+import type { FeaturePlugin, StrategyPlugin } from './types';
+import type { PluginKind } from './server';
+
+export class LoadError extends Error {
+  override name = 'LoadError';
+}
+
+// tsc (module node16, CommonJS output) keeps `import()` as a real dynamic import, so ESM files load too.
+export async function importEntry(entry: string): Promise<unknown> {
+  return import(pathToFileURL(entry).href);
+}
+
+function unwrap(mod: unknown): unknown {
+  let v = mod;
+  for (let i = 0; i < 3 && v !== null && typeof v === 'object'; i++) {
+    const o = v as Record<string, unknown>;
+    if ('default' in o && o['default'] !== undefined) v = o['default'];
+    else if ('plugin' in o && o['plugin'] !== undefined) v = o['plugin'];
+    else break;
+  }
+  return v;
+}
+
+export function instantiate(mod: unknown, entry: string): Record<string, unknown> {
+  const v = unwrap(mod);
+  if (typeof v === 'function') {
+    try {
+      return new (v as new () => Record<string, unknown>)();
+    } catch (e) {
+      throw new LoadError(`${entry}: constructing the default export failed: ${(e as Error)?.stack ?? String(e)}`);
+    }
+  }
+  if (v !== null && typeof v === 'object') return v as Record<string, unknown>;
+  throw new LoadError(`${entry}: no plugin found: default-export a class or an object (got ${v === null ? 'null' : typeof v})`);
+}
+
+/** Checks the shape for its type; throws LoadError with a message meant for the plugin author. */
+export function checkShape(p: Record<string, unknown>, kind: PluginKind, entry: string): StrategyPlugin | FeaturePlugin {
+  if (kind === 'strategy') {
+    if (typeof p['onCandle'] !== 'function' && typeof p['onBatch'] !== 'function') {
+      throw new LoadError(`${entry}: a strategy must implement onCandle(candle, ctx) or onBatch(batch, ctx)`);
+    }
+    return p as StrategyPlugin;
+  }
+  const hooks = p['hooks'];
+  if (hooks === null || typeof hooks !== 'object') {
+    throw new LoadError(`${entry}: a feature must have a \`hooks\` object ({ onPreRun?, onPostRun?, onTrade?, onCandle? })`);
+  }
+  return p as unknown as FeaturePlugin;
+}
+
+export async function loadPlugin(entry: string, kind: PluginKind): Promise<StrategyPlugin | FeaturePlugin> {
+  let mod: unknown;
+  try {
+    mod = await importEntry(entry);
+  } catch (e) {
+    throw new LoadError(`${entry}: loading failed: ${(e as Error)?.stack ?? String(e)}`);
+  }
+  return checkShape(instantiate(mod, entry), kind, entry);
+}

@@ -1,0 +1,75 @@
+/**
+ * The program the host starts: `node <sdk-typescript>/dist/runner.js` with the env of PROTOCOL.md
+ * section 1. Protects stdout, loads the plugin, says hello, serves stdin until it ends.
+ */
+import { protectStdout } from './stdio';
+import { loadPlugin, LoadError } from './loader';
+import { Server, type PluginKind } from './server';
+import { DEFAULT_MAX_FRAME } from './framing';
+import { MAGIC_COOKIE } from './version';
+
+const log = (line: string): void => {
+  process.stderr.write(line.endsWith('\n') ? line : line + '\n');
+};
+
+function fatal(message: string): never {
+  log(message);
+  process.exit(1);
+}
+
+function maxFrameFromEnv(): number {
+  const raw = process.env['PLUGHOST_MAX_FRAME'];
+  if (raw === undefined || raw === '') return DEFAULT_MAX_FRAME;
+  const v = Number(raw);
+  if (!Number.isInteger(v) || v <= 0) fatal(`plughost runner: PLUGHOST_MAX_FRAME must be a positive integer, got ${raw}`);
+  return v;
+}
+
+/** Exits when the parent is gone even if stdin stays open (e.g. inherited by a grandchild). */
+function watchParent(): void {
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) process.exit(1);
+  }, 1000).unref();
+}
+
+async function main(): Promise<void> {
+  if (process.env['PLUGHOST_MAGIC_COOKIE'] !== MAGIC_COOKIE) {
+    process.stderr.write('this is the plughost plugin runner; plugins are started by `plughost run`, not by hand\n');
+    process.exit(1);
+  }
+  const write = protectStdout();
+  const entry = process.env['PLUGHOST_PLUGIN_ENTRY'];
+  if (!entry) fatal('plughost runner: PLUGHOST_PLUGIN_ENTRY is not set');
+  const kindRaw = process.env['PLUGHOST_PLUGIN_TYPE'] ?? 'strategy';
+  if (kindRaw !== 'strategy' && kindRaw !== 'feature') fatal(`plughost runner: PLUGHOST_PLUGIN_TYPE must be strategy or feature, got ${kindRaw}`);
+  const kind: PluginKind = kindRaw;
+  const maxFrame = maxFrameFromEnv();
+  watchParent();
+
+  let plugin;
+  try {
+    plugin = await loadPlugin(entry, kind);
+  } catch (e) {
+    fatal(e instanceof LoadError ? `plughost runner: ${e.message}` : `plughost runner: ${(e as Error)?.stack ?? String(e)}`);
+  }
+
+  const server = new Server({ plugin, kind, write, log, maxFrame, onShutdown: () => process.exit(0) });
+  process.stdin.on('data', (chunk: Buffer) => {
+    try {
+      server.feed(chunk);
+    } catch (e) {
+      fatal(`plughost runner: protocol error from the host: ${(e as Error)?.message ?? String(e)}`);
+    }
+  });
+  process.stdin.on('end', () => process.exit(0));
+  process.stdin.on('error', () => process.exit(0));
+  server.hello();
+}
+
+process.on('unhandledRejection', (e) => {
+  // A plugin's stray Promise (not one it returned to us) must not kill the run; log it.
+  log(`plughost runner: unhandled rejection in plugin: ${(e as Error)?.stack ?? String(e)}`);
+});
+
+void main();
