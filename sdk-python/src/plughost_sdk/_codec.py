@@ -31,3 +31,15 @@ def error_map(type_name: str, message: str, traceback: str, hook: str | None, at
 
     return {"type": clean(type_name), "message": clean(message), "traceback": clean(traceback), "hook": hook,
             "at": at}
+
+
+def check_message(raw: Any) -> list[Any]:
+    """A decoded value must be a msgpack-RPC request, response or notification (PROTOCOL.md section 4)."""
+    if isinstance(raw, list) and raw:
+        kind = raw[0]
+        if kind in (REQUEST, RESPONSE) and len(raw) == 4 and type(raw[1]) is int:
+            if kind == RESPONSE or isinstance(raw[2], str):
+                return raw
+        if kind == NOTIFICATION and len(raw) == 3 and isinstance(raw[1], str):
+            return raw
+    raise FrameError(f"invalid message: not a msgpack-RPC request/response/notification: {raw!r:.200}")

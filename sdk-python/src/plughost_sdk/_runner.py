@@ -18,7 +18,7 @@ from types import ModuleType
 from typing import Any
 
 from . import __version__
-from ._codec import NOTIFICATION, REQUEST, decode, encode, error_map
+from ._codec import NOTIFICATION, REQUEST, check_message, decode, encode, error_map
 from ._driver import FeatureDriver, HookError, StrategyDriver
 from ._framing import DEFAULT_MAX_FRAME, FrameError, FrameReader, write_frame
 from ._plugin import COOKIE, COOKIE_VAR, FeaturePlugin, StrategyPlugin
@@ -115,8 +115,8 @@ class Runner:
             body = self.reader.read()
             if body is None:
                 return 0  # the host closed our stdin: it is gone or done with us
-            message = decode(body)
-            if not isinstance(message, list) or not message or message[0] not in (REQUEST, NOTIFICATION):
+            message = check_message(decode(body))
+            if message[0] not in (REQUEST, NOTIFICATION):
                 raise FrameError(f"unexpected message from host: {message!r:.200}")
             if message[0] == REQUEST:
                 _, msgid, method, params = message

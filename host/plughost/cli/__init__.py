@@ -1,0 +1,39 @@
+"""The `plughost` command line. Answers go to stdout (`--json` for machines), progress and errors to
+stderr. Exit status: 0 all good, 1 a run or validation failed, 2 usage or input error."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from .. import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(__version__, prog_name="plughost")
+@click.option("-v", "--verbose", count=True, help="More log output on stderr (-v: plugin stderr lines, -vv: debug).")
+def main(verbose: int) -> None:
+    """plughost runs trading backtests whose strategies and features are plugins, each in its own
+    process (Python or Node.js), so a crashing or hanging plugin never takes the host down.
+
+    \b
+    Quick start:
+      plughost list-plugins                      # what is installed
+      plughost run --strategy sma-cross --candles data/sample/BTCUSD-1m.parquet
+      plughost run --batch examples/demo-batch.toml --out plughost-out
+      plughost validate-plugin plugins/strategies/rsi-strategy
+    """
+    level = logging.WARNING - 10 * verbose
+    logging.basicConfig(level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s")
+
+
+def _register() -> None:
+    from .plugins import register as register_plugins
+    from .run import run
+
+    main.add_command(run)
+    register_plugins(main)
+
+
+_register()

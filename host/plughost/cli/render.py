@@ -1,0 +1,76 @@
+"""How results look in a terminal: rich tables on stdout, progress on stderr."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+_METRIC_ROWS = (
+    ("num_trades", "trades", "{:.0f}"),
+    ("total_pnl", "total P&L", "{:,.2f}"),
+    ("return_pct", "return", "{:+.2f}%"),
+    ("buy_and_hold_return_pct", "buy & hold", "{:+.2f}%"),
+    ("win_rate", "win rate", "{:.1%}"),
+    ("profit_factor", "profit factor", "{:.2f}"),
+    ("max_drawdown", "max drawdown", "{:.2f}%"),
+    ("sharpe", "sharpe", "{:.2f}"),
+    ("exposure", "exposure", "{:.1f}%"),
+)
+
+
+def console(stderr: bool = False) -> Console:
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def fmt(value: Any, pattern: str) -> str:
+    if value is None:
+        return "-"
+    try:
+        return pattern.format(value)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def print_run_summary(summary: dict[str, Any], run_dir: Path | None) -> None:
+    out = console()
+    status = summary.get("status")
+    colour = "green" if status == "ok" else "red"
+    table = Table(title=f"{summary.get('strategy')} [{colour}]{status}[/]  ({summary.get('run_id')})",
+                  show_header=False, title_justify="left", box=None, pad_edge=False)
+    table.add_column(style="dim")
+    table.add_column(justify="right")
+    metrics = summary.get("metrics") or {}
+    for key, label, pattern in _METRIC_ROWS:
+        table.add_row(label, fmt(metrics.get(key), pattern))
+    table.add_row("candles", f"{summary.get('candles', 0):,}")
+    table.add_row("ignored / rejected signals", f"{summary.get('ignored_signals', 0)} / {summary.get('rejected_signals', 0)}")
+    for plugin, values in (summary.get("plugin_metrics") or {}).items():
+        for name, value in values.items():
+            table.add_row(f"{plugin}: {name}", fmt(value, "{:,.4g}"))
+    out.print(table)
+    for warning in summary.get("warnings") or []:
+        console(stderr=True).print(f"[yellow]warning[/] {warning.get('plugin')} {warning.get('hook') or ''}: "
+                                   f"{warning.get('message')}")
+    if run_dir is not None:
+        out.print(f"[dim]results:[/] {run_dir}")
+
+
+@contextmanager
+def run_progress(label: str) -> Iterator[Callable[[int], None]]:
+    """A live candle counter on stderr when it is a terminal; silent otherwise (logs, CI, pipes)."""
+    if not sys.stderr.isatty():
+        yield lambda n: None
+        return
+    progress = Progress(TextColumn("{task.description}"), BarColumn(bar_width=None),
+                        TextColumn("{task.completed:,} candles"), TimeElapsedColumn(),
+                        console=console(stderr=True), transient=True)
+    with progress:
+        task = progress.add_task(label, total=None)
+        yield lambda n: progress.advance(task, n)

@@ -1,0 +1,95 @@
+"""A run's files, written whole or not at all: into a hidden temporary folder, then renamed."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .fills import TRADE_COLUMNS, TradeRow
+
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+TRADES_SCHEMA = pa.schema([
+    ("symbol", pa.string()), ("entry_time", pa.int64()), ("entry_price", pa.float64()),
+    ("exit_time", pa.int64()), ("exit_price", pa.float64()), ("size", pa.float64()), ("pnl", pa.float64()),
+    ("entry_reason", pa.string()), ("exit_reason", pa.string()),
+])
+
+
+def json_safe(value: Any) -> Any:
+    """NaN/Inf are not JSON: write null, as readers of summary.json expect."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, np.generic):
+        return json_safe(value.item())
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def trades_columns(trades: Sequence[TradeRow]) -> dict[str, list[Any]]:
+    return {name: [getattr(t, name) for t in trades] for name in TRADE_COLUMNS}
+
+
+def safe_artifact_name(name: str) -> bool:
+    return bool(_SAFE_NAME.match(name)) and ".." not in name
+
+
+class RunWriter:
+    def __init__(self, out_dir: Path, run_id: str) -> None:
+        self.runs_dir = out_dir / "runs"
+        self.final = self.runs_dir / run_id
+        self.tmp = self.runs_dir / f".tmp-{run_id}-{os.getpid()}"
+
+    def write(
+        self,
+        summary: Mapping[str, Any],
+        trades: Sequence[TradeRow],
+        equity: tuple[np.ndarray, np.ndarray],
+        artifacts: Mapping[str, Mapping[str, str | bytes]],
+    ) -> Path:
+        if self.tmp.exists():
+            shutil.rmtree(self.tmp)
+        self.tmp.mkdir(parents=True)
+        pq.write_table(pa.Table.from_pydict(trades_columns(trades), schema=TRADES_SCHEMA), self.tmp / "trades.parquet")
+        ts, values = equity
+        pq.write_table(pa.table({"timestamp": pa.array(ts, pa.int64()), "equity": pa.array(values, pa.float64())}),
+                       self.tmp / "equity.parquet")
+        for plugin, files in artifacts.items():
+            folder = self.tmp / "artifacts" / plugin
+            folder.mkdir(parents=True, exist_ok=True)
+            for name, content in files.items():
+                data = content.encode() if isinstance(content, str) else bytes(content)
+                (folder / name).write_bytes(data)
+        # summary.json last: a reader that sees it sees a complete run.
+        text = json.dumps(json_safe(summary), indent=2, sort_keys=False, allow_nan=False)
+        with open(self.tmp / "summary.json", "w") as fh:
+            fh.write(text + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        return self._publish()
+
+    def _publish(self) -> Path:
+        old = None
+        if self.final.exists():
+            old = self.runs_dir / f".old-{self.final.name}-{os.getpid()}"
+            os.rename(self.final, old)
+        os.rename(self.tmp, self.final)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        return self.final
+
+    def discard(self) -> None:
+        shutil.rmtree(self.tmp, ignore_errors=True)

@@ -1,0 +1,98 @@
+"""The run config: what one backtest is (strategy, data, features) and how it is simulated.
+
+Users write the strategy's own parameters in `config`; a few names there are reserved for the run
+itself (`size`, `fee_bps`, `history`, `indicators`, `initial_capital`, `batch_size`) and are lifted out
+of it, so `{"period": 14, "fee_bps": 5}` works as one flat file. See docs/run-config.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ..errors import ConfigError
+
+RUN_KEYS_IN_CONFIG = ("size", "fee_bps", "history", "indicators", "initial_capital", "batch_size")
+FROZEN_KEYS = ("strategy", "candles", "alerts", "features")
+
+
+class FeatureEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    name: str
+    config: dict[str, Any] = Field(default_factory=dict)
+    priority: int = 0
+    on_error: Literal["continue", "fail"] = Field("continue", alias="onError")
+
+
+class RunConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str | None = None
+    strategy: str
+    candles: str
+    alerts: str | None = None
+    config: dict[str, Any] = Field(default_factory=dict)
+    features: list[FeatureEntry] = Field(default_factory=list)
+    size: float = Field(1.0, gt=0)
+    fee_bps: float = Field(0.0, ge=0)
+    history: int = Field(200, ge=1, le=100_000)
+    initial_capital: float = Field(10_000.0, gt=0)
+    indicators: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    batch_size: int = Field(8192, ge=1, le=1_000_000)
+    start_timeout: float = Field(10.0, gt=0)
+    call_timeout: float = Field(30.0, gt=0)
+    env: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("features", mode="before")
+    @classmethod
+    def _names_to_entries(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [{"name": v} if isinstance(v, str) else v for v in value]
+        return value
+
+    @classmethod
+    def parse(cls, data: dict[str, Any], *, source: str = "run config") -> RunConfig:
+        data = dict(data)
+        config = dict(data.get("config") or {})
+        for key in RUN_KEYS_IN_CONFIG:
+            if key in config:
+                data.setdefault(key, config.pop(key))
+        data["config"] = config
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            problems = [f"{'.'.join(map(str, e['loc'])) or '(top)'}: {e['msg']}" for e in exc.errors()]
+            raise ConfigError(
+                f"{source} is invalid: " + "; ".join(problems), problems=problems,
+                hint="see `plughost run --help` for the keys a run takes",
+            ) from None
+
+    def to_user_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
+
+    def sorted_features(self) -> list[FeatureEntry]:
+        """Higher priority first, then by name: the order hooks run in."""
+        return sorted(self.features, key=lambda f: (-f.priority, f.name))
+
+
+def check_pre_run_change(before: RunConfig, after: dict[str, Any], plugin: str) -> RunConfig:
+    """Validate a config returned by a feature's on_pre_run; the data and plugins of a run are not its to change."""
+    if not isinstance(after, dict):
+        raise ConfigError(f"feature '{plugin}' returned a run config that is not an object", plugin=plugin)
+    old = before.to_user_dict()
+    for key in FROZEN_KEYS:
+        if key in after and after[key] != old[key]:
+            raise ConfigError(
+                f"feature '{plugin}' tried to change `{key}` in on_pre_run ({old[key]!r} -> {after[key]!r}); "
+                f"a pre-run hook may not change {', '.join(FROZEN_KEYS)}",
+                plugin=plugin, hint="change parameters such as `config`, `size` or `fee_bps` instead",
+            )
+    merged = {**old, **after}
+    try:
+        return RunConfig.model_validate(merged)
+    except ValidationError as exc:
+        problems = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+        raise ConfigError(f"feature '{plugin}' returned an invalid run config: " + "; ".join(problems),
+                          plugin=plugin, problems=problems) from None
