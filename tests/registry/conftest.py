@@ -12,7 +12,6 @@ from typing import Any
 
 import psutil
 import pytest
-
 from registry_helpers import manifest
 
 FIXTURES = Path(__file__).parent / "fixtures"

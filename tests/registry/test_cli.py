@@ -9,9 +9,8 @@ import click
 import pytest
 from click.testing import CliRunner, Result
 from conftest import BROKEN, GOOD, MakePlugin
-from registry_helpers import manifest
-
 from plughost.cli.plugins import register
+from registry_helpers import manifest
 
 
 def _group() -> click.Group:

@@ -10,8 +10,6 @@ from pathlib import Path
 
 import pytest
 from conftest import MakePlugin
-from registry_helpers import manifest
-
 from plughost.config import (
     default_config,
     env_overrides,
@@ -21,6 +19,7 @@ from plughost.config import (
 )
 from plughost.errors import ConfigError
 from plughost.registry import PluginEntry, Registry
+from registry_helpers import manifest
 
 SCHEMA = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -61,7 +60,7 @@ def entry(tmp_path: Path, make_plugin: MakePlugin) -> PluginEntry:
         files={
             "schema.json": json.dumps(SCHEMA),
             "schemas/common.json": json.dumps(COMMON),
-            "configs/aggressive.toml": 'fast = 2\nslow = 8\n[risk]\nstop_pct = 5.0\n',
+            "configs/aggressive.toml": "fast = 2\nslow = 8\n[risk]\nstop_pct = 5.0\n",
             "configs/calm.json": json.dumps({"fast": 10, "slow": 50}),
         },
     )
@@ -183,8 +182,9 @@ def test_remote_and_file_refs_are_refused_never_fetched(
             "d": {"$ref": "missing.json"},
         },
     }
-    make_plugin(tmp_path / "plugins" / "remote", manifest("remote", configSchema="s.json"),
-                files={"s.json": json.dumps(schema)})
+    make_plugin(
+        tmp_path / "plugins" / "remote", manifest("remote", configSchema="s.json"), files={"s.json": json.dumps(schema)}
+    )
     entry = Registry.discover([tmp_path / "plugins"]).get("remote")
     diags = schema_diagnostics(entry)
     by_pointer = {d.pointer: d for d in diags}
@@ -210,8 +210,11 @@ def test_schema_with_absolute_id_cannot_make_relative_refs_remote(
     tmp_path: Path, make_plugin: MakePlugin, http_server: str
 ) -> None:
     schema = {"$id": f"{http_server}/root.json", "properties": {"a": {"$ref": "other.json"}}}
-    make_plugin(tmp_path / "plugins" / "idp", manifest("idp", configSchema="s.json"),
-                files={"s.json": json.dumps(schema), "other.json": "{}"})
+    make_plugin(
+        tmp_path / "plugins" / "idp",
+        manifest("idp", configSchema="s.json"),
+        files={"s.json": json.dumps(schema), "other.json": "{}"},
+    )
     entry = Registry.discover([tmp_path / "plugins"]).get("idp")
     # the plugin's own $id is replaced by a local base: other.json resolves inside the folder
     assert schema_diagnostics(entry) == []
@@ -220,8 +223,11 @@ def test_schema_with_absolute_id_cannot_make_relative_refs_remote(
 
 
 def test_invalid_json_schema_is_reported(tmp_path: Path, make_plugin: MakePlugin) -> None:
-    make_plugin(tmp_path / "plugins" / "bad-schema", manifest("bad-schema", configSchema="s.json"),
-                files={"s.json": json.dumps({"type": "nonsense", "properties": {"x": {"minimum": "one"}}})})
+    make_plugin(
+        tmp_path / "plugins" / "bad-schema",
+        manifest("bad-schema", configSchema="s.json"),
+        files={"s.json": json.dumps({"type": "nonsense", "properties": {"x": {"minimum": "one"}}})},
+    )
     entry = Registry.discover([tmp_path / "plugins"]).get("bad-schema")
     diags = schema_diagnostics(entry)
     assert {d.pointer for d in diags} == {"/type", "/properties/x/minimum"}

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-
 from plughost.errors import ManifestError
 from plughost.manifest import (
     SCHEMA_FILE,
@@ -20,7 +19,6 @@ from plughost.manifest import (
     parse_manifest_data,
     read_manifest,
 )
-
 from registry_helpers import manifest
 
 

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 from conftest import BROKEN, GOOD, MakePlugin
-from registry_helpers import manifest
-
 from plughost.errors import ManifestError, PluginDisabled, PluginNotFound
 from plughost.registry import CACHE_FILE, STATE_FILE, Registry, resolve_roots
+from registry_helpers import manifest
 
 
 def test_scan_lists_valid_plugins_and_a_diagnostic_for_each_broken_one(mixed_root: Path) -> None:

@@ -8,12 +8,11 @@ from typing import Any
 
 import pytest
 from conftest import MakePlugin
-from registry_helpers import manifest
-
 from plughost.errors import InterfaceMismatch, PluginSpawnFailed
 from plughost.loader import load_plugin, preflight
 from plughost.registry import Registry
 from plughost.validator import validate_plugin
+from registry_helpers import manifest
 
 
 @pytest.fixture
@@ -71,7 +70,9 @@ def test_static_problems_are_all_reported(tmp_path: Path, make_plugin: MakePlugi
     report = validate_plugin("many", roots=[tmp_path / "plugins"], trial=False)
     found = sorted(d.check for d in report.errors)
     assert found == ["config-ref", "dependencies"], report.diagnostics
-    (tmp_path / "plugins" / "many" / "s.json").write_text(json.dumps({**schema, "properties": {"n": schema["properties"]["n"]}}))
+    (tmp_path / "plugins" / "many" / "s.json").write_text(
+        json.dumps({**schema, "properties": {"n": schema["properties"]["n"]}})
+    )
     report = validate_plugin("many", roots=[tmp_path / "plugins"], trial=False)
     found = sorted((d.check, d.pointer) for d in report.errors)
     assert found == [("default-config", ""), ("default-config", "/n"), ("dependencies", "/dependencies/0")]
@@ -80,8 +81,11 @@ def test_static_problems_are_all_reported(tmp_path: Path, make_plugin: MakePlugi
 def test_typescript_without_build_says_npm_run_build(
     tmp_path: Path, make_plugin: MakePlugin, forbid_spawn: list[Any]
 ) -> None:
-    make_plugin(tmp_path / "plugins" / "ts", manifest("ts", language="typescript", entry="./dist/index.js"),
-                files={"src/index.ts": "export default {}\n"})
+    make_plugin(
+        tmp_path / "plugins" / "ts",
+        manifest("ts", language="typescript", entry="./dist/index.js"),
+        files={"src/index.ts": "export default {}\n"},
+    )
     report = validate_plugin("ts", roots=[tmp_path / "plugins"])
     assert not report.ok and forbid_spawn == []
     assert "npm run build" in report.errors[0].message
@@ -125,10 +129,15 @@ def test_strategy_missing_on_candle(tmp_path: Path, make_plugin: MakePlugin, no_
 
 def test_handshake_mismatch(tmp_path: Path, make_plugin: MakePlugin, no_leftover_processes: None) -> None:
     root = tmp_path / "plugins"
-    make_plugin(root / "named", manifest("named"),
-                files={"main.py": "from plughost_sdk import StrategyPlugin\n\n"
-                       "class S(StrategyPlugin):\n    name = 'other'\n    version = '9.9.9'\n"
-                       "    def on_candle(self, candle, ctx):\n        return None\n"})
+    make_plugin(
+        root / "named",
+        manifest("named"),
+        files={
+            "main.py": "from plughost_sdk import StrategyPlugin\n\n"
+            "class S(StrategyPlugin):\n    name = 'other'\n    version = '9.9.9'\n"
+            "    def on_candle(self, candle, ctx):\n        return None\n"
+        },
+    )
     report = validate_plugin("named", roots=[root])
     assert checks(report) == [("interface", "PLUGIN_HANDSHAKE_FAILED")]
     assert "'other'" in report.errors[0].message and "'9.9.9'" in report.errors[0].message
