@@ -134,6 +134,8 @@ MESSAGES: list[tuple[str, str, Any]] = [
     ("big_ints_and_non_finite", "plugin->host",
      [1, 6, None, {"big": 2**63 - 1, "neg": -(2**62) - 7, "small_neg": -33, "nan": math.nan,
                    "inf": math.inf, "ninf": -math.inf}]),
+    ("ping_request", "host->plugin", [0, 7, "ping", {"t": 1.5}]),
+    ("ping_response", "plugin->host", [1, 7, None, {"t": 1.5}]),
     ("shutdown_request", "host->plugin", [0, 4294967295, "shutdown", None]),
 ]
 

@@ -82,6 +82,9 @@ class PluginProxy:
         self._call("initialize", {"config": config, "run_id": run_id,
                                   "run": {"history": history, "size": size, "symbols": list(symbols)}})
 
+    def ping(self, value: Any = None) -> Any:
+        return self._call("ping", value)
+
     def sample_resources(self) -> dict[str, float]:
         """CPU seconds and peak RSS of the plugin's process (call before closing it)."""
         try:

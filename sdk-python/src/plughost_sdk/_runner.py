@@ -121,7 +121,7 @@ class Runner:
             if message[0] == REQUEST:
                 _, msgid, method, params = message
                 try:
-                    result = self.dispatch(method, params or {})
+                    result = self.dispatch(method, params if params is not None else {})
                 except HookError as exc:
                     self.send([1, msgid, self._error(exc.cause, exc.hook, exc.at), None])
                 except Exception as exc:
@@ -146,6 +146,8 @@ class Runner:
     def dispatch(self, method: str, params: dict[str, Any]) -> Any:
         if method == "shutdown":
             return None
+        if method == "ping":
+            return params
         if self.strategy is not None:
             if method == "initialize":
                 return self.strategy.initialize(params)

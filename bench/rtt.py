@@ -1,0 +1,126 @@
+"""Round-trip latency of a small call to a plugin, beside a raw-pipe baseline measured in the same run.
+
+    .venv/bin/python bench/rtt.py [--calls 20000]
+
+Rows:
+  raw pipe        a child that echoes length-prefixed bytes: the floor any pipe protocol pays
+  python ping     plughost session -> Python SDK runner -> `ping` (msgpack both ways, request ids)
+  python candle   a `candles` request carrying 1 candle through a strategy's on_candle
+  node ping/candle the same through the TypeScript SDK runner (when it is built)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+
+from plughost.protocol.messages import CandleBatch  # noqa: E402
+from plughost.proxy import Timeouts, start_plugin  # noqa: E402
+from plughost.transport.process import LaunchSpec, node_runner  # noqa: E402
+
+ECHO = r"""
+import os
+r, w = 0, 1
+buf = bytearray()
+while True:
+    chunk = os.read(r, 65536)
+    if not chunk:
+        break
+    buf += chunk
+    while len(buf) >= 4:
+        n = int.from_bytes(buf[:4], "big")
+        if len(buf) < 4 + n:
+            break
+        os.write(w, bytes(buf[:4 + n]))
+        del buf[:4 + n]
+"""
+
+
+def summarize(name: str, samples: list[float], base_p50: float | None) -> str:
+    samples.sort()
+    p50 = samples[len(samples) // 2] * 1e6
+    p99 = samples[int(len(samples) * 0.99)] * 1e6
+    rate = len(samples) / sum(samples)
+    ratio = f"{p50 / base_p50:5.2f}x" if base_p50 else "  1.00x"
+    return f"{name:<16} p50 {p50:8.1f} us   p99 {p99:8.1f} us   {rate:9,.0f} calls/s   p50 vs raw pipe {ratio}"
+
+
+def raw_pipe(calls: int) -> list[float]:
+    proc = subprocess.Popen([sys.executable, "-c", ECHO], stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
+    assert proc.stdin and proc.stdout
+    w, r = proc.stdin.fileno(), proc.stdout.fileno()
+    frame = (20).to_bytes(4, "big") + b"x" * 20
+    out = []
+    for _ in range(calls):
+        t = time.perf_counter()
+        os.write(w, frame)
+        got = b""
+        while len(got) < len(frame):
+            got += os.read(r, 65536)
+        out.append(time.perf_counter() - t)
+    proc.stdin.close()
+    proc.wait()
+    return out
+
+
+def one_candle() -> CandleBatch:
+    return CandleBatch("B", 0, np.array([0], np.int64), np.array([1.0]), np.array([2.0]), np.array([0.5]),
+                       np.array([1.5]), np.array([10.0]))
+
+
+def plugin_rows(spec: LaunchSpec, calls: int) -> tuple[list[float], list[float], float]:
+    t0 = time.perf_counter()
+    proxy = start_plugin(spec, timeouts=Timeouts(start=30, call=30))
+    cold = time.perf_counter() - t0
+    try:
+        proxy.initialize({}, "bench")
+        pings = []
+        for _ in range(calls):
+            t = time.perf_counter()
+            proxy.ping({"t": 1})
+            pings.append(time.perf_counter() - t)
+        batch = one_candle()
+        candles = []
+        for _ in range(calls):
+            t = time.perf_counter()
+            proxy.run_batch(batch)  # type: ignore[union-attr]
+            candles.append(time.perf_counter() - t)
+        return pings, candles, cold
+    finally:
+        proxy.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--calls", type=int, default=20000)
+    args = parser.parse_args()
+    base = raw_pipe(args.calls)
+    base_p50 = sorted(base)[len(base) // 2] * 1e6
+    print(summarize("raw pipe", base, None))
+    py = REPO / "tests" / "fixtures" / "plugins" / "python" / "noop_strategy.py"
+    pings, candles, cold = plugin_rows(LaunchSpec("noop", "strategy", "python", py, py.parent), args.calls)
+    print(summarize("python ping", pings, base_p50))
+    print(summarize("python candle", candles, base_p50))
+    print(f"{'python cold start':<16} {cold * 1000:.1f} ms (spawn to handshake)")
+    js = REPO / "tests" / "fixtures" / "plugins" / "node" / "noop-strategy.js"
+    if node_runner().is_file() and js.is_file():
+        pings, candles, cold = plugin_rows(LaunchSpec("noop-js", "strategy", "javascript", js, js.parent), args.calls)
+        print(summarize("node ping", pings, base_p50))
+        print(summarize("node candle", candles, base_p50))
+        print(f"{'node cold start':<16} {cold * 1000:.1f} ms (spawn to handshake)")
+    else:
+        print("node: skipped (build the TypeScript SDK with `make setup`)")
+    print(f"(median of {args.calls} calls each; machine load makes single runs noisy: compare ratios)")
+
+
+if __name__ == "__main__":
+    main()
