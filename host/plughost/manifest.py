@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -148,9 +149,7 @@ def _friendly(err: dict[str, Any]) -> str:
     return f"'{key}': {err.get('msg', 'invalid')}" if key else str(err.get("msg", "invalid"))
 
 
-def parse_manifest_data(
-    data: Any, *, file: str | None = None
-) -> tuple[PluginManifest | None, list[Diagnostic]]:
+def parse_manifest_data(data: Any, *, file: str | None = None) -> tuple[PluginManifest | None, list[Diagnostic]]:
     """Validate already-decoded JSON; every problem becomes one diagnostic."""
     try:
         return PluginManifest.model_validate(data), []
@@ -205,29 +204,48 @@ def read_manifest(manifest_path: Path) -> tuple[Any, PluginManifest | None, list
 # ------------------------------------------------------------------------------------------ path checks
 
 
-def contained_path(plugin_dir: Path, value: str) -> tuple[Path | None, str | None]:
-    """Resolve `value` inside `plugin_dir`. Returns (real path, None) or (None, why it escapes)."""
+def contained_path(plugin_dir: Path, value: str, *, root_real: str | None = None) -> tuple[Path | None, str | None]:
+    """Resolve `value` inside `plugin_dir`. Returns (real path, None) or (None, why it escapes).
+
+    Every component below the plugin folder is checked with lstat; a symlink is followed (realpath) and
+    must still land inside the folder. `root_real` is the folder's realpath, when the caller has it.
+    """
     if not value:
         return None, "is empty"
     if value.startswith("~") or os.path.isabs(value) or "\\" in value or (len(value) > 1 and value[1] == ":"):
         return None, f"is absolute ({value!r}); use a path relative to the plugin folder"
-    if ".." in Path(value).parts:
+    parts = [p for p in value.split("/") if p not in ("", ".")]
+    if ".." in parts:
         return None, f"contains '..' ({value!r}); it must stay inside the plugin folder"
-    root = Path(os.path.realpath(plugin_dir))
-    real = Path(os.path.realpath(plugin_dir / value))
-    if not real.is_relative_to(root):
-        return None, f"leaves the plugin folder through a symlink ({value!r} -> {real})"
-    return real, None
+    root = root_real or os.path.realpath(plugin_dir)
+    prefix = root.rstrip(os.sep) + os.sep
+    cur = root
+    for i, part in enumerate(parts):
+        nxt = cur + os.sep + part
+        try:
+            st = os.lstat(nxt)
+        except OSError:  # does not exist (yet): nothing below it can be a symlink
+            cur = os.path.join(nxt, *parts[i + 1 :])
+            break
+        if stat.S_ISLNK(st.st_mode):
+            nxt = os.path.realpath(nxt)
+            if nxt != root and not nxt.startswith(prefix):
+                return None, f"leaves the plugin folder through a symlink ({value!r} -> {nxt})"
+        cur = nxt
+    return Path(cur), None
 
 
-def check_paths(manifest: PluginManifest, plugin_dir: Path, *, file: str | None = None) -> list[Diagnostic]:
+def check_paths(
+    manifest: PluginManifest, plugin_dir: Path, *, file: str | None = None, root_real: str | None = None
+) -> list[Diagnostic]:
     """Containment and existence of `entry` and `configSchema`. Run before anything is spawned."""
     out: list[Diagnostic] = []
     file = file or str(plugin_dir / MANIFEST_FILE)
+    root_real = root_real or os.path.realpath(plugin_dir)
     for key, value in (("entry", manifest.entry), ("configSchema", manifest.config_schema)):
         if value is None:
             continue
-        real, why = contained_path(plugin_dir, value)
+        real, why = contained_path(plugin_dir, value, root_real=root_real)
         if real is None:
             out.append(Diagnostic("error", "path-escape", f"'{key}' {why}; refused", file, f"/{key}"))
             continue
@@ -237,9 +255,7 @@ def check_paths(manifest: PluginManifest, plugin_dir: Path, *, file: str | None 
                 allowed = (want, ".mjs", ".cjs") if want == ".js" else (want,)
                 if real.suffix not in allowed:
                     out.append(
-                        Diagnostic(
-                            "warning", "entry", f"'entry' {value!r} is not a {want} file", file, "/entry"
-                        )
+                        Diagnostic("warning", "entry", f"'entry' {value!r} is not a {want} file", file, "/entry")
                     )
             continue
         if key == "entry" and manifest.language in ("typescript", "javascript"):

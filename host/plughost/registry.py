@@ -187,7 +187,9 @@ def find_plugin_dirs(root: Path) -> Iterator[Path]:
                 yield Path(g.path)
 
 
-def scan_plugin_dir(plugin_dir: Path, cache: dict[str, Any] | None = None) -> tuple[PluginEntry, bool]:
+def scan_plugin_dir(
+    plugin_dir: Path, cache: dict[str, Any] | None = None, *, root_real: str | None = None
+) -> tuple[PluginEntry, bool]:
     """Build the entry for one folder. Returns (entry, cache_was_updated)."""
     plugin_dir = Path(plugin_dir)
     mpath = plugin_dir / MANIFEST_FILE
@@ -225,7 +227,7 @@ def scan_plugin_dir(plugin_dir: Path, cache: dict[str, Any] | None = None) -> tu
             updated = True
     if manifest is not None:
         # containment and existence: cheap, security relevant, never cached
-        diags = diags + check_paths(manifest, plugin_dir, file=str(mpath))
+        diags = diags + check_paths(manifest, plugin_dir, file=str(mpath), root_real=root_real)
         name = manifest.name
     else:
         raw_name = raw.get("name") if isinstance(raw, dict) else None
@@ -337,7 +339,7 @@ class Registry:
                 if real in seen:  # one folder reached through two roots
                     continue
                 seen.add(real)
-                entry, updated = scan_plugin_dir(pdir, cache)
+                entry, updated = scan_plugin_dir(pdir, cache, root_real=real)
                 dirty |= updated
                 entries.append(entry)
         _mark_duplicates(entries)
