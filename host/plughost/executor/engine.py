@@ -16,10 +16,10 @@ import numpy as np
 from .. import __version__
 from ..config import resolve_config
 from ..errors import ConfigError, PlughostError, PluginFailure, PluginProtocolError
-from ..proxy import FeatureProxy, PluginProxy, StrategyProxy, Timeouts, start_plugin
+from ..loader import load_plugin
+from ..proxy import FeatureProxy, PluginProxy, StrategyProxy
 from ..protocol.messages import AlertEvent, BatchResult, CandleBatch
 from ..registry import PluginEntry, Registry
-from ..transport.process import LaunchSpec
 from .data import AlertRecord, CandleChunk, open_candles, load_alerts
 from .fills import Book, TradeRow, batch_equity
 from .indicators import IndicatorStream, parse_indicators
@@ -60,11 +60,6 @@ class _State:
     @property
     def trades(self) -> list[TradeRow]:
         return [t for book in self.books.values() for t in book.trades]
-
-
-def launch_spec(entry: PluginEntry, env: dict[str, str]) -> LaunchSpec:
-    assert entry.entry_path is not None and entry.type is not None and entry.language is not None
-    return LaunchSpec(entry.name, entry.type, entry.language, entry.entry_path, entry.path, dict(env))
 
 
 def _alert_events(pending: list[AlertRecord], pos: int, ts: np.ndarray, last: bool) -> tuple[list[AlertEvent], int]:
@@ -115,11 +110,9 @@ class _Run:
 
     # -- plugins --------------------------------------------------------------------------------
 
-    def _timeouts(self) -> Timeouts:
-        return Timeouts(start=self.run.start_timeout, call=self.run.call_timeout)
-
     def _start(self, entry: PluginEntry) -> PluginProxy:
-        proxy = start_plugin(launch_spec(entry, self.run.env), timeouts=self._timeouts())
+        proxy: PluginProxy = load_plugin(entry, start_timeout=self.run.start_timeout,
+                                         call_timeout=self.run.call_timeout, extra_env=self.run.env)
         self.proxies.append(proxy)
         return proxy
 
