@@ -55,7 +55,7 @@ def _to_ms(v: Any) -> float:
     if isinstance(v, _dt.datetime):
         if v.tzinfo is None:
             v = v.replace(tzinfo=_dt.UTC)
-        return v.timestamp() * 1000.0
+        return float(v.timestamp()) * 1000.0
     if isinstance(v, np.datetime64):
         return float(v.astype("datetime64[ms]").astype(np.int64))
     return float(v)
