@@ -94,7 +94,9 @@ export function notification(method: string, p: Record<string, unknown> | null):
 /** An error map for anything thrown (or a Promise rejected) inside a plugin method. */
 export function errorMap(err: unknown, hook: string | null, at: number | null): ErrorMap {
   if (err instanceof Error) {
-    const type = err.constructor?.name && err.constructor.name !== 'Object' ? err.constructor.name : err.name;
+    // A subclass's own name (class MyError extends Error {}) first, else `name` (which code may set).
+    const ctor = err.constructor?.name;
+    const type = ctor && ctor !== 'Error' && ctor !== 'Object' ? ctor : err.name;
     return { type: type || 'Error', message: err.message, traceback: err.stack ?? String(err), hook, at };
   }
   // `throw "text"` or a rejection with a non-Error value: keep what there is.

@@ -1,0 +1,100 @@
+/** protocol/vectors: golden frames both ways, bad frames refused, position mirror rules. */
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { decode, encode } from '../src/codec';
+import { FrameDecoder, encodeFrame } from '../src/framing';
+import { parseMessage } from '../src/messages';
+import { ProtocolError } from '../src/errors';
+import { PositionMirror, type FillRef } from '../src/position';
+import { fromJson, toJson, vectors, type MirrorCase } from './helpers';
+
+interface FrameVector { name: string; direction: string; hex: string; message: unknown }
+interface BadVector { name: string; hex: string; max_frame: number; error: string }
+
+for (const v of vectors<FrameVector[]>('frames.json')) {
+  test(`frame ${v.name}: decodes to message`, () => {
+    const frames = new FrameDecoder(64 * 1024 * 1024).push(Buffer.from(v.hex, 'hex'));
+    assert.equal(frames.length, 1);
+    const decoded = decode(frames[0]!);
+    parseMessage(decoded);
+    assert.deepEqual(toJson(decoded), v.message);
+  });
+  test(`frame ${v.name}: encodes back byte for byte`, () => {
+    assert.equal(encodeFrame(encode(fromJson(v.message))).toString('hex'), v.hex);
+  });
+}
+
+test('frames split at every byte boundary decode the same', () => {
+  const all = vectors<FrameVector[]>('frames.json');
+  const stream = Buffer.concat(all.map((v) => Buffer.from(v.hex, 'hex')));
+  for (const step of [1, 3, 7, 64]) {
+    const dec = new FrameDecoder();
+    const got: unknown[] = [];
+    for (let i = 0; i < stream.length; i += step) for (const f of dec.push(stream.subarray(i, i + step))) got.push(toJson(decode(f)));
+    assert.deepEqual(got, all.map((v) => v.message), `chunk size ${step}`);
+    assert.equal(dec.midFrame, false);
+  }
+});
+
+for (const v of vectors<BadVector[]>('bad_frames.json')) {
+  test(`bad frame ${v.name}: refused with ProtocolError(${v.error})`, () => {
+    const dec = new FrameDecoder(v.max_frame);
+    assert.throws(() => {
+      for (const body of dec.push(Buffer.from(v.hex, 'hex'))) parseMessage(decode(body));
+    }, (e: unknown) => e instanceof ProtocolError && e.kind === v.error);
+  });
+}
+
+test('nesting: 1024 levels accepted, 1025 refused (same limit as the host)', () => {
+  assert.deepEqual(decode(Buffer.concat([Buffer.alloc(1023, 0x91), Buffer.from([0x90])])) !== undefined, true);
+  assert.throws(() => decode(Buffer.concat([Buffer.alloc(1025, 0x91), Buffer.from([0xc0])])), ProtocolError);
+});
+
+test('ext types and truncated values are invalid msgpack', () => {
+  for (const hex of ['d4010a', 'c70100', 'cb0000', 'a3616263ff', 'dc0002c0']) {
+    assert.throws(() => decode(Buffer.from(hex, 'hex')), (e: unknown) => e instanceof ProtocolError && e.kind === 'invalid msgpack', hex);
+  }
+});
+
+test('integers: smallest format, BigInt beyond 2^53, integral numbers stay ints', () => {
+  const cases: [unknown, string][] = [
+    [0, '00'], [127, '7f'], [128, 'cc80'], [65536, 'ce00010000'], [2 ** 32, 'cf0000000100000000'],
+    [-1, 'ff'], [-33, 'd0df'], [-129, 'd1ff7f'], [-(2 ** 31) - 1, 'd3ffffffff7fffffff'],
+    [2n ** 64n - 1n, 'cfffffffffffffffff'], [5n, '05'], [1.5, 'cb3ff8000000000000'],
+  ];
+  for (const [v, hex] of cases) assert.equal(encode(v).toString('hex'), hex, String(v));
+  assert.equal(decode(Buffer.from('cf0020000000000001', 'hex')), 2n ** 53n + 1n);
+  assert.equal(decode(Buffer.from('cf0020000000000000', 'hex')), 2 ** 53);
+  assert.throws(() => encode(2n ** 64n), TypeError);
+});
+
+const mirrorCases = vectors<MirrorCase[]>('position_mirror.json');
+
+for (const c of mirrorCases) {
+  test(`position mirror ${c.name}`, () => {
+    const m = new PositionMirror(c.run_size);
+    const outcomes: string[] = [];
+    const prices: (number | null)[] = [];
+    const sizes: (number | null)[] = [];
+    for (const s of c.signals) {
+      const bar = c.candles[s.at];
+      const alert = s.alert === null ? null : c.alerts[s.alert]!;
+      const ref: FillRef = {
+        fromAlert: alert !== null, alertPrice: alert?.price ?? null, hasBar: bar !== undefined,
+        open: bar?.open ?? NaN, high: bar?.high ?? NaN, low: bar?.low ?? NaN, close: bar?.close ?? NaN,
+        timestamp: alert !== null ? alert.timestamp : bar!.timestamp,
+      };
+      const o = m.apply(s.type === 'entry', s.price, s.size, ref);
+      outcomes.push(o);
+      prices.push(o === 'filled' ? m.fillPrice : null);
+      sizes.push(o === 'filled' ? m.fillSize : null);
+    }
+    assert.deepEqual(outcomes, c.expect.outcomes);
+    assert.deepEqual(prices, c.expect.fill_prices);
+    assert.deepEqual(sizes, c.expect.fill_sizes);
+    assert.equal(m.ignored, c.expect.ignored);
+    assert.equal(m.rejected, c.expect.rejected);
+    const p = m.position;
+    assert.deepEqual(p === null ? null : { entry_price: p.entryPrice, size: p.size, entry_timestamp: p.entryTimestamp }, c.expect.position);
+  });
+}
