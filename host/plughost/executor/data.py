@@ -25,6 +25,7 @@ header that is line 2; in JSON Lines alerts it is the line number).
 
 from __future__ import annotations
 
+import csv
 import datetime as _dt
 import decimal
 import json
@@ -153,7 +154,8 @@ class _Reader:
                 self._dataset = ds.dataset(str(path), format=fmt)
                 self.schema = self._dataset.schema
         except (pa.ArrowException, OSError, ValueError) as exc:
-            raise DataError(f"cannot read file: {exc}", file=str(path)) from None
+            # CSV dataset creation already converts the first block, so a bad value there lands here.
+            raise self._translate(exc) from None
 
     def batches(
         self, columns: list[str], symbol: str | None = None, batch_size: int = _SCAN_BATCH
@@ -189,12 +191,19 @@ class _Reader:
                 )
                 yield from scanner.to_batches()
 
+    def _csv_header(self) -> list[str]:
+        try:
+            with self.path.open(encoding="utf-8", newline="") as fh:
+                return next(csv.reader(fh), [])
+        except (OSError, UnicodeDecodeError, csv.Error):
+            return []
+
     def _translate(self, exc: Exception) -> DataError:
         text = str(exc)
         m = _CSV_ROW_RE.search(text)
         if self.kind == "csv" and m:
             col_index, line = int(m.group(1)), int(m.group(2))
-            names = self.schema.names
+            names = self.schema.names if hasattr(self, "schema") else self._csv_header()
             column = names[col_index] if col_index < len(names) else None
             detail = text.split(": ", 2)[-1]
             return DataError(f"wrong type: {detail}", file=str(self.path), row=line - 1, column=column)
@@ -771,7 +780,9 @@ def load_alerts(path: str | Path) -> dict[str, list[AlertRecord]]:
             if kind == "csv":
                 table = pcsv.read_csv(
                     file,
-                    convert_options=pcsv.ConvertOptions(column_types={"id": pa.string(), "symbol": pa.string()}),
+                    convert_options=pcsv.ConvertOptions(
+                        column_types={"id": pa.string(), "symbol": pa.string()}, strings_can_be_null=True
+                    ),
                 )
             elif kind == "parquet":
                 table = pq.read_table(file)
