@@ -14,7 +14,8 @@ export interface Request {
   kind: typeof REQUEST;
   id: number;
   method: string;
-  params: Params;
+  /** A map or nil for every method but `ping`, whose params may be any value (checked per method). */
+  params: unknown;
 }
 
 export interface Notification {
@@ -42,7 +43,7 @@ function isUint32(v: unknown): v is number {
   return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffffffff;
 }
 
-function params(v: unknown, method: string): Params {
+export function params(v: unknown, method: string): Params {
   if (v === null || v === undefined) return null;
   if (typeof v !== 'object' || Array.isArray(v) || v instanceof Uint8Array) {
     invalid(`params of ${method} must be a map or nil`);
@@ -61,7 +62,7 @@ export function parseMessage(v: unknown): Incoming | { kind: typeof RESPONSE; id
     if (v.length !== 4) invalid(`a request has 4 elements, got ${v.length}`);
     if (!isUint32(v[1])) invalid('request id must be a uint32');
     if (typeof v[2] !== 'string') invalid('request method must be a string');
-    return { kind: REQUEST, id: v[1], method: v[2], params: params(v[3], v[2]) };
+    return { kind: REQUEST, id: v[1], method: v[2], params: v[3] ?? null };
   }
   if (kind === RESPONSE) {
     if (v.length !== 4) invalid(`a response has 4 elements, got ${v.length}`);

@@ -5,7 +5,7 @@
 import { decode, encode } from './codec';
 import { ProtocolError } from './errors';
 import { FrameDecoder, encodeFrame, DEFAULT_MAX_FRAME } from './framing';
-import { errorMap, field, isInt, isMap, isNumber, isString, notification, parseIncoming, response, NOTIFICATION,
+import { errorMap, field, params as mapParams, isInt, isMap, isNumber, isString, notification, parseIncoming, response, NOTIFICATION,
   type Incoming, type Params } from './messages';
 import { parseCandles } from './batch';
 import { HookFailure, StrategyDriver, isThenable, type RunSettings } from './driver';
@@ -123,7 +123,9 @@ export class Server {
     this.reply(id, method, out);
   }
 
-  private call(method: string, params: Params): unknown {
+  private call(method: string, raw: unknown): unknown {
+    if (method === 'ping') return raw;
+    const params = mapParams(raw, method);
     switch (method) {
       case 'initialize': return this.initialize(params);
       case 'candles': {

@@ -23,7 +23,7 @@ export class MemoryHost {
   }
 
   /** Sends a request and waits until its response has been written. */
-  async request(method: string, params: Record<string, unknown> | null): Promise<unknown[]> {
+  async request(method: string, params: unknown): Promise<unknown[]> {
     const id = this.nextId++;
     this.server.feed(encodeFrame(encode([0, id, method, params])));
     for (let i = 0; i < 1000; i++) {

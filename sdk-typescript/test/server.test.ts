@@ -149,3 +149,10 @@ test('requests are answered in order even when an earlier one is async', async (
   assert.deepEqual(h.out.map((m) => (m as unknown[])[1]), [7, 1]);
   assert.deepEqual(second, [1, 1, null, null]);
 });
+
+test('ping echoes any params', async () => {
+  const h = new MemoryHost({ onCandle: () => null });
+  assert.deepEqual(await h.request('ping', { t: 1.5 }), [1, 1, null, { t: 1.5 }]);
+  assert.deepEqual(await h.request('ping', [1, 'x']), [1, 2, null, [1, 'x']]);
+  assert.deepEqual(await h.request('ping', null), [1, 3, null, null]);
+});
