@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.util import find_spec
 from pathlib import Path
@@ -72,6 +73,28 @@ def command_for(spec: LaunchSpec) -> tuple[list[str], dict[str, str]]:
     raise PluginSpawnFailed(f"plugin '{spec.name}' has unknown language {spec.language!r}", plugin=spec.name)
 
 
+def base_protocol_vars(max_frame: int) -> dict[str, str]:
+    """What every plugin process gets, whichever plugin it will be."""
+    return {
+        COOKIE_VAR: COOKIE,
+        "PLUGHOST_PROTOCOL_VERSIONS": ",".join(map(str, PROTOCOL_VERSIONS)),
+        "PLUGHOST_MAX_FRAME": str(max_frame),
+        "PLUGHOST_HOST_PID": str(os.getpid()),
+    }
+
+
+def plugin_vars(spec: LaunchSpec) -> dict[str, str]:
+    return {
+        "PLUGHOST_PLUGIN_ENTRY": str(spec.entry),
+        "PLUGHOST_PLUGIN_NAME": spec.name,
+        "PLUGHOST_PLUGIN_TYPE": spec.plugin_type,
+    }
+
+
+# Set by transport/warm.py when warm starts are enabled in this process.
+warm_source: Callable[[LaunchSpec, int], PluginProcess | None] | None = None
+
+
 def signal_name(returncode: int | None) -> str | None:
     if returncode is None or returncode >= 0:
         return None
@@ -102,18 +125,17 @@ class PluginProcess:
 
     @classmethod
     def spawn(cls, spec: LaunchSpec, *, max_frame: int = DEFAULT_MAX_FRAME) -> PluginProcess:
+        """Start the plugin's process, or take a warm one when a warm pool serves its language."""
+        if warm_source is not None:
+            warm = warm_source(spec, max_frame)
+            if warm is not None:
+                return warm
         argv, lang_env = command_for(spec)
-        protocol_vars = {
-            COOKIE_VAR: COOKIE,
-            "PLUGHOST_PROTOCOL_VERSIONS": ",".join(map(str, PROTOCOL_VERSIONS)),
-            "PLUGHOST_PLUGIN_ENTRY": str(spec.entry),
-            "PLUGHOST_PLUGIN_NAME": spec.name,
-            "PLUGHOST_PLUGIN_TYPE": spec.plugin_type,
-            "PLUGHOST_MAX_FRAME": str(max_frame),
-            "PLUGHOST_HOST_PID": str(os.getpid()),
-            **lang_env,
-        }
-        env = plugin_environment(protocol_vars, spec.extra_env)
+        env = plugin_environment({**base_protocol_vars(max_frame), **lang_env, **plugin_vars(spec)}, spec.extra_env)
+        return cls.start(spec, argv, env)
+
+    @classmethod
+    def start(cls, spec: LaunchSpec, argv: list[str], env: dict[str, str]) -> PluginProcess:
         try:
             popen = subprocess.Popen(
                 argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -125,6 +147,12 @@ class PluginProcess:
                 hint=f"check that {argv[0]} exists and {spec.plugin_dir} is readable",
             ) from exc
         return cls(spec, popen)
+
+    def rebind(self, spec: LaunchSpec) -> None:
+        """A warm process becomes this plugin's (see transport/warm.py)."""
+        self.spec = spec
+        self.name = spec.name
+        self.stderr.rename(spec.name)
 
     def poll(self) -> int | None:
         return self.popen.poll()

@@ -5,6 +5,7 @@ Order matters: protect the protocol streams first, then load the plugin, then sa
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import faulthandler
 import importlib.util
@@ -88,10 +89,10 @@ def _find_plugin(module: ModuleType, entry: Path) -> StrategyPlugin | FeaturePlu
 
 
 class Runner:
-    def __init__(self, plugin: StrategyPlugin | FeaturePlugin, proto_in: int, proto_out: int, max_frame: int):
+    def __init__(self, plugin: StrategyPlugin | FeaturePlugin, reader: FrameReader, proto_out: int):
         self.plugin = plugin
         self.out = proto_out
-        self.reader = FrameReader(proto_in, max_frame)
+        self.reader = reader
         self.strategy = StrategyDriver(plugin) if isinstance(plugin, StrategyPlugin) else None
         self.feature = FeatureDriver(plugin) if isinstance(plugin, FeaturePlugin) else None
 
@@ -193,6 +194,35 @@ class Runner:
         return {"metrics": dict(out.get("metrics") or {}), "artifacts": dict(out.get("artifacts") or {})}
 
 
+def _await_load(reader: FrameReader) -> bool:
+    """Warm start (PROTOCOL.md section 11): wait, SDK already imported, for the plugin to become.
+
+    Returns False when the host closes the pipe first (the warm process was never used)."""
+    body = reader.read()
+    if body is None:
+        return False
+    message = check_message(decode(body))
+    if message[0] != NOTIFICATION or message[1] != "load" or not isinstance(message[2], dict):
+        raise FrameError(f"a warm runner expects a `load` notification first, got {message!r:.200}")
+    params = message[2]
+    os.environ.update({str(k): str(v) for k, v in (params.get("env") or {}).items()})
+    if params.get("cwd"):
+        os.chdir(params["cwd"])
+    return True
+
+
+def _quick_exit(code: int) -> None:
+    """Run atexit handlers (plugin teardown) and flush, then skip the interpreter's slow finalization:
+    it would add tens of milliseconds to every plugin stop for nothing."""
+    import atexit
+
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
+
+
 def main() -> int:
     if os.environ.get(COOKIE_VAR) != COOKIE:
         print("This is the plughost plugin runner: plugins are started by `plughost run` "
@@ -201,6 +231,9 @@ def main() -> int:
     proto_in, proto_out = _protect_stdio()
     _die_with_parent()
     faulthandler.enable(file=sys.stderr)
+    reader = FrameReader(proto_in, int(os.environ.get("PLUGHOST_MAX_FRAME", DEFAULT_MAX_FRAME)))
+    if os.environ.get("PLUGHOST_WARM") == "1" and not _await_load(reader):
+        return 0
     entry = Path(os.environ.get("PLUGHOST_PLUGIN_ENTRY", ""))
     name = os.environ.get("PLUGHOST_PLUGIN_NAME", entry.stem)
     versions = [int(v) for v in os.environ.get("PLUGHOST_PROTOCOL_VERSIONS", "1").split(",") if v.strip()]
@@ -217,14 +250,15 @@ def main() -> int:
         print(f"plughost: plugin {name!r} raised while being imported from {entry}:", file=sys.stderr)
         traceback.print_exc()
         return 1
-    runner = Runner(plugin, proto_in, proto_out, int(os.environ.get("PLUGHOST_MAX_FRAME", DEFAULT_MAX_FRAME)))
+    runner = Runner(plugin, reader, proto_out)
     if runner.strategy and not {"on_candle", "on_batch"} & set(runner.strategy.methods):
         print(f"plughost: strategy {name!r} implements neither on_candle nor on_batch; "
               "define one of them.", file=sys.stderr)
         return 1
     runner.hello()
     try:
-        return runner.serve()
+        code = runner.serve()
+        _quick_exit(code)
     except FrameError as exc:
         print(f"plughost: protocol error from the host: {exc}", file=sys.stderr)
         return 1
