@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -22,7 +23,7 @@ MINUTE = 60_000
 HOUR = 3_600_000
 
 
-def walk(rng: np.random.Generator, n: int, start: float, vol: float) -> dict[str, np.ndarray]:
+def walk(rng: np.random.Generator, n: int, start: float, vol: float) -> dict[str, Any]:
     """OHLCV from a log random walk: open = previous close, high/low wrap open and close."""
     close = start * np.exp(np.cumsum(rng.normal(0.0, vol, n)))
     open_ = np.r_[start, close[:-1]]

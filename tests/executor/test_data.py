@@ -12,7 +12,6 @@ import pyarrow.csv as pcsv
 import pyarrow.feather as feather
 import pyarrow.parquet as pq
 import pytest
-
 from plughost.errors import DataError
 from plughost.executor.data import CandleChunk, load_alerts, open_candles
 
@@ -96,7 +95,7 @@ def test_extra_columns_are_ignored_and_numeric_types_widen(tmp_path: Path) -> No
     d = candles(5)
     table = pa.table({
         "note": ["a"] * 5,
-        "timestamp": pa.array(d["timestamp"].astype(np.int32) if False else d["timestamp"]),
+        "timestamp": pa.array(d["timestamp"]),
         "open": pa.array(d["open"], pa.float32()),
         "high": pa.array(d["high"]),
         "low": pa.array(d["low"]),
@@ -413,7 +412,7 @@ def test_alert_ids_become_strings_and_keep_zeros(tmp_path: Path) -> None:
 
 
 def test_alert_timestamps_of_any_form(tmp_path: Path) -> None:
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"id": "1", "timestamp": "2024-01-01T00:00:00Z", "symbol": "X"},
         {"id": "2", "timestamp": "2024-01-01T01:00:00+01:00", "symbol": "X"},
         {"id": "3", "timestamp": str(T0 + 1), "symbol": "X"},
