@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -191,8 +191,7 @@ class _Run:
         alerts = load_alerts(self._path(run.alerts)) if run.alerts else {}
         symbols = source.symbols()
         self.state.unmatched_alerts = sum(len(v) for k, v in alerts.items() if k not in symbols)
-        strategy = self._start(self.strategy_entry)
-        assert isinstance(strategy, StrategyProxy)
+        strategy = cast(StrategyProxy, self._start(self.strategy_entry))
         strategy.initialize(self.strategy_config, self.run_id, history=run.history, size=run.size, symbols=symbols)
         for symbol in symbols:
             self._run_symbol(strategy, symbol, source.iter_chunks(symbol), alerts.get(symbol, []),

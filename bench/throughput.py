@@ -1,0 +1,170 @@
+"""Per-candle throughput: the same SMA 10/30 crossover through every path, on seeded bars.
+
+    .venv/bin/python bench/throughput.py [--bars 100000 1000000] [--repeat 3]
+
+Rows (candles/s, median of --repeat, and the ratio to row (a)):
+  (a0) bare loop      a hand-written Python loop over the indicator columns (no objects, no framework)
+  (a)  in-process     the plugin's own class driven by the SDK in the host process: the same code, no process
+  (b)  python plugin  plughost run: the plugin in its own Python process, one on_candle per candle
+  (c)  vectorized     plughost run: a Python plugin's numpy on_batch
+  (d)  node plugin    plughost run: the TypeScript SDK (when built), one onCandle per candle
+  (f)  +2 features    (b) with two feature plugins listening to on_candle
+Every variant must make the same trades; the script checks and says so.
+Peers (backtesting.py, vectorbt) run when installed: `pip install -e '.[bench]'`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+REPO = Path(__file__).resolve().parents[1]
+PLUGINS = REPO / "bench" / "plugins"
+INDICATORS = {"fast": {"type": "sma", "period": 10}, "slow": {"type": "sma", "period": 30}}
+
+
+def make_bars(n: int, path: Path) -> None:
+    rng = np.random.default_rng(42)
+    close = 100.0 * np.exp(np.cumsum(rng.normal(0, 0.002, n)))
+    open_ = np.concatenate([[100.0], close[:-1]])
+    spread = np.abs(rng.normal(0, 0.001, n)) * close
+    table = pa.table({
+        "timestamp": np.arange(n, dtype=np.int64) * 60_000 + 1_600_000_000_000,
+        "open": open_, "high": np.maximum(open_, close) + spread, "low": np.minimum(open_, close) - spread,
+        "close": close, "volume": rng.uniform(1, 10, n),
+    })
+    pq.write_table(table, path)
+
+
+def bare_loop(path: Path) -> tuple[float, list[tuple[int, int]]]:
+    """(a0): the crossover over precomputed columns, booking entries/exits by index."""
+    from plughost.executor.indicators import compute_indicators, parse_indicators
+
+    table = pq.read_table(path)
+    t = time.perf_counter()
+    high, low, close = (table[c].to_numpy() for c in ("high", "low", "close"))
+    values = compute_indicators(parse_indicators(INDICATORS), high, low, close)
+    fast, slow = values["fast"].tolist(), values["slow"].tolist()
+    trades, entry, prev = [], None, None
+    for i in range(len(fast)):
+        diff = fast[i] - slow[i]
+        if prev is not None:
+            if prev <= 0 < diff and entry is None:
+                entry = i
+            elif prev >= 0 > diff and entry is not None:
+                trades.append((entry, i))
+                entry = None
+        prev = diff
+    return time.perf_counter() - t, trades
+
+
+class InProcessStrategy:
+    """Stands in for a StrategyProxy: the SDK's driver called directly, same wire dicts, no process."""
+
+    def __init__(self, entry: Any) -> None:
+        from plughost_sdk._driver import StrategyDriver
+        from plughost_sdk._runner import _find_plugin, _load_module
+
+        from plughost.protocol.messages import Hello
+        from plughost.proxy import CallStats
+
+        self.driver = StrategyDriver(_find_plugin(_load_module(entry.entry_path, entry.name), entry.entry_path))
+        self.name = entry.name
+        self.hello = Hello(1, "in-process", "-", None, None, "strategy", frozenset(self.driver.methods), 0)
+        self.stats = CallStats()
+
+    def initialize(self, config: dict[str, Any], run_id: str, **run: Any) -> None:
+        self.driver.initialize({"config": config, "run_id": run_id, "run": run})
+
+    def run_batch(self, batch: Any) -> Any:
+        from plughost.protocol.messages import parse_batch_result
+
+        return parse_batch_result(self.driver.candles(batch.to_wire()), len(batch), len(batch.alerts))
+
+    def sample_resources(self) -> dict[str, float]:
+        return {}
+
+    def close(self) -> None:
+        pass
+
+
+def run_engine(path: Path, strategy: str, *, features: tuple[str, ...] = (), in_process: bool = False,
+               out: Path) -> tuple[float, list[tuple[int, int]], int]:
+    from plughost.executor import engine
+    from plughost.executor.runconfig import RunConfig
+    from plughost.registry import Registry
+
+    registry = Registry.discover([PLUGINS, REPO / "plugins", REPO / "tests" / "fixtures" / "plugins" / "node"],
+                                 use_cache=False)
+    run = RunConfig.parse({"strategy": strategy, "candles": str(path), "indicators": INDICATORS,
+                           "features": list(features), "batch_size": 8192})
+    original = engine.load_plugin
+    if in_process:
+        engine.load_plugin = lambda entry, **kw: InProcessStrategy(entry)  # type: ignore[assignment]
+    try:
+        t = time.perf_counter()
+        outcome = engine.run_backtest(run, registry=registry, out_dir=out, run_id=f"{strategy}-{time.time_ns()}")
+        elapsed = time.perf_counter() - t
+    finally:
+        engine.load_plugin = original
+    if outcome.status != "ok":
+        raise SystemExit(f"{strategy}: run failed: {outcome.error}")
+    trades = pq.read_table(outcome.run_dir / "trades.parquet").to_pydict()  # type: ignore[operator]
+    ts = pq.read_table(path, columns=["timestamp"])["timestamp"].to_numpy()
+    keep = [r != "end_of_data" for r in trades["exit_reason"]]
+    entries = np.searchsorted(ts, np.array(trades["entry_time"], np.int64)[keep])
+    exits = np.searchsorted(ts, np.array(trades["exit_time"], np.int64)[keep])
+    pairs = list(zip(entries.tolist(), exits.tolist(), strict=True))
+    return elapsed, pairs, outcome.summary["candles"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--bars", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    node_built = (REPO / "sdk-typescript" / "dist" / "runner.js").is_file()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "out"
+        for bars in args.bars:
+            path = Path(tmp) / f"bars-{bars}.parquet"
+            make_bars(bars, path)
+            variants: dict[str, Any] = {
+                "(a0) bare loop": lambda p=path: (*bare_loop(p), bars),
+                "(a)  in-process": lambda p=path: run_engine(p, "bench-sma-ind", in_process=True, out=out),
+                "(b)  python plugin": lambda p=path: run_engine(p, "bench-sma-ind", out=out),
+                "(c)  vectorized": lambda p=path: run_engine(p, "bench-sma-ind-vec", out=out),
+            }
+            if node_built and (REPO / "tests/fixtures/plugins/node/bench-sma-ind/plugin.json").is_file():
+                variants["(d)  node plugin"] = lambda p=path: run_engine(p, "bench-sma-ind-js", out=out)
+            if (PLUGINS / "count-candles").is_dir():
+                variants["(f)  +2 features"] = lambda p=path: run_engine(
+                    p, "bench-sma-ind", features=("bench-count-candles", "bench-count-candles-2"), out=out)
+            print(f"\n{bars:,} bars, median of {args.repeat}:")
+            base_rate = None
+            reference = None
+            for name, fn in variants.items():
+                times, trades = [], None
+                for _ in range(args.repeat):
+                    elapsed, trades, count = fn()
+                    times.append(elapsed)
+                rate = bars / statistics.median(times)
+                if name.startswith("(a) "):
+                    base_rate = rate
+                reference = reference if reference is not None else trades
+                same = "same trades" if trades == reference else f"DIFFERENT TRADES ({len(trades)} vs {len(reference)})"
+                ratio = f"{rate / base_rate:5.2f}x of (a)" if base_rate else ""
+                print(f"  {name:<20} {rate:>12,.0f} candles/s  {ratio:>14}   {len(trades)} trades, {same}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
