@@ -1,0 +1,229 @@
+"""The executor end to end: real plugin processes, real Parquet/CSV files, real result folders."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from plughost.executor.engine import RunOutcome, run_backtest
+from plughost.executor.runconfig import RunConfig
+from plughost.registry import Registry
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = REPO / "tests" / "fixtures" / "plugins"
+T0 = 1_700_000_000_000
+MIN = 60_000
+
+
+def write_candles(path: Path, rows: list[tuple[float, float, float, float]], symbol: str | None = None,
+                  start: int = T0) -> list[int]:
+    ts = [start + i * MIN for i in range(len(rows))]
+    cols: dict[str, Any] = {"timestamp": ts, "open": [r[0] for r in rows], "high": [r[1] for r in rows],
+                            "low": [r[2] for r in rows], "close": [r[3] for r in rows], "volume": [1.0] * len(rows)}
+    if symbol:
+        cols["symbol"] = [symbol] * len(rows)
+    pq.write_table(pa.table(cols), path)
+    return ts
+
+
+def random_walk(path: Path, n: int, seed: int = 7) -> None:
+    rng = np.random.default_rng(seed)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
+    open_ = np.concatenate([[100.0], close[:-1]])
+    pq.write_table(pa.table({
+        "timestamp": T0 + np.arange(n, dtype=np.int64) * MIN, "open": open_,
+        "high": np.maximum(open_, close) * 1.002, "low": np.minimum(open_, close) * 0.998, "close": close,
+        "volume": np.ones(n)}), path)
+
+
+def run(tmp_path: Path, strategy: str, candles: Path, run_id: str = "r", **kwargs: Any) -> RunOutcome:
+    registry = Registry.discover([FIXTURES, REPO / "plugins", REPO / "bench" / "plugins"], use_cache=False)
+    config = RunConfig.parse({"strategy": strategy, "candles": str(candles), **kwargs})
+    return run_backtest(config, registry=registry, out_dir=tmp_path / "out", run_id=run_id)
+
+
+def trades(outcome: RunOutcome) -> list[dict[str, Any]]:
+    assert outcome.run_dir is not None
+    return pq.read_table(outcome.run_dir / "trades.parquet").to_pylist()
+
+
+BARS = [(10.0, 12.0, 9.0, 11.0), (11.0, 13.0, 10.0, 12.5), (12.5, 13.0, 11.0, 11.5), (11.5, 14.0, 11.0, 13.0)]
+
+
+def test_result_files_and_summary_fields(tmp_path):
+    ts = write_candles(tmp_path / "c.parquet", BARS)
+    out = run(tmp_path, "scripted", tmp_path / "c.parquet",
+              config={"candles": {str(ts[0]): ["entry"], str(ts[2]): ["exit"]}})
+    assert out.status == "ok", out.error
+    summary = json.loads((out.run_dir / "summary.json").read_text())
+    for key in ("run_id", "status", "strategy", "config", "error", "metrics", "plugin_metrics",
+                "ignored_signals", "rejected_signals"):
+        assert key in summary
+    assert summary["error"] is None and summary["strategy"] == "scripted"
+    for key in ("num_trades", "total_pnl", "return_pct", "win_rate", "max_drawdown", "sharpe"):
+        assert key in summary["metrics"]
+    assert summary["plugins"]["scripted"]["calls"]["candles"]["calls"] == 1
+    equity = pq.read_table(out.run_dir / "equity.parquet").to_pydict()
+    assert equity["timestamp"] == ts
+    assert equity["equity"][-1] == pytest.approx(10_000 + 0.5)
+    assert [t["exit_reason"] for t in trades(out)] == ["candle %d:1@11" % ts[2]]
+
+
+# Each row: candles script, alerts, run keys, expected trades [(entry, exit, size, exit_reason)], ignored, rejected
+FILL_CASES = {
+    "close_fill_and_end_of_data": ({0: ["entry"]}, {}, {}, [(11.0, 13.0, 1.0, "end_of_data")], 0, 0),
+    "entry_while_long_ignored": ({0: ["entry"], 1: ["entry"], 2: ["exit"]}, {}, {}, [(11.0, 11.5, 1.0, None)], 1, 0),
+    "exit_while_flat_ignored": ({0: ["exit"], 3: ["exit"]}, {}, {}, [], 2, 0),
+    "price_in_range_fills": ({0: ["entry", 9.0], 1: ["exit", 13.0]}, {}, {}, [(9.0, 13.0, 1.0, None)], 0, 0),
+    "price_out_of_range_rejected": ({0: ["entry", 12.01], 1: ["entry", 10.5]}, {}, {}, [(10.5, 13.0, 1.0, "end_of_data")], 0, 1),
+    "range_bounds_inclusive": ({0: ["entry", 12.0], 1: ["exit", 10.0]}, {}, {}, [(12.0, 10.0, 1.0, None)], 0, 0),
+    "partial_exit_then_rest": ({0: ["entry", None, 2.0], 1: ["exit", None, 0.5], 2: ["exit"]}, {}, {},
+                               [(11.0, 12.5, 0.5, None), (11.0, 11.5, 1.5, None)], 0, 0),
+    "oversized_exit_closes_all": ({0: ["entry"], 1: ["exit", None, 5.0]}, {}, {}, [(11.0, 12.5, 1.0, None)], 0, 0),
+    "default_size_from_run": ({0: ["entry"], 1: ["exit"]}, {}, {"size": 3.0}, [(11.0, 12.5, 3.0, None)], 0, 0),
+    "alert_with_price": ({}, {"a1": (1, 10.5, ["entry"])}, {}, [(10.5, 13.0, 1.0, "end_of_data")], 0, 0),
+    "alert_without_price_fills_next_open": ({}, {"a1": (1, None, ["entry"])}, {}, [(11.0, 13.0, 1.0, "end_of_data")], 0, 0),
+    "alert_after_last_candle_rejected": ({}, {"a1": (9, None, ["entry"])}, {}, [], 0, 1),
+    "alert_signal_price_checked_on_next_candle": ({}, {"a1": (1, None, ["entry", 13.5])}, {}, [], 0, 1),
+}
+
+
+@pytest.mark.parametrize("case", FILL_CASES, ids=list(FILL_CASES))
+def test_fill_rules(tmp_path, case):
+    script, alerts, run_keys, expected, ignored, rejected = FILL_CASES[case]
+    ts = write_candles(tmp_path / "c.parquet", BARS, symbol="X")
+    config: dict[str, Any] = {"candles": {str(ts[i]): s for i, s in script.items()}, "alerts": {}}
+    extra: dict[str, Any] = {}
+    if alerts:
+        rows = []
+        for alert_id, (minute, price, signal) in alerts.items():
+            # minute 1 -> 30 s before candle 1 opens: delivered before candle 1
+            rows.append({"id": alert_id, "timestamp": T0 + minute * MIN - 30_000, "symbol": "X", "price": price})
+            config["alerts"][alert_id] = signal
+        (tmp_path / "alerts.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+        extra["alerts"] = str(tmp_path / "alerts.jsonl")
+    out = run(tmp_path, "scripted", tmp_path / "c.parquet", config=config, **run_keys, **extra)
+    assert out.status == "ok", out.error
+    got = [(t["entry_price"], t["exit_price"], t["size"], t["exit_reason"]) for t in trades(out)]
+    want = [(e, x, s, r if r == "end_of_data" else got[i][3]) for i, (e, x, s, r) in enumerate(expected)]
+    assert got == want
+    assert (out.summary["ignored_signals"], out.summary["rejected_signals"]) == (ignored, rejected)
+
+
+def test_alert_comes_before_the_candle_of_the_same_timestamp(tmp_path):
+    ts = write_candles(tmp_path / "c.parquet", BARS, symbol="X")
+    (tmp_path / "a.jsonl").write_text(json.dumps({"id": "same", "timestamp": ts[2], "symbol": "X"}) + "\n")
+    # the alert enters at candle 2's open (12.5); the candle-2 exit then sees the position the alert opened
+    out = run(tmp_path, "scripted", tmp_path / "c.parquet", alerts=str(tmp_path / "a.jsonl"),
+              config={"alerts": {"same": ["entry"]}, "candles": {str(ts[2]): ["exit"]}})
+    assert [(t["entry_price"], t["exit_price"], t["exit_reason"]) for t in trades(out)] == [
+        (12.5, 11.5, f"candle {ts[2]}:1@12.5")]
+
+
+def test_fees_per_side_on_notional(tmp_path):
+    ts = write_candles(tmp_path / "c.parquet", BARS)
+    out = run(tmp_path, "scripted", tmp_path / "c.parquet", fee_bps=100.0, size=2.0,
+              config={"candles": {str(ts[0]): ["entry"], str(ts[1]): ["exit"]}})
+    (trade,) = trades(out)
+    gross = (12.5 - 11.0) * 2
+    fees = 0.01 * (11.0 * 2) + 0.01 * (12.5 * 2)
+    assert trade["pnl"] == pytest.approx(gross - fees)
+    assert out.summary["metrics"]["total_pnl"] == pytest.approx(gross - fees)
+
+
+@pytest.mark.parametrize("strategy", ["sma-cross", "bench-sma-ind", "bench-sma-ind-vec"])
+def test_batch_size_never_changes_trades(tmp_path, strategy):
+    random_walk(tmp_path / "c.parquet", 3000)
+    indicators = {"fast": {"type": "sma", "period": 10}, "slow": {"type": "sma", "period": 30}}
+    results = []
+    for size in (1, 7, 1000, 8192):
+        out = run(tmp_path, strategy, tmp_path / "c.parquet", batch_size=size, indicators=indicators,
+                  run_id=f"b{size}")
+        assert out.status == "ok", out.error
+        results.append(trades(out))
+    assert len(results[0]) > 10
+    assert all(r == results[0] for r in results[1:])
+
+
+def test_batch_size_invariance_with_alerts(tmp_path):
+    random_walk(tmp_path / "c.parquet", 500)
+    rng = np.random.default_rng(3)
+    minutes = sorted(rng.choice(500, 40, replace=False).tolist())
+    rows = [{"id": f"a{m}", "timestamp": T0 + m * MIN - (0 if m % 2 else 15_000), "symbol": "c",
+             "price": None} for m in minutes]
+    (tmp_path / "a.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    script = {f"a{m}": (["entry"] if i % 2 == 0 else ["exit"]) for i, m in enumerate(minutes)}
+    outs = [trades(run(tmp_path, "scripted", tmp_path / "c.parquet", alerts=str(tmp_path / "a.jsonl"),
+                       config={"alerts": script}, batch_size=size, run_id=f"s{size}")) for size in (1, 7, 64, 8192)]
+    assert len(outs[0]) >= 15
+    assert all(o == outs[0] for o in outs[1:])
+
+
+def test_strategy_never_sees_a_later_candle(tmp_path):
+    random_walk(tmp_path / "c.parquet", 1500)
+    for size in (1, 7, 1000):
+        out = run(tmp_path, "peeker", tmp_path / "c.parquet", batch_size=size, history=50, run_id=f"p{size}")
+        assert out.status == "ok", out.error
+
+
+def test_look_ahead_guard_would_catch_a_leaky_history(tmp_path, monkeypatch):
+    """The peeker is a real detector: make history leak one candle and it must fail the run."""
+    random_walk(tmp_path / "c.parquet", 50)
+    plugin = tmp_path / "leaky" / "peeker"
+    plugin.mkdir(parents=True)
+    (plugin / "plugin.json").write_text((FIXTURES / "peeker" / "plugin.json").read_text())
+    source = (FIXTURES / "peeker" / "strategy.py").read_text()
+    leak = ("from plughost_sdk import _context\n"
+            "_get = _context.History.__getitem__\n"
+            "_context.History.__getitem__ = lambda self, i: (\n"
+            "    self._items[self._start + i] if isinstance(i, int) and i >= 0 else _get(self, i))\n")
+    (plugin / "strategy.py").write_text(leak + source)
+    registry = Registry.discover([tmp_path / "leaky"], use_cache=False)
+    out = run_backtest(RunConfig.parse({"strategy": "peeker", "candles": str(tmp_path / "c.parquet")}),
+                       registry=registry, out_dir=tmp_path / "out", run_id="leak")
+    assert out.status == "failed" and out.summary["error"]["code"] == "PLUGIN_ERROR"
+    assert "looked ahead" in out.summary["error"]["message"]
+
+
+def test_multi_symbol_csv_each_symbol_its_own_stream(tmp_path):
+    lines = ["timestamp,symbol,open,high,low,close,volume"]
+    for i, (o, h, lo, c) in enumerate(BARS):
+        lines.append(f"{T0 + i * MIN},AAA,{o},{h},{lo},{c},1")
+        lines.append(f"{T0 + i * MIN},BBB,{o * 2},{h * 2},{lo * 2},{c * 2},1")
+    (tmp_path / "m.csv").write_text("\n".join(lines) + "\n")
+    out = run(tmp_path, "scripted", tmp_path / "m.csv", config={"candles": {str(T0): ["entry"]}})
+    got = sorted((t["symbol"], t["entry_price"], t["exit_price"]) for t in trades(out))
+    assert got == [("AAA", 11.0, 13.0), ("BBB", 22.0, 26.0)]
+    assert out.summary["symbols"] == ["AAA", "BBB"]
+    equity = pq.read_table(out.run_dir / "equity.parquet").to_pydict()
+    assert equity["equity"][-1] == pytest.approx(10_000 + 2.0 + 4.0)
+
+
+def test_bad_data_fails_the_run_naming_file_row_column(tmp_path):
+    (tmp_path / "bad.csv").write_text("timestamp,open,high,low,close,volume\n1,1,2,0.5,1,1\n2,1,2,0.5,nan,1\n")
+    out = run(tmp_path, "sma-cross", tmp_path / "bad.csv")
+    assert out.status == "failed"
+    error = out.summary["error"]
+    assert error["code"] == "DATA_INVALID" and "bad.csv" in error["message"] and error["column"] == "close"
+    assert (out.run_dir / "summary.json").exists()
+
+
+def test_crashing_strategy_leaves_a_failed_summary_and_no_process(tmp_path):
+    pdir = tmp_path / "plugins" / "crasher"
+    pdir.mkdir(parents=True)
+    (pdir / "plugin.json").write_text(json.dumps({"name": "crasher", "version": "1.0.0", "type": "strategy",
+                                                  "language": "python", "entry": "s.py"}))
+    (pdir / "s.py").write_text("import os\nfrom plughost_sdk import StrategyPlugin\n\nclass C(StrategyPlugin):\n"
+                               "    def on_candle(self, candle, ctx):\n        os._exit(9)\n")
+    write_candles(tmp_path / "c.parquet", BARS)
+    registry = Registry.discover([tmp_path / "plugins"], use_cache=False)
+    out = run_backtest(RunConfig.parse({"strategy": "crasher", "candles": str(tmp_path / "c.parquet")}),
+                       registry=registry, out_dir=tmp_path / "out", run_id="crash")
+    assert out.status == "failed"
+    assert out.summary["error"]["code"] == "PLUGIN_CRASHED" and out.summary["error"]["exit_code"] == 9
+    assert out.summary["error"]["plugin"] == "crasher"
