@@ -71,11 +71,10 @@ class InProcessStrategy:
     """Stands in for a StrategyProxy: the SDK's driver called directly, same wire dicts, no process."""
 
     def __init__(self, entry: Any) -> None:
-        from plughost_sdk._driver import StrategyDriver
-        from plughost_sdk._runner import _find_plugin, _load_module
-
         from plughost.protocol.messages import Hello
         from plughost.proxy import CallStats
+        from plughost_sdk._driver import StrategyDriver
+        from plughost_sdk._runner import _find_plugin, _load_module
 
         self.driver = StrategyDriver(_find_plugin(_load_module(entry.entry_path, entry.name), entry.entry_path))
         self.name = entry.name
@@ -139,7 +138,7 @@ def main() -> None:
             path = Path(tmp) / f"bars-{bars}.parquet"
             make_bars(bars, path)
             variants: dict[str, Any] = {
-                "(a0) bare loop": lambda p=path: (*bare_loop(p), bars),
+                "(a0) bare loop": lambda p=path, b=bars: (*bare_loop(p), b),
                 "(a)  in-process": lambda p=path: run_engine(p, "bench-sma-ind", in_process=True, out=out),
                 "(b)  python plugin": lambda p=path: run_engine(p, "bench-sma-ind", out=out),
                 "(c)  vectorized": lambda p=path: run_engine(p, "bench-sma-ind-vec", out=out),
@@ -155,7 +154,7 @@ def main() -> None:
             for name, fn in variants.items():
                 times, trades = [], None
                 for _ in range(args.repeat):
-                    elapsed, trades, count = fn()
+                    elapsed, trades, _count = fn()
                     times.append(elapsed)
                 rate = bars / statistics.median(times)
                 if name.startswith("(a) "):

@@ -71,7 +71,7 @@ def test_result_files_and_summary_fields(tmp_path):
     equity = pq.read_table(out.run_dir / "equity.parquet").to_pydict()
     assert equity["timestamp"] == ts
     assert equity["equity"][-1] == pytest.approx(10_000 + 0.5)
-    assert [t["exit_reason"] for t in trades(out)] == ["candle %d:1@11" % ts[2]]
+    assert [t["exit_reason"] for t in trades(out)] == [f"candle {ts[2]}:1@11"]
 
 
 # Each row: candles script, alerts, run keys, expected trades [(entry, exit, size, exit_reason)], ignored, rejected
@@ -80,14 +80,16 @@ FILL_CASES = {
     "entry_while_long_ignored": ({0: ["entry"], 1: ["entry"], 2: ["exit"]}, {}, {}, [(11.0, 11.5, 1.0, None)], 1, 0),
     "exit_while_flat_ignored": ({0: ["exit"], 3: ["exit"]}, {}, {}, [], 2, 0),
     "price_in_range_fills": ({0: ["entry", 9.0], 1: ["exit", 13.0]}, {}, {}, [(9.0, 13.0, 1.0, None)], 0, 0),
-    "price_out_of_range_rejected": ({0: ["entry", 12.01], 1: ["entry", 10.5]}, {}, {}, [(10.5, 13.0, 1.0, "end_of_data")], 0, 1),
+    "price_out_of_range_rejected": ({0: ["entry", 12.01], 1: ["entry", 10.5]}, {}, {},
+                                    [(10.5, 13.0, 1.0, "end_of_data")], 0, 1),
     "range_bounds_inclusive": ({0: ["entry", 12.0], 1: ["exit", 10.0]}, {}, {}, [(12.0, 10.0, 1.0, None)], 0, 0),
     "partial_exit_then_rest": ({0: ["entry", None, 2.0], 1: ["exit", None, 0.5], 2: ["exit"]}, {}, {},
                                [(11.0, 12.5, 0.5, None), (11.0, 11.5, 1.5, None)], 0, 0),
     "oversized_exit_closes_all": ({0: ["entry"], 1: ["exit", None, 5.0]}, {}, {}, [(11.0, 12.5, 1.0, None)], 0, 0),
     "default_size_from_run": ({0: ["entry"], 1: ["exit"]}, {}, {"size": 3.0}, [(11.0, 12.5, 3.0, None)], 0, 0),
     "alert_with_price": ({}, {"a1": (1, 10.5, ["entry"])}, {}, [(10.5, 13.0, 1.0, "end_of_data")], 0, 0),
-    "alert_without_price_fills_next_open": ({}, {"a1": (1, None, ["entry"])}, {}, [(11.0, 13.0, 1.0, "end_of_data")], 0, 0),
+    "alert_without_price_fills_next_open": ({}, {"a1": (1, None, ["entry"])}, {},
+                                            [(11.0, 13.0, 1.0, "end_of_data")], 0, 0),
     "alert_after_last_candle_rejected": ({}, {"a1": (9, None, ["entry"])}, {}, [], 0, 1),
     "alert_signal_price_checked_on_next_candle": ({}, {"a1": (1, None, ["entry", 13.5])}, {}, [], 0, 1),
 }
