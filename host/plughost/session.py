@@ -68,6 +68,7 @@ class Session:
         if process.pidfd is not None:
             self._poll.register(process.pidfd, select.POLLIN)
         self.hook_errors: list[dict[str, Any]] = []
+        self.teardown_error: PluginFailure | None = None
 
     # -- public -------------------------------------------------------------------------------------
 
@@ -143,11 +144,20 @@ class Session:
         return errors
 
     def close(self, timeout: float = 2.0) -> None:
-        """Ask the plugin to shut down, then make sure its whole tree is gone. Idempotent."""
+        """Ask the plugin to shut down, then make sure its whole tree is gone. Idempotent.
+
+        A plugin that fails its teardown (no answer to `shutdown`, or a non-zero exit or a signal after
+        it) leaves the failure in `teardown_error`, once: results it sent before stay valid."""
         if self.alive:
-            with contextlib.suppress(PluginFailure):
+            try:
                 self.request("shutdown", None, timeout=timeout)
-            self.process.wait(min(timeout, self.term_grace))
+            except PluginFailure as exc:
+                self.teardown_error = exc
+            else:
+                code = self.process.wait(min(timeout, self.term_grace))
+                if code is not None and code != 0:
+                    self.teardown_error = self._crash_error("after answering shutdown", "", PluginCrashed,
+                                                            hook="shutdown")
         self.process.kill(self.term_grace)
 
     def kill(self) -> None:

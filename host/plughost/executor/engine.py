@@ -17,10 +17,10 @@ from .. import __version__
 from ..config import resolve_config
 from ..errors import ConfigError, PlughostError, PluginFailure, PluginProtocolError
 from ..loader import load_plugin
-from ..proxy import FeatureProxy, PluginProxy, StrategyProxy
 from ..protocol.messages import AlertEvent, BatchResult, CandleBatch
+from ..proxy import FeatureProxy, PluginProxy, StrategyProxy
 from ..registry import PluginEntry, Registry
-from .data import AlertRecord, CandleChunk, open_candles, load_alerts
+from .data import AlertRecord, CandleChunk, load_alerts, open_candles
 from .fills import Book, TradeRow, batch_equity
 from .indicators import IndicatorStream, parse_indicators
 from .metrics import MetricsAccumulator
@@ -338,6 +338,9 @@ class _Run:
         for proxy in self.proxies:
             with contextlib.suppress(Exception):
                 proxy.close()
+            failure = proxy.session.teardown_error
+            if failure is not None:  # results already received stay; the run records the failure
+                self.state.warnings.append({**failure.to_dict(), "code": "TEARDOWN_FAILED", "cause": failure.code})
 
 
 def run_backtest(
