@@ -1,0 +1,119 @@
+"""`plughost run --batch FILE`: load the batch, run it, print the summary table (or --json) on stdout."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from ..errors import PlughostError, UsageError
+from ..registry import Registry, resolve_roots
+from .journal import RunRow
+from .progress import BatchProgress
+from .runner import BatchResult, run_batch
+from .spec import BatchSpec, load_batch
+
+SUMMARY_ROWS = 20
+
+
+def check_plugins(batch: BatchSpec, registry: Registry) -> None:
+    """Every strategy and feature a run names must exist and be enabled: a usage error before any work."""
+    checked: dict[tuple[str, str], PlughostError | None] = {}
+    for spec in batch.runs:
+        wanted = [("strategy", spec.run.strategy, "strategy")] + [
+            ("feature", f.name, "features") for f in spec.run.features]
+        for kind, name, key in wanted:
+            if (kind, name) not in checked:
+                try:
+                    registry.get_runnable(name, type=kind)
+                    checked[(kind, name)] = None
+                except PlughostError as exc:
+                    checked[(kind, name)] = exc
+            problem = checked[(kind, name)]
+            if problem is not None:
+                problem.message = f"{batch.path}: {spec.label()}, key '{key}': {problem.message}"
+                raise problem
+
+
+def run_batch_command(
+    batch_file: Path,
+    *,
+    out_dir: Path,
+    workers: int | None,
+    resume: bool,
+    engine: str,
+    address: str | None,
+    plugins_dirs: tuple[Path, ...] | list[Path],
+    as_json: bool,
+    start_timeout: float | None,
+    call_timeout: float | None,
+) -> int:
+    """The `plughost run --batch` command. Returns the exit status (0 ok, 1 a run failed, 130 interrupted);
+    raises `PlughostError` for bad input (exit 2), `BatchLocked` included."""
+    defaults: dict[str, Any] = {}
+    if start_timeout is not None:
+        defaults["start_timeout"] = start_timeout
+    if call_timeout is not None:
+        defaults["call_timeout"] = call_timeout
+    if workers is not None and workers < 1:
+        raise UsageError("--workers must be at least 1", hint="or leave it out: one worker per core")
+    batch = load_batch(batch_file, cli_defaults=defaults)
+    registry = Registry.discover(resolve_roots(list(plugins_dirs)) if plugins_dirs else None)
+    check_plugins(batch, registry)
+    progress = BatchProgress(label=batch_file.name)
+    result = run_batch(batch, out_dir, registry=registry, engine_name=engine, workers=workers, resume=resume,
+                       address=address, progress=progress)
+    if as_json:
+        click.echo(json.dumps([r.to_dict() for r in result.rows], indent=2, default=str))
+    else:
+        print_batch_summary(result)
+    return result.exit_code
+
+
+def _pct(value: Any, pattern: str) -> str:
+    if not isinstance(value, int | float):
+        return "-"
+    return pattern.format(value)
+
+
+def runs_table(rows: list[RunRow], title: str | None = None) -> Table:
+    table = Table(title=title, title_justify="left", box=None, pad_edge=False, header_style="bold")
+    for name, justify in (("run", "left"), ("status", "left"), ("att", "right"), ("trades", "right"),
+                          ("return", "right"), ("max DD", "right"), ("sharpe", "right"), ("error", "left")):
+        table.add_column(name, justify=justify, overflow="fold", min_width=len(name))  # type: ignore[arg-type]
+    for r in rows:
+        m = r.metrics or {}
+        colour = {"ok": "green", "failed": "red"}.get(r.status, "yellow")
+        table.add_row(r.id, f"[{colour}]{r.status}[/]", str(r.attempts), _pct(m.get("num_trades"), "{:.0f}"),
+                      _pct(m.get("return_pct"), "{:+.2f}%"), _pct(m.get("max_drawdown"), "{:.2f}%"),
+                      _pct(m.get("sharpe"), "{:.2f}"), r.error_code or "")
+    return table
+
+
+def print_batch_summary(result: BatchResult) -> None:
+    out = Console(highlight=False, soft_wrap=True)
+    rows = result.rows
+    ok = [r for r in rows if r.status == "ok"]
+    failed = result.failed
+    other = [r for r in rows if r.status not in ("ok", "failed")]
+    ranked = sorted(ok, key=lambda r: -float((r.metrics or {}).get("return_pct") or 0.0))
+    shown = ranked[:SUMMARY_ROWS] + failed[:SUMMARY_ROWS] + other[:SUMMARY_ROWS]
+    title = "runs" if len(shown) == len(rows) else f"best {min(len(ranked), SUMMARY_ROWS)} runs, then failures"
+    out.print(runs_table(shown, title))
+    line = (f"[bold]{len(rows)} runs[/]: [green]{len(ok)} ok[/], [red]{len(failed)} failed[/]"
+            + (f", [yellow]{len(other)} not finished[/]" if other else "")
+            + (f" ({result.skipped} kept from before)" if result.skipped else "")
+            + f" in {result.elapsed_s:.1f}s")
+    out.print(line)
+    if result.redone:
+        out.print(f"[yellow]{len(result.redone)} torn run(s) redone[/]: {', '.join(result.redone)}")
+    if result.report is not None:
+        out.print(f"[dim]report:[/] {result.report}")
+    out.print(f"[dim]results:[/] {result.out_dir / 'runs'}   [dim]list them:[/] plughost results {result.out_dir}")
+    if result.interrupted:
+        print(f"interrupted; finish with: plughost run --batch ... --out {result.out_dir} --resume", file=sys.stderr)

@@ -1,0 +1,253 @@
+"""The batch journal: SQLite in WAL mode in the output folder, one row per run, plus a lock file.
+
+    DIR/.plughost/journal.sqlite     runs(id, idx, spec, status, attempts, error, metrics, timings, ...)
+                                     attempts(run_id, attempt, status, code, error, started_at, duration_s)
+    DIR/.plughost/lock               flock()ed by the host running the batch (BATCH_LOCKED for a second one)
+
+Status of a run: `pending` (not run yet, or to be redone), `retrying` (an attempt failed and another is
+due), `running` (in flight; what a killed host leaves behind, treated like `pending` on resume),
+`interrupted` (stopped by Ctrl-C, resumable), `ok` and `failed` (finished). A finished row is committed
+only after the run's files were renamed into place, so `ok`/`failed` in the journal means the files
+exist, unless the host died in between; `reconcile` checks exactly that on resume.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import BatchLocked
+
+STATE_DIR = ".plughost"
+JOURNAL_NAME = "journal.sqlite"
+LOCK_NAME = "lock"
+FINISHED = ("ok", "failed")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    idx INTEGER NOT NULL,
+    origin TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    strategy TEXT NOT NULL,
+    candles TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    error_code TEXT,
+    metrics TEXT,
+    plugin_metrics TEXT,
+    started_at REAL,
+    finished_at REAL,
+    duration_s REAL,
+    start_cost_s REAL,
+    spawn_s REAL,
+    worker TEXT
+);
+CREATE TABLE IF NOT EXISTS attempts (
+    run_id TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    code TEXT,
+    error TEXT,
+    started_at REAL,
+    duration_s REAL,
+    worker TEXT,
+    PRIMARY KEY (run_id, attempt)
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+@dataclass
+class RunRow:
+    id: str
+    idx: int
+    origin: str
+    spec: dict[str, Any]
+    strategy: str
+    candles: str
+    status: str
+    attempts: int
+    error: dict[str, Any] | None
+    error_code: str | None
+    metrics: dict[str, Any] | None
+    plugin_metrics: dict[str, Any] | None
+    started_at: float | None
+    finished_at: float | None
+    duration_s: float | None
+    start_cost_s: float | None
+    spawn_s: float | None
+    worker: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.id, "index": self.idx, "origin": self.origin, "status": self.status,
+            "strategy": self.strategy, "candles": self.candles, "attempts": self.attempts,
+            "error": self.error, "metrics": self.metrics, "plugin_metrics": self.plugin_metrics,
+            "config": self.spec.get("config"), "started_at": self.started_at, "finished_at": self.finished_at,
+            "duration_s": self.duration_s, "start_cost_s": self.start_cost_s, "worker": self.worker,
+        }
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def _dumps(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, allow_nan=False, default=str)
+
+
+class BatchLock:
+    """An exclusive `flock` on DIR/.plughost/lock, held for the host's lifetime (the kernel drops it
+    when the process dies, SIGKILL included, so a stale lock never blocks a resume)."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.path = out_dir / STATE_DIR / LOCK_NAME
+        self.fd: int | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = ""
+            with contextlib.suppress(OSError, ValueError):
+                holder = os.pread(fd, 64, 0).decode().strip()
+            os.close(fd)
+            raise BatchLocked(
+                f"the output folder {self.path.parent.parent} is in use by another plughost batch"
+                + (f" (pid {holder})" if holder else ""),
+                hint="wait for it to finish, stop it, or pass another --out",
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self.fd = fd
+
+    def release(self) -> None:
+        if self.fd is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(self.fd, fcntl.LOCK_UN)
+                os.close(self.fd)
+            self.fd = None
+
+
+class Journal:
+    def __init__(self, path: Path, *, readonly: bool = False) -> None:
+        self.path = path
+        if readonly:
+            self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(path, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")  # a committed row survives power loss too
+            self.db.executescript(_SCHEMA)
+        self.db.row_factory = sqlite3.Row
+
+    @classmethod
+    def in_dir(cls, out_dir: Path, *, readonly: bool = False) -> Journal:
+        return cls(out_dir / STATE_DIR / JOURNAL_NAME, readonly=readonly)
+
+    @contextlib.contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- rows -----------------------------------------------------------------------------------
+
+    def _row(self, r: sqlite3.Row) -> RunRow:
+        return RunRow(
+            id=r["id"], idx=r["idx"], origin=r["origin"], spec=json.loads(r["spec"]), strategy=r["strategy"],
+            candles=r["candles"], status=r["status"], attempts=r["attempts"], error=_loads(r["error"]),
+            error_code=r["error_code"], metrics=_loads(r["metrics"]), plugin_metrics=_loads(r["plugin_metrics"]),
+            started_at=r["started_at"], finished_at=r["finished_at"], duration_s=r["duration_s"],
+            start_cost_s=r["start_cost_s"], spawn_s=r["spawn_s"], worker=r["worker"],
+        )
+
+    def rows(self, ids: list[str] | None = None) -> list[RunRow]:
+        rows = [self._row(r) for r in self.db.execute("SELECT * FROM runs ORDER BY idx, id")]
+        if ids is None:
+            return rows
+        wanted = {i: n for n, i in enumerate(ids)}
+        return sorted((r for r in rows if r.id in wanted), key=lambda r: wanted[r.id])
+
+    def get(self, run_id: str) -> RunRow | None:
+        r = self.db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return None if r is None else self._row(r)
+
+    def attempts(self, run_id: str) -> list[dict[str, Any]]:
+        return [
+            {"attempt": r["attempt"], "status": r["status"], "code": r["code"], "error": _loads(r["error"]),
+             "started_at": r["started_at"], "duration_s": r["duration_s"], "worker": r["worker"]}
+            for r in self.db.execute("SELECT * FROM attempts WHERE run_id = ? ORDER BY attempt", (run_id,))
+        ]
+
+    def set_meta(self, **values: Any) -> None:
+        with self.tx() as db:
+            for k, v in values.items():
+                db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (k, json.dumps(v)))
+
+    def meta(self) -> dict[str, Any]:
+        return {r["key"]: json.loads(r["value"]) for r in self.db.execute("SELECT key, value FROM meta")}
+
+    def register(self, runs: list[tuple[str, int, str, dict[str, Any]]], *, fresh: bool) -> None:
+        """Make sure every run has a row. `fresh` (no --resume): every run goes back to pending.
+        A row whose stored spec differs from the batch's (an explicit id reused for other content) is reset."""
+        with self.tx() as db:
+            for run_id, idx, origin, spec in runs:
+                text = json.dumps(spec, sort_keys=True)
+                old = db.execute("SELECT spec FROM runs WHERE id = ?", (run_id,)).fetchone()
+                reset = fresh or old is None or old["spec"] != text
+                if reset:
+                    db.execute("DELETE FROM attempts WHERE run_id = ?", (run_id,))
+                    db.execute(
+                        "INSERT OR REPLACE INTO runs(id, idx, origin, spec, strategy, candles, status, attempts) "
+                        "VALUES (?, ?, ?, ?, ?, ?, 'pending', 0)",
+                        (run_id, idx, origin, text, spec.get("strategy", ""), spec.get("candles", "")))
+                else:
+                    db.execute("UPDATE runs SET idx = ?, origin = ? WHERE id = ?", (idx, origin, run_id))
+
+    def mark_running(self, run_id: str, worker: str) -> None:
+        with self.tx() as db:
+            db.execute("UPDATE runs SET status = 'running', started_at = ?, worker = ? WHERE id = ?",
+                       (time.time(), worker, run_id))
+
+    def record_attempt(self, run_id: str, attempt: int, result: dict[str, Any], *, final_status: str) -> None:
+        """One finished attempt. `final_status` is the run's new status: ok, failed, or retrying."""
+        error = result.get("error")
+        code = error.get("code") if isinstance(error, dict) else None
+        with self.tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO attempts(run_id, attempt, status, code, error, started_at, duration_s, worker)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, attempt, result.get("status", "failed"), code, _dumps(error), result.get("started_at"),
+                 result.get("duration_s"), result.get("worker")))
+            db.execute(
+                "UPDATE runs SET status = ?, attempts = ?, error = ?, error_code = ?, metrics = ?, plugin_metrics = ?,"
+                " finished_at = ?, duration_s = ?, start_cost_s = ?, spawn_s = ?, worker = ? WHERE id = ?",
+                (final_status, attempt, _dumps(error), code, _dumps(result.get("metrics")),
+                 _dumps(result.get("plugin_metrics")), time.time(), result.get("duration_s"),
+                 result.get("start_cost_s"), result.get("spawn_s"), result.get("worker"), run_id))
+
+    def mark(self, run_id: str, status: str, error: dict[str, Any] | None = None) -> None:
+        with self.tx() as db:
+            db.execute("UPDATE runs SET status = ?, error = ?, error_code = ? WHERE id = ?",
+                       (status, _dumps(error), error.get("code") if error else None, run_id))

@@ -1,0 +1,158 @@
+"""The local engine: N worker processes on this machine, one run at a time each.
+
+Workers are `spawn`ed (no fork of a host with threads), die with the host (PR_SET_PDEATHSIG) and take
+their plugins with them (each worker's reaper). A worker that dies mid-run fails only that run
+(`WORKER_LOST`) and is replaced; Ctrl-C SIGTERMs busy workers, which kill their plugins and exit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from typing import Any
+
+from .engine import Completion
+from .errors import WorkerLost
+from .worker import worker_main
+
+_READY_TIMEOUT = 60.0
+
+
+@dataclass
+class _Worker:
+    proc: BaseProcess
+    conn: Connection
+    job: dict[str, Any] | None = None
+    ready: bool = False
+    warm: bool = False
+
+
+class LocalEngine:
+    name = "local"
+
+    def __init__(self, workers: int, *, roots: list[Path], out_dir: Path, warm: bool, fault: str | None) -> None:
+        self.size = max(1, workers)
+        self.roots = [str(r) for r in roots]
+        self.out_dir = str(out_dir)
+        self.warm = warm
+        self.fault = fault
+        self._ctx = multiprocessing.get_context("spawn")
+        self._workers: list[_Worker] = []
+        self.replaced = 0
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def _spawn(self) -> _Worker:
+        parent, child = self._ctx.Pipe(duplex=True)
+        proc = self._ctx.Process(
+            target=worker_main, name="plughost-batch-worker",
+            args=(child, os.getpid(), self.roots, self.out_dir, self.warm, self.fault), daemon=False,
+        )
+        proc.start()
+        child.close()
+        return _Worker(proc, parent)
+
+    def start(self) -> None:
+        self._workers = [self._spawn() for _ in range(self.size)]
+        deadline = time.monotonic() + _READY_TIMEOUT
+        for w in self._workers:
+            self._await_ready(w, deadline)
+
+    def _await_ready(self, w: _Worker, deadline: float) -> None:
+        while not w.ready:
+            left = deadline - time.monotonic()
+            if left <= 0 or (not w.proc.is_alive() and not w.conn.poll()):
+                raise WorkerLost(f"a batch worker process did not start (exit code {w.proc.exitcode})",
+                                 exit_code=w.proc.exitcode, hint="run with -vv to see why")
+            if w.conn.poll(min(left, 0.2)):
+                try:
+                    msg = w.conn.recv()
+                except EOFError:
+                    continue
+                w.ready = True
+                w.warm = bool(msg.get("warm"))
+
+    @property
+    def warm_active(self) -> bool:
+        return any(w.warm for w in self._workers)
+
+    def free_slots(self) -> int:
+        return sum(1 for w in self._workers if w.job is None)
+
+    def in_flight(self) -> list[dict[str, Any]]:
+        return [w.job for w in self._workers if w.job is not None]
+
+    def submit(self, job: dict[str, Any]) -> str:
+        for w in self._workers:
+            if w.job is None:
+                job["dispatched"] = time.monotonic()
+                w.conn.send(job)
+                w.job = job
+                return f"{os.uname().nodename}:{w.proc.pid}"
+        raise RuntimeError("submit() with no free worker")
+
+    def poll(self, timeout: float) -> list[Completion]:
+        busy = [w for w in self._workers if w.job is not None]
+        if not busy:
+            time.sleep(min(timeout, 0.05))
+            return []
+        handles: list[Any] = [w.conn for w in busy] + [w.proc.sentinel for w in busy]
+        ready = wait(handles, timeout)
+        done: list[Completion] = []
+        for w in busy:
+            if w.conn not in ready and w.proc.sentinel not in ready:
+                continue
+            job = w.job
+            assert job is not None
+            result: dict[str, Any] | None = None
+            with contextlib.suppress(EOFError, OSError):
+                if w.conn.poll():
+                    result = w.conn.recv()
+            if result is not None:
+                w.job = None
+                done.append(Completion(job, result, None))
+                continue
+            # the worker died without answering: fail the run, replace the worker
+            w.proc.join(1.0)
+            code = w.proc.exitcode
+            lost = WorkerLost(
+                f"the worker process running {job['run_id']} died (exit code {code}) before it reported a result",
+                exit_code=code, hint="the run will be retried; if it keeps happening, run it alone with "
+                "`plughost run` to see what kills its host process (memory limit, OOM killer)")
+            done.append(Completion(job, None, lost))
+            self._replace(w)
+        return done
+
+    def _replace(self, w: _Worker) -> None:
+        with contextlib.suppress(OSError):
+            w.conn.close()
+        idx = self._workers.index(w)
+        fresh = self._spawn()
+        self._workers[idx] = fresh
+        self.replaced += 1
+        self._await_ready(fresh, time.monotonic() + _READY_TIMEOUT)
+
+    def stop(self, *, interrupt: bool = False) -> None:
+        """Idle workers get a polite stop; busy ones (interrupt) a SIGTERM: they kill their plugins and exit."""
+        for w in self._workers:
+            if w.job is None or not interrupt:
+                with contextlib.suppress(OSError, ValueError):
+                    w.conn.send(None)
+            else:
+                with contextlib.suppress(OSError):
+                    w.proc.terminate()
+        deadline = time.monotonic() + 10.0
+        for w in self._workers:
+            w.proc.join(max(0.1, deadline - time.monotonic()))
+            if w.proc.is_alive():
+                w.proc.kill()
+                w.proc.join(2.0)
+            with contextlib.suppress(OSError):
+                w.conn.close()
+        self._workers = []

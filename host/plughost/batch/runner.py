@@ -1,0 +1,350 @@
+"""Run a batch crash-safely: dispatch runs to an engine, retry the retryable, quarantine plugins that
+crash again and again, journal every outcome after its files are in place, and resume after a kill.
+
+    result = run_batch(batch, out_dir, engine_name="local", workers=2, resume=True, registry=registry)
+
+Order of a run's commit: the worker writes DIR/runs/<id>/ (temp folder + rename), then the host
+commits the journal row. A host killed between the two leaves files without a finished row: the run is
+redone on resume. A row says finished but the files are missing or unreadable (a torn write): redone too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import signal
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from .. import __version__
+from ..errors import PlughostError
+from ..executor.metrics import MetricsAccumulator
+from ..executor.results import RunWriter, trades_columns
+from ..registry import Registry
+from .engine import Completion, Engine
+from .errors import PluginQuarantined, RunInterrupted
+from .journal import FINISHED, BatchLock, Journal, RunRow
+from .progress import BatchProgress
+from .spec import BatchSpec, RunSpec
+
+log = logging.getLogger("plughost.batch")
+
+CRASH_CODES = frozenset({"PLUGIN_CRASHED", "PLUGIN_TIMEOUT", "PLUGIN_START_TIMEOUT"})
+FAULT_VAR = "PLUGHOST_BATCH_FAULT"
+
+
+class Faults:
+    """Test-only fault injection (PLUGHOST_BATCH_FAULT): SIGKILL this host at a named point.
+
+    before-dispatch:K   just before the K-th dispatch (0-based)
+    after-files:K       when the K-th result arrives (its files renamed into place), before its journal commit
+    after-journal:K     right after the K-th journal commit
+    mid-write:RUN_ID    (in the worker) when RUN_ID's files are complete but not yet renamed
+    """
+
+    def __init__(self, spec: str | None) -> None:
+        self.point, _, arg = (spec or "").partition(":")
+        self.count = int(arg) if arg.isdigit() else -1
+        self.seen: dict[str, int] = {}
+
+    def hit(self, point: str) -> None:
+        if point != self.point:
+            return
+        n = self.seen.get(point, 0)
+        self.seen[point] = n + 1
+        if n == self.count:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+@dataclass
+class BatchResult:
+    out_dir: Path
+    rows: list[RunRow]
+    interrupted: bool = False
+    report: Path | None = None
+    skipped: int = 0            # finished before this invocation (resume)
+    redone: list[str] = field(default_factory=list)  # torn runs detected on resume
+    elapsed_s: float = 0.0
+    warm: bool = False
+
+    @property
+    def failed(self) -> list[RunRow]:
+        return [r for r in self.rows if r.status == "failed"]
+
+    @property
+    def exit_code(self) -> int:
+        if self.interrupted:
+            return 130
+        return 1 if self.failed or any(r.status not in FINISHED for r in self.rows) else 0
+
+
+def run_files_ok(out_dir: Path, row: RunRow) -> bool:
+    """Are a finished run's files there, whole and its own?"""
+    run_dir = out_dir / "runs" / row.id
+    try:
+        summary = json.loads((run_dir / "summary.json").read_text())
+        if summary.get("run_id") != row.id or summary.get("status") != row.status:
+            return False
+        pq.read_metadata(run_dir / "trades.parquet")
+        pq.read_metadata(run_dir / "equity.parquet")
+    except (OSError, ValueError, json.JSONDecodeError, Exception):
+        return False
+    return True
+
+
+def write_failed_run(out_dir: Path, spec: RunSpec, error: PlughostError) -> Path:
+    """A failed run's folder written by the host (quarantined, or its worker died): same shape as any run."""
+    run = spec.run
+    summary: dict[str, Any] = {
+        "run_id": spec.id, "status": "failed", "strategy": run.strategy, "config": run.config,
+        "error": error.to_dict(),
+        "metrics": MetricsAccumulator(initial_capital=run.initial_capital).finish(
+            trades_columns([]), buy_and_hold_return_pct=None),
+        "plugin_metrics": {}, "ignored_signals": 0, "rejected_signals": 0, "unmatched_alerts": 0, "candles": 0,
+        "symbols": [], "features": [f.name for f in run.sorted_features()], "run_config": run.to_user_dict(),
+        "warnings": [], "started_at": time.time(), "duration_s": 0.0, "plughost_version": __version__,
+        "plugins": {},
+    }
+    import numpy as np
+
+    return RunWriter(out_dir, spec.id).write(summary, [], (np.empty(0, np.int64), np.empty(0)), {})
+
+
+def _clean_temp_folders(out_dir: Path) -> None:
+    runs = out_dir / "runs"
+    if not runs.is_dir():
+        return
+    for child in runs.iterdir():
+        if child.name.startswith((".tmp-", ".old-")) and child.is_dir():
+            shutil.rmtree(child, ignore_errors=True)
+
+
+class _Interrupt:
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._old: dict[int, Any] = {}
+
+    def _handler(self, signum: int, frame: FrameType | None) -> None:
+        self.signum = self.signum or signum
+
+    def __enter__(self) -> _Interrupt:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(ValueError):  # not the main thread: no handler, no Ctrl-C handling
+                self._old[sig] = signal.signal(sig, self._handler)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+class BatchRunner:
+    def __init__(self, batch: BatchSpec, out_dir: Path, engine: Engine, journal: Journal,
+                 progress: BatchProgress, faults: Faults) -> None:
+        self.batch = batch
+        self.out_dir = out_dir
+        self.engine = engine
+        self.journal = journal
+        self.progress = progress
+        self.faults = faults
+        self.options = batch.options
+        self.specs = batch.by_id()
+        self.crash_streak: dict[str, int] = {}
+        self.quarantined: set[str] = set()
+
+    # -- outcomes -------------------------------------------------------------------------------
+
+    def _plugins_of(self, spec: RunSpec) -> list[str]:
+        return [spec.run.strategy, *(f.name for f in spec.run.features)]
+
+    def _on_result(self, job: dict[str, Any], result: dict[str, Any], queue: deque[str]) -> None:
+        spec = self.specs[job["run_id"]]
+        attempt = int(job["attempt"])
+        error = result.get("error") or None
+        code = error.get("code") if isinstance(error, dict) else None
+        plugin = error.get("plugin") if isinstance(error, dict) else None
+        if result["status"] == "ok":
+            for name in self._plugins_of(spec):
+                self.crash_streak[name] = 0
+        elif code in CRASH_CODES and plugin:
+            self.crash_streak[plugin] = self.crash_streak.get(plugin, 0) + 1
+            if self.options.quarantine_after and self.crash_streak[plugin] >= self.options.quarantine_after \
+                    and plugin not in self.quarantined:
+                self.quarantined.add(plugin)
+                self.progress.note(f"plugin '{plugin}' crashed {self.crash_streak[plugin]} times in a row: "
+                                   "quarantined, its remaining runs fail without starting it")
+        retry = (result["status"] != "ok" and code in self.options.retryable
+                 and attempt <= self.options.max_retries and not (plugin and plugin in self.quarantined))
+        status = "retrying" if retry else result["status"]
+        self.journal.record_attempt(spec.id, attempt, result, final_status=status)
+        self.faults.hit("after-journal")
+        if retry:
+            self.progress.note(f"retrying {spec.id} ({code}, attempt {attempt} of {self.options.max_retries + 1})")
+            queue.appendleft(spec.id)
+        else:
+            self.progress.finished(spec.id, status, code)
+
+    def _on_lost(self, job: dict[str, Any], lost: PlughostError, queue: deque[str]) -> None:
+        spec = self.specs[job["run_id"]]
+        attempt = int(job["attempt"])
+        retry = lost.code in self.options.retryable and attempt <= self.options.max_retries
+        if not retry:
+            write_failed_run(self.out_dir, spec, lost)
+        result = {"status": "failed", "error": lost.to_dict(), "worker": job.get("worker")}
+        self.journal.record_attempt(spec.id, attempt, result, final_status="retrying" if retry else "failed")
+        if retry:
+            self.progress.note(f"retrying {spec.id} ({lost.code}, attempt {attempt} of {self.options.max_retries + 1})")
+            queue.appendleft(spec.id)
+        else:
+            self.progress.finished(spec.id, "failed", lost.code)
+
+    def _quarantine(self, spec: RunSpec) -> bool:
+        bad = [p for p in self._plugins_of(spec) if p in self.quarantined]
+        if not bad:
+            return False
+        err = PluginQuarantined(
+            f"{spec.id} was not run: plugin '{bad[0]}' crashed {self.crash_streak.get(bad[0], 0)} times in a row "
+            "in this batch and is quarantined", plugin=bad[0],
+            hint=f"fix the plugin, then `plughost run --batch {self.batch.path} --resume` does not rerun finished "
+                 "runs; delete this run's journal row or rerun the batch without --resume")
+        write_failed_run(self.out_dir, spec, err)
+        row = self.journal.get(spec.id)
+        self.journal.record_attempt(spec.id, row.attempts if row else 0,
+                                    {"status": "failed", "error": err.to_dict()}, final_status="failed")
+        self.progress.finished(spec.id, "failed", err.code)
+        return True
+
+    # -- the loop -------------------------------------------------------------------------------
+
+    def run(self, todo: list[str]) -> bool:
+        """Run `todo` to the end; returns True when interrupted."""
+        queue: deque[str] = deque(todo)
+        with _Interrupt() as interrupt:
+            while (queue or self.engine.in_flight()) and interrupt.signum is None:
+                while queue and self.engine.free_slots() and interrupt.signum is None:
+                    run_id = queue.popleft()
+                    spec = self.specs[run_id]
+                    if self._quarantine(spec):
+                        continue
+                    row = self.journal.get(run_id)
+                    attempt = (row.attempts if row else 0) + 1
+                    self.faults.hit("before-dispatch")
+                    job = {"run_id": run_id, "run": spec.run.to_user_dict(), "base_dir": str(self.batch.base_dir),
+                           "out_dir": str(self.out_dir), "attempt": attempt}
+                    worker = self.engine.submit(job)
+                    job["worker"] = worker
+                    self.journal.mark_running(run_id, worker)
+                    self.progress.started(run_id)
+                for done in self.engine.poll(0.1):
+                    self._complete(done, queue)
+            if interrupt.signum is not None:
+                self._interrupt(interrupt.signum)
+                return True
+        return False
+
+    def _complete(self, done: Completion, queue: deque[str]) -> None:
+        self.faults.hit("after-files")
+        if done.result is not None:
+            self._on_result(done.job, done.result, queue)
+        else:
+            assert done.lost is not None
+            self._on_lost(done.job, done.lost, queue)
+
+    def _interrupt(self, signum: int) -> None:
+        name = signal.Signals(signum).name
+        self.progress.note(f"{name}: stopping; in-flight runs are marked interrupted (resume with --resume)")
+        flying = self.engine.in_flight()
+        self.engine.stop(interrupt=True)
+        for job in flying:
+            err = RunInterrupted(f"{job['run_id']} was interrupted by {name} while running",
+                                 hint="run the batch again with --resume to finish it")
+            self.journal.mark(job["run_id"], "interrupted", err.to_dict())
+
+
+def run_batch(
+    batch: BatchSpec,
+    out_dir: Path,
+    *,
+    registry: Registry,
+    engine_name: str = "local",
+    workers: int | None = None,
+    resume: bool = False,
+    address: str | None = None,
+    progress: BatchProgress | None = None,
+    report: bool = True,
+) -> BatchResult:
+    """Run (or resume) a batch into `out_dir`. Raises `BatchLocked` when another host holds the folder."""
+    started = time.monotonic()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lock = BatchLock(out_dir)
+    lock.acquire()
+    journal = Journal.in_dir(out_dir)
+    progress = progress or BatchProgress(enabled=False)
+    try:
+        specs = batch.runs
+        journal.register([(s.id, s.index, s.origin, s.spec) for s in specs], fresh=not resume)
+        journal.set_meta(batch_file=str(batch.path), plughost_version=__version__, engine=engine_name,
+                         updated_at=time.time())
+        _clean_temp_folders(out_dir)
+        redone: list[str] = []
+        skipped = 0
+        todo: list[str] = []
+        for row in journal.rows([s.id for s in specs]):
+            if row.status in FINISHED:
+                if run_files_ok(out_dir, row):
+                    skipped += 1
+                    continue
+                redone.append(row.id)
+                journal.mark(row.id, "pending")
+            todo.append(row.id)
+        for run_id in redone:
+            progress.note(f"{run_id}: the journal says finished but its files are missing or torn; running it again")
+        n_workers = max(1, workers or os.cpu_count() or 1)
+        n_workers = min(n_workers, max(1, len(todo)))
+        faults = Faults(os.environ.get(FAULT_VAR))
+        worker_fault = os.environ.get(FAULT_VAR) if faults.point == "mid-write" else None
+        engine: Engine
+        if engine_name == "ray":
+            from .ray_engine import RayEngine
+
+            engine = RayEngine(n_workers, roots=registry.roots, out_dir=out_dir, warm=batch.options.warm_starts,
+                               address=address)
+        else:
+            from .local import LocalEngine
+
+            engine = LocalEngine(n_workers, roots=registry.roots, out_dir=out_dir.resolve(),
+                                 warm=batch.options.warm_starts, fault=worker_fault)
+        interrupted = False
+        warm = False
+        progress.begin(total=len(specs), done=skipped, failed=sum(
+            1 for r in journal.rows([s.id for s in specs]) if r.status == "failed"))
+        try:
+            if todo:
+                engine.start()
+                warm = engine.warm_active
+                runner = BatchRunner(batch, out_dir, engine, journal, progress, faults)
+                interrupted = runner.run(todo)
+        finally:
+            if not interrupted:
+                engine.stop()
+            progress.end()
+        rows = journal.rows([s.id for s in specs])
+        result = BatchResult(out_dir, rows, interrupted=interrupted, skipped=skipped, redone=redone,
+                             elapsed_s=time.monotonic() - started, warm=warm)
+        if report:
+            from .report import write_report
+
+            result.report = write_report(out_dir, rows, title=f"plughost batch: {batch.path.name}")
+        return result
+    finally:
+        journal.close()
+        lock.release()

@@ -1,0 +1,201 @@
+"""What runs inside a worker (a local pool process or a Ray task): one `run_backtest` per job.
+
+A job is a plain dict (picklable, no host objects):
+    {"run_id", "run": RunConfig user dict, "base_dir", "out_dir", "attempt", "dispatched": monotonic time}
+and its result a plain dict: status, error, metrics, plugin_metrics, timings, worker.
+
+Start cost: the time from dispatch to the strategy's completed handshake (`start_cost_s`), and the
+strategy's spawn-to-handshake time (`spawn_s`), measured by wrapping the engine's `load_plugin` in this
+process. With warm starts on (`enable_warm_starts()`, once per worker process) Python plugins come from a
+pool of pre-started runners.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import signal
+import sys
+import time
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from ..executor.runconfig import RunConfig
+from ..registry import Registry
+
+log = logging.getLogger("plughost.batch.worker")
+
+FAULT_VAR = "PLUGHOST_BATCH_FAULT"  # test-only fault injection, see runner.Faults
+_stamps: dict[str, float] = {}
+_instrumented = False
+_warm_enabled = False
+
+
+def _instrument() -> None:
+    """Record when the strategy's handshake completes (for start-cost figures)."""
+    global _instrumented
+    if _instrumented:
+        return
+    from ..executor import engine
+
+    original = engine.load_plugin  # type: ignore[attr-defined]
+
+    def timed_load_plugin(entry: Any, **kwargs: Any) -> Any:
+        began = time.monotonic()
+        proxy = original(entry, **kwargs)
+        if getattr(entry, "type", None) == "strategy" and "strategy_ready" not in _stamps:
+            _stamps["strategy_ready"] = time.monotonic()
+            _stamps["strategy_spawn"] = _stamps["strategy_ready"] - began
+        return proxy
+
+    engine.load_plugin = timed_load_plugin  # type: ignore[attr-defined]
+    _instrumented = True
+
+
+def enable_warm(enabled: bool) -> bool:
+    """Turn on warm starts in this process when asked and available. Returns whether they are on."""
+    global _warm_enabled
+    if not enabled or _warm_enabled:
+        return _warm_enabled
+    try:
+        from ..transport.warm import enable_warm_starts
+    except ImportError:
+        return False
+    try:
+        enable_warm_starts()
+    except Exception as exc:  # never fail a batch because the optimisation failed
+        log.warning("warm starts unavailable: %s", exc)
+        return False
+    _warm_enabled = True
+    return True
+
+
+def disable_warm() -> None:
+    global _warm_enabled
+    if _warm_enabled:
+        with contextlib.suppress(Exception):
+            from ..transport.warm import disable_warm_starts
+
+            disable_warm_starts()
+    _warm_enabled = False
+
+
+def _install_write_fault(run_id: str) -> None:
+    """Test-only: when `run_id`'s files are complete in their temp folder, SIGKILL the host and this worker
+    before the rename (a host killed in the middle of a run's write)."""
+    from ..executor import results
+
+    original = results.RunWriter._publish
+
+    def publish(self: results.RunWriter) -> Path:
+        if self.final.name == run_id:
+            with contextlib.suppress(OSError):
+                os.kill(os.getppid(), signal.SIGKILL)
+            os.kill(os.getpid(), signal.SIGKILL)
+        return original(self)
+
+    results.RunWriter._publish = publish  # type: ignore[method-assign]
+
+
+def execute_job(job: dict[str, Any], registry: Registry, out_dir: Path) -> dict[str, Any]:
+    """Run one job; never raises for the run's own faults."""
+    from ..executor.engine import run_backtest
+
+    _instrument()
+    _stamps.clear()
+    began = time.monotonic()
+    wall = time.time()
+    run = RunConfig.model_validate(job["run"])
+    outcome = run_backtest(run, registry=registry, out_dir=out_dir, run_id=job["run_id"],
+                           base_dir=Path(job["base_dir"]), progress=None)
+    ready = _stamps.get("strategy_ready")
+    dispatched = job.get("dispatched")
+    summary = outcome.summary
+    return {
+        "run_id": job["run_id"],
+        "attempt": job.get("attempt", 1),
+        "status": outcome.status,
+        "error": summary.get("error"),
+        "metrics": summary.get("metrics"),
+        "plugin_metrics": summary.get("plugin_metrics"),
+        "started_at": wall,
+        "duration_s": round(time.monotonic() - began, 6),
+        "start_cost_s": (ready - dispatched) if ready is not None and isinstance(dispatched, float) else None,
+        "task_start_cost_s": (ready - began) if ready is not None else None,
+        "spawn_s": _stamps.get("strategy_spawn"),
+        "worker": f"{os.uname().nodename}:{os.getpid()}",
+        "warm": _warm_enabled,
+    }
+
+
+# ------------------------------------------------------------------------------------ local pool process
+
+
+class _Stop(BaseException):
+    """SIGTERM from the host: stop the current run now."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise _Stop()
+
+
+def _die_with_parent(parent: int) -> None:
+    """SIGKILL this worker when the host dies (Linux), so its reaper then kills its plugins."""
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the host died before prctl
+        os._exit(1)
+
+
+def kill_plugin_children() -> None:
+    """Kill every plugin process group this worker started (they are session leaders), then reap them."""
+    from ..transport.reaper import REAPER
+
+    me = psutil.Process()
+    kids = [k for k in me.children() if k.pid != REAPER.pid]
+    for kid in kids:
+        with contextlib.suppress(OSError):
+            os.killpg(kid.pid, signal.SIGKILL)
+        with contextlib.suppress(psutil.Error):
+            kid.kill()
+    psutil.wait_procs(kids, timeout=2.0)
+
+
+def worker_main(conn: Connection, parent: int, roots: list[str], out_dir: str, warm: bool,
+                fault: str | None) -> None:
+    """A local pool process: receive jobs, run them, send results, until told to stop (None) or killed."""
+    _die_with_parent(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the host's to handle
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    if fault and fault.startswith("mid-write:"):
+        _install_write_fault(fault.split(":", 1)[1])
+    code = 0
+    try:
+        registry = Registry.discover([Path(r) for r in roots])
+        enable_warm(warm)
+        conn.send({"ready": os.getpid(), "warm": _warm_enabled})
+        while True:
+            try:
+                job = conn.recv()
+            except EOFError:
+                break
+            if job is None:
+                break
+            conn.send(execute_job(job, registry, Path(out_dir)))
+    except _Stop:
+        code = 143
+    except BaseException as exc:  # report and die: the host replaces this worker
+        with contextlib.suppress(Exception):
+            print(f"plughost batch worker {os.getpid()} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        code = 1
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        disable_warm()
+        kill_plugin_children()
+    os._exit(code)
