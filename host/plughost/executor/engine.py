@@ -107,6 +107,8 @@ class _Run:
         self.features: list[_Feature] = []
         self.strategy_config: dict[str, Any] = {}
         self.strategy_entry: PluginEntry | None = None
+        self.started = time.perf_counter()
+        self.timings: dict[str, float] = {}
 
     # -- plugins --------------------------------------------------------------------------------
 
@@ -193,9 +195,11 @@ class _Run:
         self.state.unmatched_alerts = sum(len(v) for k, v in alerts.items() if k not in symbols)
         strategy = cast(StrategyProxy, self._start(self.strategy_entry))
         strategy.initialize(self.strategy_config, self.run_id, history=run.history, size=run.size, symbols=symbols)
+        self.timings["setup_s"] = time.perf_counter() - self.started
         for symbol in symbols:
             self._run_symbol(strategy, symbol, source.iter_chunks(symbol), alerts.get(symbol, []),
                              IndicatorStream(specs))
+        self.timings["loop_s"] = time.perf_counter() - self.started - self.timings["setup_s"]
 
     def _path(self, value: str) -> Path:
         path = Path(value).expanduser()
@@ -363,6 +367,9 @@ def run_backtest(
     except Exception as exc:  # a host bug must still leave a record and no stray processes
         error = PlughostError(f"internal error: {type(exc).__name__}: {exc}",
                               hint="this is a plughost bug; please report it with the summary.json")
+    except BaseException:  # Ctrl-C, SystemExit: no result to write, but no process may outlive us
+        job.close_all()
+        raise
     status = "ok" if error is None else "failed"
     trades = job.state.trades
     ts, values, in_pos = job.equity()
@@ -401,5 +408,8 @@ def run_backtest(
     summary["plugins"] = job.plugin_report()
     job.close_all()
     summary["duration_s"] = round(time.time() - started, 4)
+    summary["timings"] = {k: round(v, 4) for k, v in job.timings.items()}
+    if job.timings.get("loop_s"):
+        summary["timings"]["candles_per_s"] = round(job.state.candles / job.timings["loop_s"])
     run_dir = RunWriter(out_dir, run_id).write(summary, trades, (ts, values), job.state.artifacts)
     return RunOutcome(run_id, summary["status"], summary, error, run_dir)
