@@ -31,9 +31,11 @@ def main(verbose: int) -> None:
 def _register() -> None:
     from .plugins import register as register_plugins
     from .run import run
+    from .scaffold import new_plugin
 
     main.add_command(run)
     register_plugins(main)
+    main.add_command(new_plugin)
 
 
 _register()
