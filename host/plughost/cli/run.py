@@ -58,14 +58,20 @@ Exit status: 0 ok, 1 the run failed (the error is in summary.json too), 2 bad in
               help="Limit for any one plugin request: initialize, one batch, a hook (default 30).")
 @click.option("--run-id", metavar="ID", help="Name of the run folder (default: strategy, time and a random suffix).")
 @click.option("--json", "as_json", is_flag=True, help="Print summary.json (or the batch's runs) on stdout.")
+@click.option("--watch", is_flag=True,  # hot reload: cli/watch.py
+              help="Re-run whenever the plugins' files (TypeScript: the built entry) or the config change, "
+                   "printing each new summary beside the previous one. Ctrl-C stops.")
 @plugins_dir_option
 @handle_errors
 def run(
     strategy: str | None, candles: str | None, alerts: str | None, config_path: Path | None,
     features: tuple[str, ...], out_dir: Path, batch_file: Path | None, workers: int | None, resume: bool,
     engine: str, address: str | None, start_timeout: float | None, call_timeout: float | None,
-    run_id: str | None, as_json: bool, plugins_dirs: tuple[Path, ...],
+    run_id: str | None, as_json: bool, plugins_dirs: tuple[Path, ...], watch: bool = False,
 ) -> None:
+    if watch and batch_file is not None:  # --watch (cli/watch.py) is for one run
+        raise UsageError("--watch re-runs one backtest; it cannot be combined with --batch",
+                         hint="run one strategy: plughost run --strategy NAME --candles PATH --watch")
     if batch_file is not None:
         from ..batch.cli import run_batch_command
 
@@ -87,6 +93,11 @@ def run(
     run_config = RunConfig.parse(data, source=str(config_path or "the command line"))
     registry.get_runnable(strategy, type="strategy")  # a wrong name is a usage error, before any work
     run_id = run_id or f"{strategy}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:4]}"
+    if watch:  # --watch: re-run on every change (cli/watch.py)
+        from .watch import watch_backtest
+
+        sys.exit(watch_backtest(data, config_path=config_path, plugins_dirs=plugins_dirs, out_dir=out_dir,
+                                run_id=run_id, as_json=as_json))
     with run_progress(f"{strategy} on {Path(candles).name}") as advance:
         outcome = run_backtest(run_config, registry=registry, out_dir=out_dir, run_id=run_id,
                                base_dir=Path.cwd(), progress=advance)
