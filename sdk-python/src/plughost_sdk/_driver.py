@@ -31,6 +31,7 @@ class HookError(Exception):
         self.hook = hook
         self.at = at
         self.cause = cause
+        self.count = 1  # how many events of one notification failed (the first one is `cause`)
 
 
 class _Awaiter:
@@ -199,6 +200,10 @@ class StrategyDriver:
 
 
 class FeatureDriver:
+    """Calls a FeaturePlugin's hooks. `candles` and `trades` serve notifications: they never answer,
+    so a failing hook must not stop the stream. Every event is delivered even after one failed; the
+    first failure of a notification is raised afterwards as a HookError carrying the failure count."""
+
     def __init__(self, plugin: FeaturePlugin) -> None:
         self.plugin = plugin
         self.methods = implemented_methods(plugin, FeaturePlugin)
@@ -211,21 +216,45 @@ class FeatureDriver:
             raise HookError(hook, None, exc) from exc
 
     def candles(self, params: Mapping[str, Any]) -> None:
+        """One `candles` notification: `on_candle(candle)` per candle, in order (the hot path:
+        no per-candle allocation beyond the Candle itself, no awaitable check unless it returned one)."""
         if "on_candle" not in self.methods:
             return
         batch = CandleBatch(params)
         on_candle = self.plugin.on_candle
         rows = zip(batch.timestamp, batch.open, batch.high, batch.low, batch.close, batch.volume,
                    repeat(batch.symbol, batch.n), strict=True)
+        first: HookError | None = None
+        failed = 0
         for i, candle in enumerate(map(_make_candle, rows)):
             try:
-                self._await(on_candle(candle))
+                result = on_candle(candle)
+                if result is not None:
+                    self._await(result)
             except Exception as exc:
-                raise HookError("on_candle", i, exc) from exc
+                failed += 1
+                if first is None:
+                    first = HookError("on_candle", i, exc)
+        if first is not None:
+            first.count = failed
+            raise first
 
     def trades(self, params: Mapping[str, Any]) -> None:
+        """One `trades` notification: `on_trade(trade)` per closed trade, in order."""
         if "on_trade" not in self.methods:
             return
-        for raw in params.get("trades") or ():
-            trade = Trade(**{k: raw.get(k) for k in Trade._fields})
-            self.call("on_trade", trade)
+        on_trade = self.plugin.on_trade
+        first: HookError | None = None
+        failed = 0
+        for i, raw in enumerate(params.get("trades") or ()):
+            try:
+                result = on_trade(Trade(**{k: raw.get(k) for k in Trade._fields}))
+                if result is not None:
+                    self._await(result)
+            except Exception as exc:
+                failed += 1
+                if first is None:
+                    first = HookError("on_trade", i, exc)
+        if first is not None:
+            first.count = failed
+            raise first

@@ -136,8 +136,11 @@ class Runner:
                 try:
                     self.notify(method, params or {})
                 except HookError as exc:
+                    # `count` (an extra key, ignored by hosts that do not know it): how many events of
+                    # this notification failed; only the first one's error is sent.
                     self.send([NOTIFICATION, "hook_error",
-                               {"hook": exc.hook, "error": self._error(exc.cause, exc.hook, exc.at)}])
+                               {"hook": exc.hook, "error": self._error(exc.cause, exc.hook, exc.at),
+                                "count": exc.count}])
 
     @staticmethod
     def _error(exc: BaseException, hook: str | None, at: int | None) -> dict[str, Any]:

@@ -140,8 +140,10 @@ class BacktestResults(NamedTuple):
     @classmethod
     def from_wire(cls, raw: Mapping[str, Any]) -> BacktestResults:
         columns = raw.get("trades") or {}
-        count = len(columns.get("symbol", ()))
-        trades = [Trade(*(columns.get(f, [None] * count)[i] for f in Trade._fields)) for i in range(count)]
+        count = len(columns.get("symbol") or ())
+        missing = [None] * count
+        # Column-wise zip: one pass, whatever the number of trades (no per-trade lookups).
+        trades = list(map(Trade._make, zip(*((columns.get(f) or missing) for f in Trade._fields), strict=True)))
         return cls(
             run_id=str(raw.get("run_id", "")),
             status=str(raw.get("status", "")),
