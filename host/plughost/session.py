@@ -282,6 +282,7 @@ class Session:
                 if now >= deadline:
                     raise _Deadline()
                 if self._exited:
+                    self._check_truncated()
                     raise _Exited("")
                 if write:
                     poll.register(stdin_fd, select.POLLOUT)
@@ -302,6 +303,12 @@ class Session:
         except ProtocolViolation as exc:
             raise self._protocol_error(exc) from None
         return write
+
+    def _check_truncated(self) -> None:
+        """A clean exit (code 0) that leaves half a frame behind is a protocol error, not a crash: the
+        plugin believed it had answered. A crash by signal or with a non-zero code stays a crash."""
+        if self._decoder.buffered and self.process.wait(1.0) == 0:
+            self._decoder.check_eof()
 
     def _on_exit(self) -> None:
         """The process is gone (or closed stdout): read what it left in the pipe, then report."""
