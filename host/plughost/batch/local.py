@@ -1,36 +1,46 @@
 """The local engine: N worker processes on this machine, one run at a time each.
 
-Workers are `spawn`ed (no fork of a host with threads), die with the host (PR_SET_PDEATHSIG) and take
-their plugins with them (each worker's reaper). A worker that dies mid-run fails only that run
-(`WORKER_LOST`) and is replaced; Ctrl-C SIGTERMs busy workers, which kill their plugins and exit.
+Workers are fresh interpreters (`python -c ...worker.main()`, no fork of a host with threads, and no
+multiprocessing helper processes) speaking pickled messages over two pipes; they die with the host
+(PR_SET_PDEATHSIG) and take their plugins with them (each worker's reaper). A worker that dies mid-run
+fails only that run (`WORKER_LOST`) and is replaced; Ctrl-C SIGTERMs busy workers, which kill their plugins and exit.
 """
 
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
+import json
 import os
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
-from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
 from .engine import Completion
 from .errors import WorkerLost
-from .worker import worker_main
 
 _READY_TIMEOUT = 60.0
 
 
 @dataclass
 class _Worker:
-    proc: BaseProcess
-    conn: Connection
+    proc: subprocess.Popen[bytes]
+    send: Connection
+    conn: Connection          # results from the worker
+    sentinel: int             # a pidfd: readable when the worker exits
     job: dict[str, Any] | None = None
     ready: bool = False
     warm: bool = False
+
+    def close(self) -> None:
+        for c in (self.send, self.conn):
+            with contextlib.suppress(OSError):
+                c.close()
+        with contextlib.suppress(OSError):
+            os.close(self.sentinel)
 
 
 class LocalEngine:
@@ -42,21 +52,28 @@ class LocalEngine:
         self.out_dir = str(out_dir)
         self.warm = warm
         self.fault = fault
-        self._ctx = multiprocessing.get_context("spawn")
         self._workers: list[_Worker] = []
         self.replaced = 0
 
     # -- lifecycle ------------------------------------------------------------------------------
 
     def _spawn(self) -> _Worker:
-        parent, child = self._ctx.Pipe(duplex=True)
-        proc = self._ctx.Process(
-            target=worker_main, name="plughost-batch-worker",
-            args=(child, os.getpid(), self.roots, self.out_dir, self.warm, self.fault), daemon=False,
-        )
-        proc.start()
-        child.close()
-        return _Worker(proc, parent)
+        to_worker_r, to_worker_w = os.pipe()
+        from_worker_r, from_worker_w = os.pipe()
+        config = {"parent": os.getpid(), "roots": self.roots, "out_dir": self.out_dir, "warm": self.warm,
+                  "fault": self.fault}
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-c", "from plughost.batch.worker import main; main()", str(to_worker_r),
+                 str(from_worker_w), json.dumps(config)],
+                stdin=subprocess.DEVNULL, stdout=sys.stderr.fileno(), pass_fds=(to_worker_r, from_worker_w),
+                close_fds=True,
+            )
+        finally:
+            os.close(to_worker_r)
+            os.close(from_worker_w)
+        return _Worker(proc, Connection(to_worker_w, readable=False), Connection(from_worker_r, writable=False),
+                       os.pidfd_open(proc.pid))
 
     def start(self) -> None:
         self._workers = [self._spawn() for _ in range(self.size)]
@@ -67,9 +84,9 @@ class LocalEngine:
     def _await_ready(self, w: _Worker, deadline: float) -> None:
         while not w.ready:
             left = deadline - time.monotonic()
-            if left <= 0 or (not w.proc.is_alive() and not w.conn.poll()):
-                raise WorkerLost(f"a batch worker process did not start (exit code {w.proc.exitcode})",
-                                 exit_code=w.proc.exitcode, hint="run with -vv to see why")
+            if left <= 0 or (w.proc.poll() is not None and not w.conn.poll()):
+                raise WorkerLost(f"a batch worker process did not start (exit code {w.proc.returncode})",
+                                 exit_code=w.proc.returncode, hint="its error is on stderr above")
             if w.conn.poll(min(left, 0.2)):
                 try:
                     msg = w.conn.recv()
@@ -92,7 +109,7 @@ class LocalEngine:
         for w in self._workers:
             if w.job is None:
                 job["dispatched"] = time.monotonic()
-                w.conn.send(job)
+                w.send.send(job)
                 w.job = job
                 return f"{os.uname().nodename}:{w.proc.pid}"
         raise RuntimeError("submit() with no free worker")
@@ -102,11 +119,11 @@ class LocalEngine:
         if not busy:
             time.sleep(min(timeout, 0.05))
             return []
-        handles: list[Any] = [w.conn for w in busy] + [w.proc.sentinel for w in busy]
+        handles: list[Any] = [w.conn for w in busy] + [w.sentinel for w in busy]
         ready = wait(handles, timeout)
         done: list[Completion] = []
         for w in busy:
-            if w.conn not in ready and w.proc.sentinel not in ready:
+            if w.conn not in ready and w.sentinel not in ready:
                 continue
             job = w.job
             assert job is not None
@@ -119,8 +136,9 @@ class LocalEngine:
                 done.append(Completion(job, result, None))
                 continue
             # the worker died without answering: fail the run, replace the worker
-            w.proc.join(1.0)
-            code = w.proc.exitcode
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                w.proc.wait(1.0)
+            code = w.proc.returncode
             lost = WorkerLost(
                 f"the worker process running {job['run_id']} died (exit code {code}) before it reported a result",
                 exit_code=code, hint="the run will be retried; if it keeps happening, run it alone with "
@@ -130,8 +148,10 @@ class LocalEngine:
         return done
 
     def _replace(self, w: _Worker) -> None:
-        with contextlib.suppress(OSError):
-            w.conn.close()
+        if w.proc.poll() is None:
+            w.proc.kill()
+        w.proc.wait()
+        w.close()
         idx = self._workers.index(w)
         fresh = self._spawn()
         self._workers[idx] = fresh
@@ -143,16 +163,16 @@ class LocalEngine:
         for w in self._workers:
             if w.job is None or not interrupt:
                 with contextlib.suppress(OSError, ValueError):
-                    w.conn.send(None)
+                    w.send.send(None)
             else:
                 with contextlib.suppress(OSError):
                     w.proc.terminate()
         deadline = time.monotonic() + 10.0
         for w in self._workers:
-            w.proc.join(max(0.1, deadline - time.monotonic()))
-            if w.proc.is_alive():
+            try:
+                w.proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
                 w.proc.kill()
-                w.proc.join(2.0)
-            with contextlib.suppress(OSError):
-                w.conn.close()
+                w.proc.wait()
+            w.close()
         self._workers = []

@@ -136,7 +136,8 @@ class _Expander:
         self.runs: list[RunSpec] = []
 
     def fail(self, where: str, key: str | None, message: str, hint: str | None = None) -> BatchFileError:
-        at = f"{where}, key '{key}'" if key else where
+        run = f"run {len(self.runs)} ({where})"
+        at = f"{run}, key '{key}'" if key else run
         return BatchFileError(f"{self.path}: {at}: {message}", file=str(self.path), hint=hint)
 
     def _config(self, where: str, value: Any) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import logging
 import os
 import signal
@@ -167,7 +168,15 @@ def kill_plugin_children() -> None:
     psutil.wait_procs(kids, timeout=2.0)
 
 
-def worker_main(conn: Connection, parent: int, roots: list[str], out_dir: str, warm: bool,
+def main() -> None:
+    """Entry of a local pool process: `python -c "...main()" IN_FD OUT_FD CONFIG_JSON` (see local.py)."""
+    in_fd, out_fd, raw = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+    config = json.loads(raw)
+    worker_main(Connection(in_fd, writable=False), Connection(out_fd, readable=False), config["parent"],
+                config["roots"], config["out_dir"], config["warm"], config.get("fault"))
+
+
+def worker_main(conn_in: Connection, conn: Connection, parent: int, roots: list[str], out_dir: str, warm: bool,
                 fault: str | None) -> None:
     """A local pool process: receive jobs, run them, send results, until told to stop (None) or killed."""
     _die_with_parent(parent)
@@ -182,7 +191,7 @@ def worker_main(conn: Connection, parent: int, roots: list[str], out_dir: str, w
         conn.send({"ready": os.getpid(), "warm": _warm_enabled})
         while True:
             try:
-                job = conn.recv()
+                job = conn_in.recv()
             except EOFError:
                 break
             if job is None:
