@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/throughput.py [--bars 100000 1000000] [--repeat 3]
 
-Rows (candles/s, median of --repeat, and the ratio to row (a)):
+Rows (candles/s end to end, median of --repeat, and the ratio to row (a); then candles/s inside the
+strategy's `candles` requests as the host timed them: batch transfer + the plugin's loop):
   (a0) bare loop      a hand-written Python loop over the indicator columns (no objects, no framework)
   (a)  in-process     the plugin's own class driven by the SDK in the host process: the same code, no process
   (b)  python plugin  plughost run: the plugin in its own Python process, one on_candle per candle
@@ -64,7 +65,8 @@ def bare_loop(path: Path) -> tuple[float, list[tuple[int, int]]]:
                 trades.append((entry, i))
                 entry = None
         prev = diff
-    return time.perf_counter() - t, trades
+    elapsed = time.perf_counter() - t
+    return elapsed, trades
 
 
 class InProcessStrategy:
@@ -88,6 +90,8 @@ class InProcessStrategy:
         from plughost.protocol.messages import parse_batch_result
 
         return parse_batch_result(self.driver.candles(batch.to_wire()), len(batch), len(batch.alerts))
+
+    teardown_error = None
 
     def sample_resources(self) -> dict[str, float]:
         return {}
@@ -123,7 +127,8 @@ def run_engine(path: Path, strategy: str, *, features: tuple[str, ...] = (), in_
     entries = np.searchsorted(ts, np.array(trades["entry_time"], np.int64)[keep])
     exits = np.searchsorted(ts, np.array(trades["exit_time"], np.int64)[keep])
     pairs = list(zip(entries.tolist(), exits.tolist(), strict=True))
-    return elapsed, pairs, outcome.summary["candles"]
+    calls = outcome.summary["plugins"].get(strategy, {}).get("calls", {}).get("candles", {})
+    return elapsed, pairs, outcome.summary["candles"] / (calls["total_ms"] / 1e3) if calls else 0.0
 
 
 def main() -> None:
@@ -138,12 +143,12 @@ def main() -> None:
             path = Path(tmp) / f"bars-{bars}.parquet"
             make_bars(bars, path)
             variants: dict[str, Any] = {
-                "(a0) bare loop": lambda p=path, b=bars: (*bare_loop(p), b),
+                "(a0) bare loop": lambda p=path: (*bare_loop(p), 0.0),
                 "(a)  in-process": lambda p=path: run_engine(p, "bench-sma-ind", in_process=True, out=out),
                 "(b)  python plugin": lambda p=path: run_engine(p, "bench-sma-ind", out=out),
                 "(c)  vectorized": lambda p=path: run_engine(p, "bench-sma-ind-vec", out=out),
             }
-            if node_built and (REPO / "tests/fixtures/plugins/node/bench-sma-ind/plugin.json").is_file():
+            if node_built:
                 variants["(d)  node plugin"] = lambda p=path: run_engine(p, "bench-sma-ind-js", out=out)
             if (PLUGINS / "count-candles").is_dir():
                 variants["(f)  +2 features"] = lambda p=path: run_engine(
@@ -152,17 +157,21 @@ def main() -> None:
             base_rate = None
             reference = None
             for name, fn in variants.items():
-                times, trades = [], None
+                times, trades, inside = [], None, []
                 for _ in range(args.repeat):
-                    elapsed, trades, _count = fn()
+                    elapsed, trades, plugin_rate = fn()
                     times.append(elapsed)
+                    inside.append(plugin_rate)
                 rate = bars / statistics.median(times)
                 if name.startswith("(a) "):
                     base_rate = rate
                 reference = reference if reference is not None else trades
                 same = "same trades" if trades == reference else f"DIFFERENT TRADES ({len(trades)} vs {len(reference)})"
                 ratio = f"{rate / base_rate:5.2f}x of (a)" if base_rate else ""
-                print(f"  {name:<20} {rate:>12,.0f} candles/s  {ratio:>14}   {len(trades)} trades, {same}")
+                in_plugin = statistics.median(inside)
+                plugin = f"{in_plugin:>12,.0f} in the plugin call" if in_plugin else " " * 31
+                print(f"  {name:<20} {rate:>12,.0f} candles/s end to end {ratio:>14}  {plugin}   "
+                      f"{len(trades)} trades, {same}")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from typing import Any
 
 import psutil
 
-from .errors import PluginProtocolError
+from .errors import PluginFailure, PluginProtocolError
 from .protocol.framing import DEFAULT_MAX_FRAME, ProtocolViolation
 from .protocol.messages import BatchResult, CandleBatch, Hello, parse_batch_result
 from .session import DEFAULT_PARTIAL_FRAME_TIMEOUT, Session
@@ -42,7 +42,8 @@ class CallStats:
             def pct(q: float, ordered: list[float] = ordered) -> float:
                 return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1e6
 
-            out[method] = {"calls": len(ordered), "p50_us": round(pct(0.5), 1), "p99_us": round(pct(0.99), 1)}
+            out[method] = {"calls": len(ordered), "p50_us": round(pct(0.5), 1), "p99_us": round(pct(0.99), 1),
+                           "total_ms": round(sum(ordered) * 1e3, 3)}
         return out
 
 
@@ -103,6 +104,11 @@ class PluginProxy:
 
     def kill(self) -> None:
         self.session.kill()
+
+    @property
+    def teardown_error(self) -> PluginFailure | None:
+        """How the plugin failed its shutdown after the run's results were in (None when it stopped cleanly)."""
+        return self.session.teardown_error
 
     def __enter__(self) -> PluginProxy:
         return self

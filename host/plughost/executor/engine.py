@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import __version__
 from ..config import resolve_config
-from ..errors import ConfigError, PlughostError, PluginFailure, PluginProtocolError
+from ..errors import PlughostError, PluginError, PluginFailure, PluginProtocolError
 from ..loader import load_plugin
 from ..protocol.messages import AlertEvent, BatchResult, CandleBatch
 from ..proxy import FeatureProxy, PluginProxy, StrategyProxy
@@ -43,7 +43,20 @@ class RunOutcome:
 class _Feature:
     entry: FeatureEntry
     proxy: FeatureProxy
-    failed: bool = False
+    failed: bool = False  # its process is gone (crash, timeout, protocol error): no more hooks
+
+    @property
+    def name(self) -> str:
+        return self.entry.name
+
+    def wants(self, method: str) -> bool:
+        """Whether the plugin implements this protocol method (from its hello): others are never sent."""
+        return method in self.proxy.hello.methods
+
+
+# on_post_run gets the equity curve as two lists; beyond this many points it is thinned evenly (the
+# last point always kept) so the results frame stays well under the 64 MiB frame limit (~18 bytes a point).
+MAX_POST_RUN_EQUITY_POINTS = 2_000_000
 
 
 @dataclass
@@ -112,70 +125,103 @@ class _Run:
 
     # -- plugins --------------------------------------------------------------------------------
 
-    def _start(self, entry: PluginEntry) -> PluginProxy:
+    def _start(self, entry: PluginEntry, call_timeout: float | None = None) -> PluginProxy:
         proxy: PluginProxy = load_plugin(entry, start_timeout=self.run.start_timeout,
-                                         call_timeout=self.run.call_timeout, extra_env=self.run.env)
+                                         call_timeout=call_timeout or self.run.call_timeout, extra_env=self.run.env)
         self.proxies.append(proxy)
         return proxy
 
-    def _feature_failed(self, feature: _Feature, hook: str, error: PlughostError | dict[str, Any]) -> None:
-        record = error.to_dict() if isinstance(error, PlughostError) else {
-            "code": "PLUGIN_ERROR", "plugin": feature.entry.name,
-            "message": f"{error.get('type', 'Error')}: {error.get('message', '')}",
-            "traceback": error.get("traceback"),
-        }
-        record.setdefault("hook", hook)
-        record["hook"] = record.get("hook") or hook
-        self.state.warnings.append(record)
-        if feature.entry.on_error == "fail":
-            if isinstance(error, PlughostError):
-                raise error
-            raise PluginFailure(f"feature '{feature.entry.name}' failed in {hook}: {record['message']}",
-                                plugin=feature.entry.name, hook=hook,
-                                hint="its run config entry says onError: fail")
-        if isinstance(error, PluginFailure) and not feature.proxy.session.alive:
-            feature.failed = True
+    def _feature_failed(self, feature: _Feature, hook: str, error: PlughostError | dict[str, Any],
+                        count: int = 1, *, record_only: bool = False) -> None:
+        """Apply the feature's error policy to one failed hook.
 
-    def _each_feature(self, hook: str, call: Callable[[_Feature], None]) -> None:
+        `continue` (default): the error lands in summary.json `warnings` with the plugin and the hook
+        (repeats of the same plugin/hook/code are counted, not copied), the run goes on, and a feature
+        whose process is gone gets no further hooks. `fail`: the error becomes the run's error.
+        `record_only` (hooks of a run that has already failed) never raises."""
+        name = feature.name
+        if isinstance(error, PlughostError):
+            exc = error
+            if isinstance(error, PluginFailure) and not feature.proxy.session.alive:
+                feature.failed = True
+        else:  # a hook_error notification: the plugin raised in on_candle/on_trade and carries on
+            kind = str(error.get("type") or "Error")
+            at = error.get("at")
+            where = f" (event {at} of the notification)" if isinstance(at, int) else ""
+            exc = PluginError(
+                f"feature '{name}' raised {kind} in {hook}{where}: {str(error.get('message') or '')[:2000]}",
+                plugin=name, error_type=kind, traceback=str(error.get("traceback") or ""),
+                at=at if isinstance(at, int) else None, hook=hook,
+                hint="fix the feature (its traceback is in this record); the strategy's trades are unaffected",
+            )
+        if feature.entry.on_error == "fail" and not record_only:
+            if isinstance(exc, PluginFailure):
+                exc.hook = hook
+            exc.hint = (exc.hint + "; " if exc.hint else "") + (
+                f"the run failed because feature '{name}' has onError: fail in its run config entry "
+                "(use onError: continue to record the error and go on)")
+            raise exc
+        record = exc.to_dict()
+        record["plugin"] = name
+        record["hook"] = hook
+        for seen in self.state.warnings:
+            if (seen.get("plugin"), seen.get("hook"), seen.get("code")) == (name, hook, record["code"]):
+                seen["count"] = int(seen.get("count", 1)) + count
+                return
+        record["count"] = count
+        self.state.warnings.append(record)
+
+    def _each_feature(self, hook: str, call: Callable[[_Feature], None], *, record_only: bool = False) -> None:
         for feature in self.features:
-            if feature.failed:
+            if feature.failed or not feature.wants(hook):
                 continue
             try:
                 call(feature)
             except PlughostError as exc:
-                self._feature_failed(feature, hook, exc)
-            for error in feature.proxy.take_hook_errors():
-                self._feature_failed(feature, str(error.get("hook") or hook), error.get("error") or {})
+                self._feature_failed(feature, hook, exc, record_only=record_only)
+            finally:
+                self._take_hook_errors(feature, record_only=record_only)
+
+    def _take_hook_errors(self, feature: _Feature, *, record_only: bool = False) -> None:
+        for error in feature.proxy.take_hook_errors():
+            count = error.get("count")
+            self._feature_failed(feature, str(error.get("hook") or "on_candle"), error.get("error") or {},
+                                 count if isinstance(count, int) and count > 0 else 1, record_only=record_only)
 
     def start_features(self) -> None:
+        """Start every feature in hook order and initialize it with its resolved config. A feature's
+        bad config or unknown name fails the run (the user's input is wrong); a feature that fails to
+        start follows its error policy."""
         for entry in self.run.sorted_features():
             plugin = self.registry.get_runnable(entry.name, type="feature")
             config = resolve_config(plugin, entry.config, base_dir=self.base_dir)
             try:
-                proxy = self._start(plugin)
-                assert isinstance(proxy, FeatureProxy)
-                feature = _Feature(entry, proxy)
-                self.features.append(feature)
-                proxy.initialize(config, self.run_id)
+                proxy = self._start(plugin, entry.timeout)
             except PlughostError as exc:
                 if entry.on_error == "fail":
                     raise
-                self.state.warnings.append({**exc.to_dict(), "hook": "initialize"})
-                if self.features and self.features[-1].entry is entry:
-                    self.features[-1].failed = True
+                self.state.warnings.append({**exc.to_dict(), "plugin": entry.name, "hook": "initialize", "count": 1})
+                continue
+            assert isinstance(proxy, FeatureProxy)
+            feature = _Feature(entry, proxy)
+            self.features.append(feature)
+            try:
+                proxy.initialize(config, self.run_id)
+            except PlughostError as exc:
+                self._feature_failed(feature, "initialize", exc)
+                feature.failed = True  # a feature that could not initialize gets no hooks
 
     def pre_run(self) -> None:
-        def call(feature: _Feature) -> None:
-            changed = feature.proxy.pre_run(self.run.to_user_dict())
-            if changed is not None:
-                self.run = check_pre_run_change(self.run, changed, feature.entry.name)
+        """The on_pre_run chain, in feature order: each feature sees the config the previous one
+        returned. A refused change (a frozen key, an invalid config) is that feature's error under its
+        policy: with `continue` the change is dropped and recorded, with `fail` the run fails."""
         for feature in self.features:
-            if feature.failed:
+            if feature.failed or not feature.wants("on_pre_run"):
                 continue
             try:
-                call(feature)
-            except ConfigError:
-                raise  # a refused change is the feature's bug and the run cannot trust its config
+                changed = feature.proxy.pre_run(self.run.to_user_dict())
+                if changed is not None:
+                    self.run = check_pre_run_change(self.run, changed, feature.name)
             except PlughostError as exc:
                 self._feature_failed(feature, "on_pre_run", exc)
 
@@ -216,8 +262,15 @@ class _Run:
             batch.alerts, alert_pos = _alert_events(pending, alert_pos, batch.timestamp, batch.last)
             if first_close is None:
                 first_close = float(batch.close[0])
-            wire = batch.to_wire()
-            self._each_feature("on_candle", lambda f, b=batch, w=wire: f.proxy.send_candles(b, w))
+            if self.features:
+                # Notifications: written to each feature's pipe and not waited for, so features run
+                # alongside the strategy. A full pipe (a feature slower than the strategy) blocks the
+                # write up to that feature's call timeout, then it is timed out and killed.
+                wire = batch.to_wire()
+
+                def send_candles(f: _Feature, b: CandleBatch = batch, w: dict[str, Any] = wire) -> None:
+                    f.proxy.send_candles(b, w)
+                self._each_feature("on_candle", send_candles)
             result = strategy.run_batch(batch)
             start = (book.cash, book.size, book.entry_price)
             changes = self._apply(book, batch, result)
@@ -230,10 +283,13 @@ class _Run:
                 self.state.buy_and_hold.append((float(batch.close[-1]) / first_close - 1.0) * 100.0)
             self.state.equity_parts.append((symbol, batch.timestamp, pnl, in_pos))
             self.state.candles += len(batch)
-            if len(book.trades) > sent_trades:
+            if len(book.trades) > sent_trades and self.features:
                 new = [t.to_dict() for t in book.trades[sent_trades:]]
                 sent_trades = len(book.trades)
-                self._each_feature("on_trade", lambda f, n=new: f.proxy.send_trades(n))
+
+                def send_trades(f: _Feature, n: list[dict[str, Any]] = new) -> None:
+                    f.proxy.send_trades(n)
+                self._each_feature("on_trade", send_trades)
             if self.progress:
                 self.progress(len(batch))
 
@@ -300,34 +356,75 @@ class _Run:
             in_pos[seen] |= pos[idx[seen]] & (times[seen] <= ts[-1])
         return times, capital + total, in_pos
 
-    def post_run(self, summary: dict[str, Any], trades: list[TradeRow], equity: tuple[np.ndarray, np.ndarray]) -> None:
+    def post_run(self, summary: dict[str, Any], trades: list[TradeRow], equity: tuple[np.ndarray, np.ndarray],
+                 *, record_only: bool = False) -> None:
+        """on_post_run for every live feature, in order, with the run's results; collects `metrics`
+        into plugin_metrics and `artifacts` for the run folder. Also called for a failed run
+        (`results.status` says so); then errors are only recorded."""
+        if not any(not f.failed and f.wants("on_post_run") for f in self.features):
+            for feature in self.features:  # hook errors still queued from the last notifications
+                if not feature.failed:
+                    self._take_hook_errors(feature, record_only=record_only)
+            return
+        ts, values = equity
+        step = 1
+        if len(ts) > MAX_POST_RUN_EQUITY_POINTS:
+            step = -(-len(ts) // MAX_POST_RUN_EQUITY_POINTS)
+            keep = np.unique(np.append(np.arange(0, len(ts), step), len(ts) - 1))
+            ts, values = ts[keep], values[keep]
         results = {
             "run_id": self.run_id, "status": summary["status"], "metrics": json_safe(summary["metrics"]),
             "trades": trades_columns(trades),
-            "equity": {"timestamp": equity[0].tolist(), "equity": equity[1].tolist()},
+            "equity": {"timestamp": ts.tolist(), "equity": values.tolist()},
             "config": self.strategy_config,
+            "equity_step": step,  # 1: one point per candle time; k: every k-th point (long runs)
         }
 
         def call(feature: _Feature) -> None:
             out = feature.proxy.post_run(results)
-            if not out:
-                return
-            name = feature.entry.name
-            metrics = out.get("metrics") or {}
-            if isinstance(metrics, dict):
-                self.state.plugin_metrics[name] = {
-                    str(k): (float(v) if isinstance(v, int | float) else None) for k, v in metrics.items()}
-            files = {}
-            for fname, content in (out.get("artifacts") or {}).items():
-                if isinstance(fname, str) and safe_artifact_name(fname) and isinstance(content, str | bytes):
-                    files[fname] = content
-                else:
-                    self.state.warnings.append({"code": "ARTIFACT_REFUSED", "plugin": name, "hook": "on_post_run",
-                                                "message": f"artifact name {fname!r} is not a plain file name"})
-            if files:
-                self.state.artifacts[name] = files
+            if out:
+                self._collect(feature.name, out)
 
-        self._each_feature("on_post_run", call)
+        self._each_feature("on_post_run", call, record_only=record_only)
+        for feature in self.features:  # a feature without on_post_run may still have queued hook errors
+            if not feature.failed and not feature.wants("on_post_run"):
+                self._take_hook_errors(feature, record_only=record_only)
+
+    def _collect(self, name: str, out: dict[str, Any]) -> None:
+        """Metrics must be numbers (NaN/Inf are written as null); artifact names must be plain file names."""
+        def refuse(code: str, message: str) -> None:
+            self.state.warnings.append({"code": code, "plugin": name, "hook": "on_post_run", "message": message,
+                                        "count": 1})
+
+        metrics = out.get("metrics") or {}
+        if isinstance(metrics, dict):
+            kept: dict[str, float] = {}
+            for key, value in metrics.items():
+                if isinstance(value, int | float):  # bools count as 0/1
+                    kept[str(key)] = float(value)
+                else:
+                    refuse("METRIC_REFUSED", f"feature '{name}' returned metric {key!r} = {value!r:.80}, not a "
+                           "number; on_post_run metrics must be numbers (put other data in an artifact)")
+            if kept:
+                self.state.plugin_metrics[name] = kept
+        else:
+            refuse("METRIC_REFUSED", f"feature '{name}' returned metrics that are not a map of name -> number")
+        artifacts = out.get("artifacts") or {}
+        if not isinstance(artifacts, dict):
+            refuse("ARTIFACT_REFUSED", f"feature '{name}' returned artifacts that are not a map of filename -> content")
+            return
+        files: dict[str, str | bytes] = {}
+        for fname, content in artifacts.items():
+            if not (isinstance(fname, str) and safe_artifact_name(fname)):
+                refuse("ARTIFACT_REFUSED", f"feature '{name}': artifact name {fname!r} is not a plain file name "
+                       "(letters, digits, '.', '_', '-'; no folders)")
+            elif not isinstance(content, str | bytes):
+                refuse("ARTIFACT_REFUSED", f"feature '{name}': artifact {fname!r} is {type(content).__name__}, "
+                       "not text or bytes")
+            else:
+                files[fname] = content
+        if files:
+            self.state.artifacts[name] = files
 
     def plugin_report(self) -> dict[str, Any]:
         report = {}
@@ -342,7 +439,7 @@ class _Run:
         for proxy in self.proxies:
             with contextlib.suppress(Exception):
                 proxy.close()
-            failure = proxy.session.teardown_error
+            failure = proxy.teardown_error
             if failure is not None:  # results already received stay; the run records the failure
                 self.state.warnings.append({**failure.to_dict(), "code": "TEARDOWN_FAILED", "cause": failure.code})
 
@@ -397,9 +494,8 @@ def run_backtest(
         "duration_s": 0.0,
         "plughost_version": __version__,
     }
-    try:
-        if error is None:
-            job.post_run(summary, trades, (ts, values))
+    try:  # features get on_post_run on failed runs too (results.status says so), errors only recorded then
+        job.post_run(summary, trades, (ts, values), record_only=error is not None)
     except PlughostError as exc:
         error = exc
         summary["status"], summary["error"] = "failed", exc.to_dict()
