@@ -85,7 +85,7 @@ def runs_table(rows: list[RunRow], title: str | None = None) -> Table:
     table = Table(title=title, title_justify="left", box=None, pad_edge=False, header_style="bold")
     for name, justify in (("run", "left"), ("status", "left"), ("att", "right"), ("trades", "right"),
                           ("return", "right"), ("max DD", "right"), ("sharpe", "right"), ("error", "left")):
-        table.add_column(name, justify=justify, overflow="fold", min_width=len(name))  # type: ignore[arg-type]
+        table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     for r in rows:
         m = r.metrics or {}
         colour = {"ok": "green", "failed": "red"}.get(r.status, "yellow")
@@ -95,8 +95,13 @@ def runs_table(rows: list[RunRow], title: str | None = None) -> Table:
     return table
 
 
+def stdout_console() -> Console:
+    """Tables on stdout; when it is not a terminal, wide enough that run ids are never cut."""
+    return Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+
+
 def print_batch_summary(result: BatchResult) -> None:
-    out = Console(highlight=False, soft_wrap=True)
+    out = stdout_console()
     rows = result.rows
     ok = [r for r in rows if r.status == "ok"]
     failed = result.failed

@@ -34,8 +34,15 @@ def _register() -> None:
     from .scaffold import new_plugin
 
     main.add_command(run)
+    main.add_command(_results_command())
     register_plugins(main)
     main.add_command(new_plugin)
+
+
+def _results_command() -> click.Command:
+    from .results import results
+
+    return results
 
 
 _register()

@@ -31,6 +31,28 @@ The config file (JSON or TOML) holds the strategy's parameters; a few keys are t
   indicators ({"sma_10": {"type": "sma", "period": 10}}; types sma, ema, rsi, atr).
 
 \b
+Many runs: plughost run --batch FILE [--workers N] [--resume] [--engine local|ray [--address ADDR]]
+A batch file is TOML or JSON (paths relative to it; full reference in docs/batch.md):
+  [batch]                      # optional: max_retries = 2, retry_errors = ["PLUGIN_ERROR"],
+                               #   quarantine_after = 5, warm_starts = true
+  [defaults]                   # optional: keys merged into every run, e.g. fee_bps = 5
+  [[runs]]
+  id = "baseline"              # optional; default <strategy>-<candles stem>-<content hash>
+  strategy = "sma-cross"
+  candles = "data/BTCUSD-1m.parquet"
+  alerts = "data/alerts.jsonl"               # optional
+  config = { fast = 10, slow = 30 }          # or a path to a JSON/TOML file
+  features = ["custom-metrics", { name = "visualization", onError = "fail" }]
+  start_timeout = 10                         # optional, also call_timeout
+  [[sweeps]]                   # one run per candle file x grid point
+  strategy = "sma-cross"
+  candles = "data/*.parquet"   # a path, a glob, or a list of them
+  config = { fee_bps = 5 }
+  grid = { fast = [5, 10, 20], slow = [30, 60] }   # dotted keys reach nested config values
+A killed or interrupted batch continues with --resume (finished runs are kept, each run runs once);
+`plughost results OUT` lists the runs. Exit status 130 after Ctrl-C.
+
+\b
 Results: OUT/runs/<run_id>/summary.json, trades.parquet, equity.parquet (and OUT/report.html for batches).
 Exit status: 0 ok, 1 the run failed (the error is in summary.json too), 2 bad input.
 """
