@@ -171,9 +171,12 @@ class _Run:
         record["count"] = count
         self.state.warnings.append(record)
 
-    def _each_feature(self, hook: str, call: Callable[[_Feature], None], *, record_only: bool = False) -> None:
+    def _each_feature(self, hook: str, call: Callable[[_Feature], None], *, record_only: bool = False,
+                      every: bool = False) -> None:
+        """`call` for each live feature that implements `hook` (`every`: each live feature), in order,
+        then the hook errors it has reported so far, each through the feature's error policy."""
         for feature in self.features:
-            if feature.failed or not feature.wants(hook):
+            if feature.failed or not (every or feature.wants(hook)):
                 continue
             try:
                 call(feature)
@@ -361,10 +364,7 @@ class _Run:
         """on_post_run for every live feature, in order, with the run's results; collects `metrics`
         into plugin_metrics and `artifacts` for the run folder. Also called for a failed run
         (`results.status` says so); then errors are only recorded."""
-        if not any(not f.failed and f.wants("on_post_run") for f in self.features):
-            for feature in self.features:  # hook errors still queued from the last notifications
-                if not feature.failed:
-                    self._take_hook_errors(feature, record_only=record_only)
+        if not self.features:
             return
         ts, values = equity
         step = 1
@@ -381,14 +381,17 @@ class _Run:
         }
 
         def call(feature: _Feature) -> None:
+            if not feature.wants("on_post_run"):
+                # A barrier instead: the plugin handles messages in order, so once it answers, every
+                # hook_error it sent for earlier notifications has been read (and a lagging feature
+                # has finished its candles, or timed out).
+                feature.proxy.ping()
+                return
             out = feature.proxy.post_run(results)
             if out:
                 self._collect(feature.name, out)
 
-        self._each_feature("on_post_run", call, record_only=record_only)
-        for feature in self.features:  # a feature without on_post_run may still have queued hook errors
-            if not feature.failed and not feature.wants("on_post_run"):
-                self._take_hook_errors(feature, record_only=record_only)
+        self._each_feature("on_post_run", call, record_only=record_only, every=True)
 
     def _collect(self, name: str, out: dict[str, Any]) -> None:
         """Metrics must be numbers (NaN/Inf are written as null); artifact names must be plain file names."""

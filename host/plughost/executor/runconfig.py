@@ -24,6 +24,9 @@ class FeatureEntry(BaseModel):
     config: dict[str, Any] = Field(default_factory=dict)
     priority: int = 0
     on_error: Literal["continue", "fail"] = Field("continue", alias="onError")
+    # This feature's call timeout (seconds) for its hooks and for writing it a notification; None: the
+    # run's call_timeout. A slow report may need more, an optional feature deserves less.
+    timeout: float | None = Field(None, gt=0)
 
 
 class RunConfig(BaseModel):
@@ -82,17 +85,26 @@ def check_pre_run_change(before: RunConfig, after: dict[str, Any], plugin: str) 
     if not isinstance(after, dict):
         raise ConfigError(f"feature '{plugin}' returned a run config that is not an object", plugin=plugin)
     old = before.to_user_dict()
-    for key in FROZEN_KEYS:
-        if key in after and after[key] != old[key]:
-            raise ConfigError(
-                f"feature '{plugin}' tried to change `{key}` in on_pre_run ({old[key]!r} -> {after[key]!r}); "
-                f"a pre-run hook may not change {', '.join(FROZEN_KEYS)}",
-                plugin=plugin, hint="change parameters such as `config`, `size` or `fee_bps` instead",
-            )
+    changed = [key for key in FROZEN_KEYS if key in after and after[key] != old[key]]
+    if changed:
+        what = "; ".join(f"`{key}` ({old[key]!r} -> {after[key]!r})" for key in changed)
+        raise ConfigError(
+            f"feature '{plugin}' tried to change {what} in on_pre_run; a pre-run hook may not change "
+            f"{', '.join(FROZEN_KEYS)}",
+            plugin=plugin, problems=[f"{key}: may not be changed by on_pre_run" for key in changed],
+            hint="change parameters such as `config`, `size` or `fee_bps` instead, and return the other keys as given",
+        )
     merged = {**old, **after}
+    config = dict(merged.get("config") or {}) if isinstance(merged.get("config"), dict) else merged.get("config")
+    if isinstance(config, dict):  # a run key written inside `config` (as users may) wins, as in RunConfig.parse
+        for key in RUN_KEYS_IN_CONFIG:
+            if key in config:
+                merged[key] = config.pop(key)
+        merged["config"] = config
     try:
         return RunConfig.model_validate(merged)
     except ValidationError as exc:
         problems = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
-        raise ConfigError(f"feature '{plugin}' returned an invalid run config: " + "; ".join(problems),
-                          plugin=plugin, problems=problems) from None
+        raise ConfigError(f"feature '{plugin}' returned an invalid run config from on_pre_run: " + "; ".join(problems),
+                          plugin=plugin, problems=problems, hint="return the config it was given, with valid changes") \
+            from None
