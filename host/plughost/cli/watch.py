@@ -101,11 +101,12 @@ def changed(before: Snapshot, after: Snapshot) -> list[Path]:
 
 
 def wait_for_change(
-    files: Callable[[], list[Path]], interval: float, sleep: Callable[[float], None] = time.sleep
+    files: Callable[[], list[Path]], interval: float, base: Snapshot | None = None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> list[Path]:
-    """Block until a watched file changes (or appears, or disappears), then until it settles for one
+    """Block until a watched file differs from `base` (default: now), then until it settles for one
     interval (an editor or tsc writing several files is one change). Returns the changed paths."""
-    base = snapshot(files())
+    base = snapshot(files()) if base is None else base
     while True:
         sleep(interval)
         now = snapshot(files())
@@ -200,6 +201,8 @@ def watch_backtest(
         while True:
             count += 1
             registry = _registry(plugins_dirs)
+            # taken before the run, so that a file saved while it runs triggers the next one
+            before = snapshot(watched_files(registry, names, extra))
             try:
                 run_data = dict(data)
                 if config_path is not None:
@@ -213,11 +216,10 @@ def watch_backtest(
                     last_ok = outcome.summary
             except PlughostError as exc:
                 click.echo(f"error: {exc}", err=True)
-            files = watched_files(registry, names, extra)
-            err.print(f"[dim]watching {len(files)} files of {', '.join(names)} for changes "
+            err.print(f"[dim]watching {len(before)} files of {', '.join(names)} for changes "
                       "(Ctrl-C to stop)[/]", highlight=False)
             sys.stderr.flush()
-            paths = wait_for_change(functools.partial(watched_files, registry, names, extra), interval)
+            paths = wait_for_change(functools.partial(watched_files, registry, names, extra), interval, before)
             shown = ", ".join(_short(p) for p in paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
             err.print(f"[cyan]changed:[/] {shown}; re-running", highlight=False)
     except KeyboardInterrupt:

@@ -1,0 +1,78 @@
+"""Fixtures for the plugin-author tests: scaffolds in tmp_path, the CLI in-process or as a subprocess."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from plughost.cli import main
+from plughost.cli.scaffold import create_plugin
+
+REPO = Path(__file__).resolve().parents[2]
+CANDLES = REPO / "data" / "sample" / "BTCUSD-1m.parquet"
+VENV_BIN = REPO / ".venv" / "bin"
+
+Cli = Callable[..., Result]
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "plughost-home"
+    monkeypatch.setenv("PLUGHOST_HOME", str(home))
+    monkeypatch.delenv("PLUGHOST_PLUGIN_PATH", raising=False)
+    for var in list(os.environ):
+        if var.startswith("PLUGHOST_CFG_"):
+            monkeypatch.delenv(var)
+    return home
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Cli:
+    """cli(*args, cwd=...) runs `plughost ARGS` in-process; stdout and stderr stay apart."""
+
+    def run(*args: str | Path, cwd: Path | None = None) -> Result:
+        monkeypatch.chdir(cwd or tmp_path)
+        return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+    return run
+
+
+@pytest.fixture
+def scaffold(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Path]:
+    """scaffold(name, type=..., language=...) -> the new plugin folder, under tmp_path/plugins-dev."""
+
+    def make(name: str, type: str = "strategy", language: str = "python") -> Path:
+        monkeypatch.chdir(tmp_path)
+        parent = tmp_path / "plugins-dev"
+        parent.mkdir(exist_ok=True)
+        return create_plugin(name, type, language, parent).target
+
+    return make
+
+
+def node_toolchain() -> tuple[str, Path] | None:
+    """(node, tsc) when Node.js and the repo's built TypeScript SDK are available."""
+    node = shutil.which("node")
+    tsc = REPO / "node_modules" / ".bin" / "tsc"
+    if node is None or not tsc.exists() or not (REPO / "sdk-typescript" / "dist" / "index.d.ts").is_file():
+        return None
+    return node, tsc
+
+
+def build_typescript(plugin: Path) -> None:
+    """What `npm install && npm run build` does for a scaffold outside the workspace, offline: link the
+    SDK into node_modules (npm links a `file:` dependency the same way), then compile with tsc."""
+    toolchain = node_toolchain()
+    if toolchain is None:
+        pytest.skip("needs node and the built TypeScript SDK (`make setup`)")
+    link = plugin / "node_modules" / "@plughost" / "sdk"
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(REPO / "sdk-typescript", target_is_directory=True)
+    done = subprocess.run([str(toolchain[1]), "-p", "tsconfig.json"], cwd=plugin, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
