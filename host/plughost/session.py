@@ -199,6 +199,10 @@ class Session:
             hint = "see the stderr tail below; a plugin must not exit on its own"
         message = f"plugin '{self.name}' {how} {when}"
         fields = self._stderr_fields()
+        if not str(fields["stderr_tail"]).strip() and "stderr tail below" in hint:  # nothing to point at
+            hint = hint.replace("see the stderr tail below", "it wrote nothing on stderr")
+            if not sig:
+                hint += " (look for sys.exit/os._exit/process.exit in its code)"
         if cls is PluginCrashed:
             return PluginCrashed(message, plugin=self.name, exit_code=None if sig else code, signal_name=sig,
                                  hint=hint, hook=hook, **fields)

@@ -46,7 +46,7 @@ def handle_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except PlughostError as exc:
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error [{exc.code}]: {exc}", err=True)
             sys.exit(exc.exit_status)
 
     return wrapper  # type: ignore[return-value]

@@ -215,7 +215,7 @@ def watch_backtest(
                 if outcome.status == "ok":
                     last_ok = outcome.summary
             except PlughostError as exc:
-                click.echo(f"error: {exc}", err=True)
+                click.echo(f"error [{exc.code}]: {exc}", err=True)
             err.print(f"[dim]watching {len(before)} files of {', '.join(names)} for changes "
                       "(Ctrl-C to stop)[/]", highlight=False)
             sys.stderr.flush()
