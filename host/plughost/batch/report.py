@@ -185,7 +185,7 @@ def render_report(out_dir: Path, rows: list[RunRow], *, title: str = "plughost b
     out.append('<table id="runs" class="sortable"><thead><tr>' + "".join(
         f'<th class="{"num" if h in numeric else ""}">{_e(h)}</th>' for h in head) + "</tr></thead><tbody>")
     for r in rows:
-        m = r.metrics or {}
+        m = (r.metrics or {}) if r.status == "ok" else {}
         cells = [
             f'<td class="num" data-v="{r.idx}">{r.idx}</td>', f"<td>{_e(r.id)}</td>", f"<td>{_e(r.strategy)}</td>",
             f'<td title="{_e(r.candles)}">{_e(Path(r.candles).name)}</td>',
