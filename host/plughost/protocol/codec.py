@@ -6,7 +6,7 @@ from typing import Any, NamedTuple
 
 import msgpack
 
-from .framing import ProtocolViolation, encode_frame
+from .framing import ProtocolViolation, encode_frame, short_repr
 
 REQUEST, RESPONSE, NOTIFICATION = 0, 1, 2
 
@@ -68,7 +68,8 @@ def to_message(raw: Any) -> Message:
             return Notification(raw[1], raw[2])
         elif kind == REQUEST and len(raw) == 4 and _is_uint32(raw[1]) and isinstance(raw[2], str):
             return Request(raw[1], raw[2], raw[3])
-    raise ProtocolViolation("invalid message", f"not a msgpack-RPC request/response/notification: {raw!r:.200}")
+    raise ProtocolViolation("invalid message",
+                            f"not a msgpack-RPC request/response/notification: {short_repr(raw, 200)}")
 
 
 def decode_message(body: bytes) -> Message:

@@ -6,7 +6,9 @@ from the 4-byte header alone, so a hostile `0xffffffff` never makes the host all
 
 from __future__ import annotations
 
+import reprlib
 import time
+from typing import Any
 
 DEFAULT_MAX_FRAME = 64 * 1024 * 1024
 HEADER = 4
@@ -33,6 +35,23 @@ def describe_bytes(data: bytes, limit: int = 200) -> str:
     shown = data[:limit]
     text = shown.decode("utf-8", "backslashreplace")
     return repr(text) + (f" (+{len(data) - limit} more bytes)" if len(data) > limit else "")
+
+
+class _ShortRepr(reprlib.Repr):
+    def repr_bytes(self, x: bytes, level: int) -> str:
+        return repr(x[: self.maxstring]) + ("..." if len(x) > self.maxstring else "")
+
+
+_REPR = _ShortRepr()
+_REPR.maxlevel = 4
+_REPR.maxstring = _REPR.maxother = 80
+_REPR.maxlist = _REPR.maxdict = _REPR.maxtuple = 8
+
+
+def short_repr(value: Any, limit: int = 200) -> str:
+    """A bounded repr for error messages: a peer's value may be nested 1,000 deep or 64 MiB long, and
+    the built-in repr would recurse past Python's limit or build a string as large as the value."""
+    return _REPR.repr(value)[:limit]
 
 
 class FrameDecoder:

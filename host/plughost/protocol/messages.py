@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .framing import ProtocolViolation
+from .framing import ProtocolViolation, short_repr
 
 PROTOCOL_VERSIONS = (1,)
 PLUGIN_TYPES = ("strategy", "feature")
@@ -31,7 +31,7 @@ class Hello:
             if not cond:
                 raise ProtocolViolation("bad hello", what)
 
-        need(isinstance(params, dict), f"params must be a map, got {params!r:.100}")
+        need(isinstance(params, dict), f"params must be a map, got {short_repr(params, 100)}")
         plugin = params.get("plugin")
         need(isinstance(plugin, dict), "missing `plugin` map")
         need(type(params.get("protocol")) is int, "`protocol` must be an integer")
@@ -40,15 +40,19 @@ class Hello:
         need(isinstance(methods, list) and all(isinstance(m, str) for m in methods), "`methods` must be strings")
         for key in ("name", "version"):
             need(plugin.get(key) is None or isinstance(plugin.get(key), str), f"`plugin.{key}` must be a string")
+        for key in ("sdk", "sdk_version"):
+            need(params.get(key) is None or isinstance(params.get(key), str), f"`{key}` must be a string")
+        pid = params.get("pid")
+        need(pid is None or type(pid) is int, f"`pid` must be an integer, got {short_repr(pid, 40)}")
         return cls(
             protocol=params["protocol"],
-            sdk=str(params.get("sdk", "?")),
-            sdk_version=str(params.get("sdk_version", "?")),
+            sdk=params.get("sdk") or "?",
+            sdk_version=params.get("sdk_version") or "?",
             name=plugin.get("name"),
             version=plugin.get("version"),
             plugin_type=plugin["type"],
             methods=frozenset(methods),
-            pid=int(params.get("pid") or 0),
+            pid=pid or 0,
         )
 
 
@@ -135,7 +139,7 @@ def _number(value: Any, what: str, *, optional: bool = False) -> float | None:
     if value is None and optional:
         return None
     if type(value) not in (int, float):
-        raise ProtocolViolation("bad result", f"{what} must be a number, got {value!r:.80}")
+        raise ProtocolViolation("bad result", f"{what} must be a number, got {short_repr(value, 80)}")
     return float(value)
 
 
@@ -143,17 +147,18 @@ def _integer(value: Any, what: str) -> int:
     if type(value) is float and value.is_integer():
         return int(value)  # JavaScript cannot tell 3 from 3.0
     if type(value) is not int:
-        raise ProtocolViolation("bad result", f"{what} must be an integer, got {value!r:.80}")
+        raise ProtocolViolation("bad result", f"{what} must be an integer, got {short_repr(value, 80)}")
     return value
 
 
 def parse_batch_result(result: Any, batch_len: int, alert_count: int) -> BatchResult:
     if not isinstance(result, dict) or not isinstance(result.get("signals"), list):
-        raise ProtocolViolation("bad result", f"a candles result must be a map with `signals`, got {result!r:.100}")
+        raise ProtocolViolation("bad result",
+                                f"a candles result must be a map with `signals`, got {short_repr(result, 100)}")
     signals = []
     for raw in result["signals"]:
         if not isinstance(raw, dict):
-            raise ProtocolViolation("bad result", f"a signal must be a map, got {raw!r:.80}")
+            raise ProtocolViolation("bad result", f"a signal must be a map, got {short_repr(raw, 80)}")
         at = _integer(raw.get("at"), "signal.at")
         alert = raw.get("alert")
         if alert is not None:
@@ -164,7 +169,7 @@ def parse_batch_result(result: Any, batch_len: int, alert_count: int) -> BatchRe
             raise ProtocolViolation("bad result", f"signal.at {at} is outside the batch (0..{batch_len - 1})")
         kind = raw.get("type")
         if kind not in ("entry", "exit"):
-            raise ProtocolViolation("bad result", f"signal.type must be 'entry' or 'exit', got {kind!r:.40}")
+            raise ProtocolViolation("bad result", f"signal.type must be 'entry' or 'exit', got {short_repr(kind, 40)}")
         price = _number(raw.get("price"), "signal.price", optional=True)
         size = _number(raw.get("size"), "signal.size", optional=True)
         if price is not None and not math.isfinite(price):
@@ -172,12 +177,14 @@ def parse_batch_result(result: Any, batch_len: int, alert_count: int) -> BatchRe
         if size is not None and not (math.isfinite(size) and size > 0):
             raise ProtocolViolation("bad result", f"signal.size must be a positive number, got {size}")
         reason = raw.get("reason")
-        signals.append(SignalRecord(at, alert, kind, price, size, None if reason is None else str(reason)))
+        if reason is not None and not isinstance(reason, str):
+            reason = short_repr(reason)  # str() of a deeply nested value would recurse past the limit
+        signals.append(SignalRecord(at, alert, kind, price, size, reason))
     position = result.get("position")
     mirror = None
     if position is not None:
         if not isinstance(position, dict):
-            raise ProtocolViolation("bad result", f"position must be a map or nil, got {position!r:.80}")
+            raise ProtocolViolation("bad result", f"position must be a map or nil, got {short_repr(position, 80)}")
         mirror = MirrorPosition(
             _number(position.get("entry_price"), "position.entry_price") or 0.0,
             _number(position.get("size"), "position.size") or 0.0,
