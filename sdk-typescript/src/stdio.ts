@@ -1,21 +1,69 @@
 /**
- * Stdout protection (PROTOCOL.md section 1): before plugin code runs, keep the real stdout writer for the
- * protocol and send everything else written to "stdout" to stderr. (Node cannot dup2, so a plugin that
- * writes to fd 1 with fs.writeSync(1, ...) still bypasses this; nothing short of a dup2 can stop that.)
+ * Stdout protection (PROTOCOL.md section 1): before plugin code runs, keep the real stdout for the
+ * protocol and send everything else written to "stdout" to stderr.
+ *
+ * On Linux we do what the Python runner does with dup/dup2, without a native addon: open the stdout pipe
+ * again through /proc/self/fd/1 (a new descriptor for the protocol), close fd 1, and open
+ * /proc/self/fd/2 so that it lands on the lowest free descriptor, 1. After that, fd 1 *is* stderr: a
+ * child process inheriting stdout, fs.writeSync(1, ...) or a native addon printing cannot reach the
+ * protocol pipe. The protocol descriptor is blocking, so a frame is fully written before the next line of
+ * code runs (a result written just before process.exit() is never lost).
+ *
+ * Elsewhere (no /proc) we fall back to replacing process.stdout.write. console.log/info/debug are
+ * pointed at stderr in both cases.
  */
+import { closeSync, openSync, writeSync } from 'node:fs';
+
 export type FrameWriter = (frame: Uint8Array) => void;
 
+function writeAll(fd: number, frame: Uint8Array): void {
+  let off = 0;
+  while (off < frame.length) off += writeSync(fd, frame, off, frame.length - off);
+}
+
+/** Moves fd 1 to stderr; returns the new protocol descriptor, or null when that is not possible here. */
+function swapFd1(): number | null {
+  let proto: number;
+  let probe: number;
+  try {
+    // Both must be reopenable (pipes, ttys, files; not sockets) before anything is closed.
+    proto = openSync('/proc/self/fd/1', 'a');
+  } catch {
+    return null;
+  }
+  try {
+    probe = openSync('/proc/self/fd/2', 'a');
+  } catch {
+    closeSync(proto);
+    return null;
+  }
+  closeSync(probe);
+  closeSync(1);
+  // Nothing else runs between close and open (startup, one thread opening files), so 1 is the lowest free.
+  const fd = openSync('/proc/self/fd/2', 'a');
+  if (fd !== 1) {
+    // Cannot happen single-threaded; if it does, fd 1 stays closed: writes to it fail rather than corrupt.
+    closeSync(fd);
+    process.stderr.write('plughost runner: could not put stderr on fd 1; fd 1 is closed\n');
+  }
+  return proto;
+}
+
 export function protectStdout(): FrameWriter {
-  const stdout = process.stdout;
-  const realWrite = stdout.write.bind(stdout) as (chunk: Uint8Array) => boolean;
+  const proto = swapFd1();
   const toStderr = process.stderr.write.bind(process.stderr);
-  stdout.write = ((chunk: unknown, encoding?: unknown, cb?: unknown) =>
-    (toStderr as (c: unknown, e?: unknown, cb?: unknown) => boolean)(chunk, encoding, cb)) as typeof stdout.write;
+  let write: FrameWriter;
+  if (proto !== null) {
+    write = (frame) => writeAll(proto, frame);
+  } else {
+    const realWrite = process.stdout.write.bind(process.stdout) as (chunk: Uint8Array) => boolean;
+    // Pipes are written synchronously by Node on Linux, so a frame is out before a later process.exit().
+    write = (frame) => { realWrite(frame); };
+  }
+  process.stdout.write = ((chunk: unknown, encoding?: unknown, cb?: unknown) =>
+    (toStderr as (c: unknown, e?: unknown, cb?: unknown) => boolean)(chunk, encoding, cb)) as typeof process.stdout.write;
   console.log = console.error;
   console.info = console.error;
   console.debug = console.error;
-  // Pipes are written synchronously by Node on Linux, so a frame is out before a later process.exit().
-  return (frame) => {
-    realWrite(frame);
-  };
+  return write;
 }

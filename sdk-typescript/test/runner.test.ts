@@ -1,5 +1,5 @@
 /** The real runner process: env checks, loading ESM/CJS, stdout protection, stdin EOF. */
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { join } from 'node:path';
@@ -8,6 +8,8 @@ import { FrameDecoder, encodeFrame } from '../src/framing';
 import { FIXTURES, SDK_ROOT, candlesParams, rowsFromCloses } from './helpers';
 
 const RUNNER = join(SDK_ROOT, 'dist', 'runner.js');
+/** A runner that misbehaves must fail its test, never hang the suite. */
+const TIMEOUT = { timeout: 20_000 };
 
 function env(entry: string, type = 'strategy'): NodeJS.ProcessEnv {
   return {
@@ -15,6 +17,10 @@ function env(entry: string, type = 'strategy'): NodeJS.ProcessEnv {
     PLUGHOST_PLUGIN_ENTRY: join(FIXTURES, entry), PLUGHOST_PLUGIN_NAME: 'x', PLUGHOST_PLUGIN_TYPE: type,
   };
 }
+
+/** Every runner started here is killed at the end, whatever happened to its test. */
+const spawned: ChildProcessWithoutNullStreams[] = [];
+after(() => spawned.forEach((p) => p.exitCode === null && p.kill('SIGKILL')));
 
 class Child {
   readonly proc: ChildProcessWithoutNullStreams;
@@ -24,8 +30,12 @@ class Child {
   private waiters: (() => void)[] = [];
   readonly exited: Promise<number | null>;
 
-  constructor(entry: string, type = 'strategy') {
-    this.proc = spawn(process.execPath, [RUNNER], { env: env(entry, type) });
+  /** viaPipe: give the runner real pipes as stdout and stderr (Node's spawn uses socketpairs) through cat. */
+  constructor(entry: string, type = 'strategy', viaPipe = false) {
+    this.proc = viaPipe
+      ? spawn('/bin/bash', ['-c', `"${process.execPath}" "${RUNNER}" 2> >(cat >&2) | cat`], { env: { ...env(entry, type), NOISY_FD1: '1' } })
+      : spawn(process.execPath, [RUNNER], { env: env(entry, type) });
+    spawned.push(this.proc);
     this.proc.stdout.on('data', (b: Buffer) => {
       for (const f of this.dec.push(b)) this.frames.push(decode(f));
       this.waiters.splice(0).forEach((w) => w());
@@ -49,14 +59,14 @@ class Child {
   }
 }
 
-test('without the magic cookie the runner explains itself in one line and exits 1', () => {
+test('without the magic cookie the runner explains itself in one line and exits 1', TIMEOUT, () => {
   const r = spawnSync(process.execPath, [RUNNER], { env: { PATH: process.env['PATH'] }, encoding: 'utf8' });
   assert.equal(r.status, 1);
   assert.equal(r.stdout, '');
   assert.match(r.stderr, /^this is the plughost plugin runner; plugins are started by `plughost run`.*\n$/);
 });
 
-test('console.log and stdout writes in a plugin go to stderr, the stream stays clean; EOF exits 0', async () => {
+test('console.log and stdout writes in a plugin go to stderr, the stream stays clean; EOF exits 0', TIMEOUT, async () => {
   const c = new Child('noisy-class.cjs');
   const hello = (await c.next()) as unknown[];
   assert.equal(hello[1], 'hello');
@@ -71,9 +81,24 @@ test('console.log and stdout writes in a plugin go to stderr, the stream stays c
   assert.match(c.stderr, /constructed/);
   assert.match(c.stderr, /raw stdout write/);
   assert.match(c.stderr, /log 4/);
+
 });
 
-test('a console.log flood does not corrupt the stream', async () => {
+test('with a real pipe as stdout, fd 1 writes and child processes go to stderr', TIMEOUT, async () => {
+  const c = new Child('noisy-class.cjs', 'strategy', true);
+  await c.next();
+  c.send([0, 1, 'candles', candlesParams('X', 0, rowsFromCloses([1, 2, 3, 4]), { last: true })]);
+  const r = (await c.next()) as unknown[];
+  assert.equal(r[2], null, JSON.stringify(r[2]));
+  assert.equal((r[3] as Record<string, unknown[]>)['signals']!.length, 2);
+  c.proc.stdin.end();
+  await c.exited;
+  assert.match(c.stderr, /fd1 write/);
+  assert.match(c.stderr, /child on stdout/);
+  assert.doesNotMatch(c.stderr, /could not move fd 1/);
+});
+
+test('a console.log flood does not corrupt the stream', TIMEOUT, async () => {
   const c = new Child('noisy-class.cjs');
   await c.next();
   const closes = Array.from({ length: 20000 }, (_, i) => (i % 2 ? 1 : 3));
@@ -86,7 +111,7 @@ test('a console.log flood does not corrupt the stream', async () => {
   assert.equal(await c.exited, 0);
 });
 
-test('ESM default object and tsc CommonJS default class both load', async () => {
+test('ESM default object and tsc CommonJS default class both load', TIMEOUT, async () => {
   for (const entry of ['esm-object.mjs', 'tsc-cjs.js']) {
     const c = new Child(entry);
     const hello = (await c.next()) as unknown[];
@@ -98,7 +123,7 @@ test('ESM default object and tsc CommonJS default class both load', async () => 
   }
 });
 
-test('loading errors: message on stderr, exit 1, nothing on stdout', async () => {
+test('loading errors: message on stderr, exit 1, nothing on stdout', TIMEOUT, async () => {
   for (const [entry, pattern] of [['no-methods.cjs', /must implement onCandle/], ['syntax-error.cjs', /SyntaxError/],
     ['missing.js', /loading failed/]] as const) {
     const r = spawnSync(process.execPath, [RUNNER], { env: env(entry), encoding: 'utf8' });
@@ -108,7 +133,7 @@ test('loading errors: message on stderr, exit 1, nothing on stdout', async () =>
   }
 });
 
-test('a bad frame from the host makes the runner exit 1 with the reason', async () => {
+test('a bad frame from the host makes the runner exit 1 with the reason', TIMEOUT, async () => {
   const c = new Child('tsc-cjs.js');
   await c.next();
   c.proc.stdin.write(Buffer.from('hello\n'));

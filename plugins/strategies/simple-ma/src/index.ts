@@ -29,8 +29,11 @@ class Averages {
     return this.ring[(this.head - 1 - k + 2 * cap) % cap]!;
   }
 
-  /** Adds a close; returns the diff before and after, or null while the slow window is not full. */
-  push(close: number): [number | null, number] | null {
+  /**
+   * Adds a close; returns 1 for a golden cross, -1 for a death cross, else 0 (also while the slow window
+   * is not full, and on the first full candle, which has no previous diff). No allocation per candle.
+   */
+  push(close: number): number {
     const cap = this.ring.length;
     this.ring[this.head] = close;
     this.head = (this.head + 1) % cap;
@@ -43,11 +46,14 @@ class Averages {
       this.slowSum -= this.back(this.slow);
       n -= 1;
     }
-    if (n < this.slow) return null;
+    if (n < this.slow) return 0;
     const diff = this.fastSum / this.fast - this.slowSum / this.slow;
     const prev = this.prevDiff;
     this.prevDiff = diff;
-    return [prev, diff];
+    if (prev === null) return 0;
+    if (prev <= 0 && diff > 0) return 1;
+    if (prev >= 0 && diff < 0) return -1;
+    return 0;
   }
 }
 
@@ -72,11 +78,9 @@ export default class SimpleMa implements StrategyPlugin {
       st = new Averages(this.fast, this.slow);
       this.state.set(candle.symbol, st);
     }
-    const d = st.push(candle.close);
-    if (d === null || d[0] === null) return null;
-    const [prev, diff] = d;
-    if (prev <= 0 && diff > 0) return { type: 'entry', reason: 'golden-cross' };
-    if (prev >= 0 && diff < 0) return { type: 'exit', reason: 'death-cross' };
+    const cross = st.push(candle.close);
+    if (cross > 0) return { type: 'entry', reason: 'golden-cross' };
+    if (cross < 0) return { type: 'exit', reason: 'death-cross' };
     return null;
   }
 }
