@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import traceback
+from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -192,9 +193,30 @@ class Runner:
         out = self.feature.call("on_post_run", BacktestResults.from_wire(params.get("results") or {}))
         if out is None:
             return None
-        if not isinstance(out, dict):
-            raise TypeError(f"on_post_run must return a dict or None, not {type(out).__name__}")
-        return {"metrics": dict(out.get("metrics") or {}), "artifacts": dict(out.get("artifacts") or {})}
+        return _post_run_result(out)
+
+
+def _post_run_result(out: Any) -> dict[str, Any]:
+    """What on_post_run returned, as the protocol carries it: metrics as floats (numpy numbers too),
+    artifacts as str/bytes. Anything else is the hook's error, named here rather than as an encoding
+    failure later."""
+    if not isinstance(out, Mapping):
+        raise TypeError(f"on_post_run must return a dict or None, not {type(out).__name__}")
+    metrics: dict[str, float] = {}
+    for key, value in dict(out.get("metrics") or {}).items():
+        try:
+            metrics[str(key)] = float(value)
+        except (TypeError, ValueError):
+            raise TypeError(f"on_post_run metric {key!r} must be a number, not {type(value).__name__} "
+                            "(return other data as an artifact)") from None
+    artifacts: dict[str, str | bytes] = {}
+    for name, content in dict(out.get("artifacts") or {}).items():
+        if isinstance(content, bytearray | memoryview):
+            content = bytes(content)
+        if not isinstance(content, str | bytes):
+            raise TypeError(f"on_post_run artifact {name!r} must be str or bytes, not {type(content).__name__}")
+        artifacts[str(name)] = content
+    return {"metrics": metrics, "artifacts": artifacts}
 
 
 def _await_load(reader: FrameReader) -> bool:
