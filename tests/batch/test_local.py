@@ -46,6 +46,12 @@ def test_sweeps_expand_with_stable_ids(tmp_path: Path, data_dir: Path) -> None:
     again = load_batch(batch, cli_defaults={"call_timeout": 3.0})
     assert [r.id for r in again.runs] == [r.id for r in spec.runs]
     assert len({r.id for r in spec.runs}) == len(spec.runs)
+    # a value equal to its default is the same run
+    same = write_batch(tmp_path / "same.json", {"runs": [
+        {"strategy": "toy", "candles": str(data_dir / "c1.parquet"), "fee_bps": 0, "config": {"n": 3}},
+        {"strategy": "toy", "candles": str(data_dir / "c1.parquet"), "config": {"n": 3}, "call_timeout": 9}]})
+    with pytest.raises(BatchFileError, match="same run"):
+        load_batch(same)
 
 
 @pytest.mark.parametrize(("runs", "words"), [

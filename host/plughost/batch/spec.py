@@ -14,8 +14,9 @@ A batch file (TOML or JSON) holds:
 
 Relative paths are relative to the batch file. A run without `id` is named
 `<strategy>-<candles stem>-<10 hex digits of the sha256 of its canonical spec>`, so the same run in a
-re-read batch file gets the same id (resume relies on it). Timeouts are not part of the id: they do not
-change results.
+re-read batch file gets the same id (resume relies on it). The canonical spec is the validated run with
+values equal to their defaults left out (so `fee_bps = 0` and no `fee_bps` are the same run, and a new
+run key in a later plughost version does not rename old runs); timeouts are not part of it either.
 """
 
 from __future__ import annotations
@@ -178,7 +179,9 @@ class _Expander:
             run = RunConfig.parse(data, source=f"{self.path}: run {index} ({where})")
         except ConfigError as exc:
             raise BatchFileError(exc.message, file=str(self.path), hint=exc.hint, problems=exc.problems) from None
-        spec = {k: v for k, v in run.to_user_dict().items() if k not in ID_EXCLUDED_KEYS}
+        # defaults left out: a new RunConfig field (with its default) must not change every run's id
+        spec = {k: v for k, v in run.model_dump(mode="json", by_alias=True, exclude_defaults=True).items()
+                if k not in ID_EXCLUDED_KEYS}
         if explicit_id is not None:
             if not isinstance(explicit_id, str) or not RUN_ID_RE.match(explicit_id):
                 raise self.fail(where, "id", f"{explicit_id!r} is not a usable folder name",
