@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.util import find_spec
@@ -94,6 +95,32 @@ def plugin_vars(spec: LaunchSpec) -> dict[str, str]:
     }
 
 
+# Every process started for a plugin carries a token of its own in this variable, and so do its descendants
+# (they inherit the environment): kill() finds those that left the plugin's process group (setsid) by it.
+TREE_TOKEN_VAR = "PLUGHOST_TREE_TOKEN"
+
+
+def kill_by_token(token: str, timeout: float = 1.0) -> list[int]:
+    """SIGKILL every live process whose environment holds TREE_TOKEN_VAR=token; returns their pids."""
+    needle = f"{TREE_TOKEN_VAR}={token}\0".encode()
+    found: list[psutil.Process] = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as environ:
+                data = environ.read()
+        except OSError:
+            continue
+        if data.startswith(needle) or b"\0" + needle in data:
+            with contextlib.suppress(psutil.Error):
+                proc = psutil.Process(int(entry))
+                proc.kill()
+                found.append(proc)
+    psutil.wait_procs(found, timeout=timeout)
+    return [p.pid for p in found]
+
+
 # Set by transport/warm.py when warm starts are enabled in this process.
 warm_source: Callable[[LaunchSpec, int], PluginProcess | None] | None = None
 
@@ -128,6 +155,7 @@ class PluginProcess:
         with contextlib.suppress(OSError, AttributeError):
             self.pidfd = os.pidfd_open(self.pid)
         self._killed = False
+        self.tree_token: str | None = None
         REAPER.watch(self.pid)
 
     @classmethod
@@ -143,6 +171,8 @@ class PluginProcess:
 
     @classmethod
     def start(cls, spec: LaunchSpec, argv: list[str], env: dict[str, str]) -> PluginProcess:
+        token = uuid.uuid4().hex
+        env = {**env, TREE_TOKEN_VAR: token}
         try:
             popen = subprocess.Popen(
                 argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -153,7 +183,9 @@ class PluginProcess:
                 f"could not start plugin '{spec.name}': {exc}", plugin=spec.name,
                 hint=f"check that {argv[0]} exists and {spec.plugin_dir} is readable",
             ) from exc
-        return cls(spec, popen)
+        proc = cls(spec, popen)
+        proc.tree_token = token
+        return proc
 
     def rebind(self, spec: LaunchSpec) -> None:
         """A warm process becomes this plugin's (see transport/warm.py)."""
@@ -195,6 +227,8 @@ class PluginProcess:
                 child.kill()
         self.popen.wait()
         psutil.wait_procs(descendants, timeout=1.0)
+        if self.tree_token is not None:  # orphans that left the group (setsid) after the plugin died
+            kill_by_token(self.tree_token)
         self.close_fds()
 
     def close_fds(self) -> None:
