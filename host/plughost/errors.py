@@ -250,3 +250,13 @@ class PluginError(PluginFailure):
 
 class ResourceLimitExceeded(PluginFailure):
     code = "RESOURCE_LIMIT"
+
+    def __init__(self, message: str, *, plugin: str | None, resource: str = "memory", limit_mb: float | None = None,
+                 used_mb: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, plugin=plugin, **kwargs)
+        self.resource = resource
+        self.limit_mb = limit_mb
+        self.used_mb = used_mb
+
+    def details(self) -> dict[str, Any]:
+        return {**super().details(), "resource": self.resource, "limit_mb": self.limit_mb, "used_mb": self.used_mb}

@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import psutil
+
 from .errors import (
     FrameTooLarge,
     HandshakeError,
@@ -24,6 +26,7 @@ from .errors import (
     PluginProtocolError,
     PluginStartTimeout,
     PluginTimeout,
+    ResourceLimitExceeded,
 )
 from .protocol.codec import Notification, Request, Response, decode_message, notification_frame, request_frame
 from .protocol.framing import FrameDecoder, FrameSizeViolation, ProtocolViolation
@@ -32,6 +35,8 @@ from .transport.process import PluginProcess, signal_name
 
 DEFAULT_PARTIAL_FRAME_TIMEOUT = 10.0
 _READ_CHUNK = 1 << 20
+_MEMORY_CHECK_INTERVAL = 0.02  # seconds between two RSS readings while a call runs under a memory limit
+_PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 class _Exited(Exception):
@@ -69,6 +74,7 @@ class Session:
             self._poll.register(process.pidfd, select.POLLIN)
         self.hook_errors: list[dict[str, Any]] = []
         self.teardown_error: PluginFailure | None = None
+        self.memory_limit_mb: float | None = None
 
     # -- public -------------------------------------------------------------------------------------
 
@@ -139,6 +145,41 @@ class Session:
         except _Deadline:
             raise self._timeout(method, timeout) from None
 
+    def limit_memory(self, limit_mb: float) -> None:
+        """Cap the plugin's memory: its resident size is checked every 20 ms while a call runs (over the
+        limit: killed, `ResourceLimitExceeded`), and, as a backstop an allocator cannot outrun between two
+        checks, its address space may grow by at most `limit_mb` from now (RLIMIT_AS), so a larger
+        allocation fails inside the plugin (MemoryError, reported as RESOURCE_LIMIT too).
+        Applied after the handshake: runtimes such as V8 reserve far more address space than they use."""
+        self.memory_limit_mb = limit_mb
+        with contextlib.suppress(psutil.Error, OSError, ValueError):
+            proc = psutil.Process(self.process.pid)
+            cap = proc.memory_info().vms + int(limit_mb * 2**20)
+            proc.rlimit(psutil.RLIMIT_AS, (cap, cap))
+
+    def _check_memory(self) -> None:
+        assert self.memory_limit_mb is not None
+        try:
+            with open(f"/proc/{self.process.pid}/statm", "rb") as statm:
+                rss_mb = int(statm.read().split()[1]) * _PAGE / 2**20
+        except (OSError, IndexError, ValueError):
+            return
+        if rss_mb > self.memory_limit_mb:
+            raise self._fail(ResourceLimitExceeded(
+                f"plugin '{self.name}' used {rss_mb:.0f} MB of memory, over its limit of "
+                f"{self.memory_limit_mb:g} MB; its process tree was killed", plugin=self.name,
+                limit_mb=self.memory_limit_mb, used_mb=round(rss_mb, 1),
+                hint="raise `memory_limit_mb` in the run config if the plugin really needs more",
+                **self._stderr_fields(),
+            ))
+
+    def _over_limit(self, error_type: str, text: str) -> bool:
+        """Did a plugin's error or crash come from hitting its memory limit (the RLIMIT_AS backstop)?"""
+        if self.memory_limit_mb is None:
+            return False
+        lowered = text.lower()
+        return error_type == "MemoryError" or "allocation failed" in lowered or "out of memory" in lowered
+
     def take_hook_errors(self) -> list[dict[str, Any]]:
         errors, self.hook_errors = self.hook_errors, []
         return errors
@@ -203,15 +244,28 @@ class Session:
             hint = hint.replace("see the stderr tail below", "it wrote nothing on stderr")
             if not sig:
                 hint += " (look for sys.exit/os._exit/process.exit in its code)"
+        if cls is PluginCrashed and self._over_limit("", str(fields["stderr_tail"])[-2000:]):
+            return ResourceLimitExceeded(
+                f"{message}: it ran out of memory under its limit of {self.memory_limit_mb:g} MB", plugin=self.name,
+                limit_mb=self.memory_limit_mb, hook=hook,
+                hint="raise `memory_limit_mb` in the run config if the plugin really needs more", **fields)
         if cls is PluginCrashed:
             return PluginCrashed(message, plugin=self.name, exit_code=None if sig else code, signal_name=sig,
                                  hint=hint, hook=hook, **fields)
         return cls(message, plugin=self.name, hint=hint, hook=hook, **fields)
 
-    def _plugin_error(self, error: dict[str, Any], method: str) -> PluginError:
+    def _plugin_error(self, error: dict[str, Any], method: str) -> PluginFailure:
         kind = str(error.get("type") or "Error")
         message = str(error.get("message") or "")
         hook = error.get("hook") or method
+        if self._over_limit(kind, f"{kind}: {message[:2000]}"):
+            return self._fail(ResourceLimitExceeded(
+                f"plugin '{self.name}' ran out of memory under its limit of {self.memory_limit_mb:g} MB in {hook} "
+                f"({kind}: {message[:200]}); its process tree was killed", plugin=self.name,
+                limit_mb=self.memory_limit_mb, hook=hook,
+                hint="raise `memory_limit_mb` in the run config if the plugin really needs more",
+                **self._stderr_fields(),
+            ))
         at = error.get("at")
         where = f" at candle {at} of the batch" if isinstance(at, int) and hook == "on_candle" else ""
         shown = message if len(message) <= 2000 else message[:2000] + f"... ({len(message)} characters)"
@@ -288,6 +342,9 @@ class Session:
                 if self._exited:
                     self._check_truncated()
                     raise _Exited("")
+                if self.memory_limit_mb is not None and method is not None:
+                    self._check_memory()
+                    wait_until = min(wait_until, now + _MEMORY_CHECK_INTERVAL)
                 if write:
                     poll.register(stdin_fd, select.POLLOUT)
                 events = poll.poll(max(0.0, (wait_until - now) * 1000) + 1)

@@ -129,6 +129,8 @@ class _Run:
         proxy: PluginProxy = load_plugin(entry, start_timeout=self.run.start_timeout,
                                          call_timeout=call_timeout or self.run.call_timeout, extra_env=self.run.env)
         self.proxies.append(proxy)
+        if self.run.memory_limit_mb is not None:
+            proxy.session.limit_memory(self.run.memory_limit_mb)
         return proxy
 
     def _feature_failed(self, feature: _Feature, hook: str, error: PlughostError | dict[str, Any],

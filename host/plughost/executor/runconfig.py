@@ -47,6 +47,7 @@ class RunConfig(BaseModel):
     start_timeout: float = Field(10.0, gt=0)
     call_timeout: float = Field(30.0, gt=0)
     env: dict[str, str] = Field(default_factory=dict)
+    memory_limit_mb: float | None = Field(None, gt=0)  # per plugin process; None: no limit
 
     @field_validator("features", mode="before")
     @classmethod
