@@ -23,6 +23,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .. import __version__
@@ -114,9 +115,11 @@ def write_failed_run(out_dir: Path, spec: RunSpec, error: PlughostError) -> Path
         "warnings": [], "started_at": time.time(), "duration_s": 0.0, "plughost_version": __version__,
         "plugins": {},
     }
-    import numpy as np
-
-    return RunWriter(out_dir, spec.id).write(summary, [], (np.empty(0, np.int64), np.empty(0)), {})
+    writer = RunWriter(out_dir, spec.id)
+    writer.prepare()
+    pq.write_table(pa.table({"timestamp": pa.array([], pa.int64()), "equity": pa.array([], pa.float64())}),
+                   writer.equity_path)
+    return writer.write(summary, [], {})
 
 
 def _clean_temp_folders(out_dir: Path) -> None:
