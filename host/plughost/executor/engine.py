@@ -21,6 +21,7 @@ from ..protocol.messages import AlertEvent, BatchResult, CandleBatch
 from ..proxy import FeatureProxy, PluginProxy, StrategyProxy
 from ..registry import PluginEntry, Registry
 from .data import AlertRecord, CandleChunk, load_alerts, open_candles
+from .equity import EquityRecorder
 from .fills import Book, TradeRow, batch_equity
 from .indicators import IndicatorStream, parse_indicators
 from .metrics import MetricsAccumulator
@@ -62,7 +63,6 @@ MAX_POST_RUN_EQUITY_POINTS = 2_000_000
 @dataclass
 class _State:
     books: dict[str, Book] = field(default_factory=dict)
-    equity_parts: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)
     candles: int = 0
     unmatched_alerts: int = 0
     buy_and_hold: list[float] = field(default_factory=list)
@@ -109,8 +109,9 @@ def _batches(chunks: Iterator[CandleChunk], stream: IndicatorStream, size: int) 
 
 class _Run:
     def __init__(self, run: RunConfig, registry: Registry, run_id: str, base_dir: Path | None,
-                 progress: Progress | None) -> None:
+                 progress: Progress | None, recorder: EquityRecorder) -> None:
         self.run = run
+        self.recorder = recorder
         self.registry = registry
         self.run_id = run_id
         self.base_dir = base_dir
@@ -286,7 +287,7 @@ class _Run:
                 pnl[-1] = book.cash
                 in_pos[-1] = False
                 self.state.buy_and_hold.append((float(batch.close[-1]) / first_close - 1.0) * 100.0)
-            self.state.equity_parts.append((symbol, batch.timestamp, pnl, in_pos))
+            self.recorder.add(symbol, batch.timestamp, pnl, in_pos)
             self.state.candles += len(batch)
             if len(book.trades) > sent_trades and self.features:
                 new = [t.to_dict() for t in book.trades[sent_trades:]]
@@ -338,42 +339,14 @@ class _Run:
 
     # -- results --------------------------------------------------------------------------------
 
-    def equity(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The portfolio equity curve: every symbol's marked P&L, carried forward, summed on the union of times."""
-        capital = self.run.initial_capital
-        parts = self.state.equity_parts
-        if not parts:
-            return np.empty(0, np.int64), np.empty(0), np.empty(0, bool)
-        by_symbol: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
-        for symbol, ts, pnl, pos in parts:
-            by_symbol.setdefault(symbol, []).append((ts, pnl, pos))
-        series = {s: tuple(np.concatenate(c) for c in zip(*chunks, strict=True)) for s, chunks in by_symbol.items()}
-        if len(series) == 1:
-            ts, pnl, pos = next(iter(series.values()))
-            return ts, capital + pnl, pos
-        times = np.unique(np.concatenate([s[0] for s in series.values()]))
-        total = np.zeros(len(times))
-        in_pos = np.zeros(len(times), bool)
-        for ts, pnl, pos in series.values():
-            idx = np.searchsorted(ts, times, side="right") - 1
-            seen = idx >= 0
-            total[seen] += pnl[idx[seen]]
-            in_pos[seen] |= pos[idx[seen]] & (times[seen] <= ts[-1])
-        return times, capital + total, in_pos
-
-    def post_run(self, summary: dict[str, Any], trades: list[TradeRow], equity: tuple[np.ndarray, np.ndarray],
-                 *, record_only: bool = False) -> None:
+    def post_run(self, summary: dict[str, Any], trades: list[TradeRow],
+                 equity: tuple[np.ndarray, np.ndarray, int], *, record_only: bool = False) -> None:
         """on_post_run for every live feature, in order, with the run's results; collects `metrics`
         into plugin_metrics and `artifacts` for the run folder. Also called for a failed run
         (`results.status` says so); then errors are only recorded."""
         if not self.features:
             return
-        ts, values = equity
-        step = 1
-        if len(ts) > MAX_POST_RUN_EQUITY_POINTS:
-            step = -(-len(ts) // MAX_POST_RUN_EQUITY_POINTS)
-            keep = np.unique(np.append(np.arange(0, len(ts), step), len(ts) - 1))
-            ts, values = ts[keep], values[keep]
+        ts, values, step = equity  # already thinned to MAX_POST_RUN_EQUITY_POINTS by the recorder
         results = {
             "run_id": self.run_id, "status": summary["status"], "metrics": json_safe(summary["metrics"]),
             "trades": trades_columns(trades),
@@ -460,7 +433,9 @@ def run_backtest(
 ) -> RunOutcome:
     """Run one backtest and write DIR/runs/<run_id>/. Never raises for a plugin's or the data's fault."""
     started = time.time()
-    job = _Run(run, registry, run_id, base_dir, progress)
+    writer = RunWriter(out_dir, run_id)
+    writer.prepare()
+    job = _Run(run, registry, run_id, base_dir, progress, EquityRecorder(writer.spill_path))
     error: PlughostError | None = None
     try:
         job.execute()
@@ -471,13 +446,13 @@ def run_backtest(
                               hint="this is a plughost bug; please report it with the summary.json")
     except BaseException:  # Ctrl-C, SystemExit: no result to write, but no process may outlive us
         job.close_all()
+        writer.discard()
         raise
     status = "ok" if error is None else "failed"
     trades = job.state.trades
-    ts, values, in_pos = job.equity()
     metrics = MetricsAccumulator(initial_capital=job.run.initial_capital)
-    if len(ts):
-        metrics.add_equity(ts, values, in_pos)
+    equity_sample = job.recorder.finish(job.run.initial_capital, writer.equity_path, metrics,
+                                        MAX_POST_RUN_EQUITY_POINTS)
     bh = job.state.buy_and_hold
     summary: dict[str, Any] = {
         "run_id": run_id,
@@ -500,7 +475,7 @@ def run_backtest(
         "plughost_version": __version__,
     }
     try:  # features get on_post_run on failed runs too (results.status says so), errors only recorded then
-        job.post_run(summary, trades, (ts, values), record_only=error is not None)
+        job.post_run(summary, trades, equity_sample, record_only=error is not None)
     except PlughostError as exc:
         error = exc
         summary["status"], summary["error"] = "failed", exc.to_dict()
@@ -512,5 +487,5 @@ def run_backtest(
     summary["timings"] = {k: round(v, 4) for k, v in job.timings.items()}
     if job.timings.get("loop_s"):
         summary["timings"]["candles_per_s"] = round(job.state.candles / job.timings["loop_s"])
-    run_dir = RunWriter(out_dir, run_id).write(summary, trades, (ts, values), job.state.artifacts)
+    run_dir = writer.write(summary, trades, job.state.artifacts)
     return RunOutcome(run_id, summary["status"], summary, error, run_dir)

@@ -48,25 +48,31 @@ def safe_artifact_name(name: str) -> bool:
 
 
 class RunWriter:
+    """Builds a run's folder under a hidden temporary name, then renames it into place in one step."""
+
     def __init__(self, out_dir: Path, run_id: str) -> None:
         self.runs_dir = out_dir / "runs"
         self.final = self.runs_dir / run_id
         self.tmp = self.runs_dir / f".tmp-{run_id}-{os.getpid()}"
+        self.equity_path = self.tmp / "equity.parquet"
+        self.spill_path = self.tmp / ".equity-spill.arrow"
+
+    def prepare(self) -> None:
+        """A fresh temporary folder; leftovers of this run from a killed host are removed first."""
+        prefix = f".tmp-{self.final.name}-"
+        for stale in self.runs_dir.glob(prefix + "*"):
+            if stale.name[len(prefix):].isdigit():  # only this run's (pid suffix), never run "<id>-x"'s
+                shutil.rmtree(stale, ignore_errors=True)
+        self.tmp.mkdir(parents=True)
 
     def write(
         self,
         summary: Mapping[str, Any],
         trades: Sequence[TradeRow],
-        equity: tuple[np.ndarray, np.ndarray],
         artifacts: Mapping[str, Mapping[str, str | bytes]],
     ) -> Path:
-        if self.tmp.exists():
-            shutil.rmtree(self.tmp)
-        self.tmp.mkdir(parents=True)
+        """Complete the folder (equity.parquet is already there) and publish it."""
         pq.write_table(pa.Table.from_pydict(trades_columns(trades), schema=TRADES_SCHEMA), self.tmp / "trades.parquet")
-        ts, values = equity
-        pq.write_table(pa.table({"timestamp": pa.array(ts, pa.int64()), "equity": pa.array(values, pa.float64())}),
-                       self.tmp / "equity.parquet")
         for plugin, files in artifacts.items():
             folder = self.tmp / "artifacts" / plugin
             folder.mkdir(parents=True, exist_ok=True)
