@@ -11,7 +11,7 @@ setup: $(VENV)/.installed node_modules/.installed sdk-typescript/dist/runner.js
 $(VENV)/.installed: pyproject.toml sdk-python/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -e ./sdk-python -e '.[dev]'
+	$(PIP) install --quiet -e ./sdk-python -e '.[dev,ray]'
 	touch $@
 
 node_modules/.installed: package.json package-lock.json sdk-typescript/package.json
