@@ -1,8 +1,8 @@
 """Fuzzing the host's frame decoder and message validators with Hypothesis.
 
 Only `ProtocolViolation` may escape, and no input may take over 1 s. The quick profile runs in
-`make test` (500 examples per target, 3,500 in all); `PLUGHOST_FUZZ_EXAMPLES=100000 pytest
-tests/faults/test_fuzz.py` is the nightly size (that many per target, 700,000 inputs in all).
+`make test` (400 examples per target, 2,400 in all); `PLUGHOST_FUZZ_EXAMPLES=100000 pytest
+tests/faults/test_fuzz.py` is the nightly size (that many per target, 600,000 inputs in all).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from plughost.protocol.codec import decode_message, to_message
 from plughost.protocol.framing import FrameDecoder, ProtocolViolation, encode_frame
 from plughost.protocol.messages import Hello, parse_batch_result
 
-EXAMPLES = int(os.environ.get("PLUGHOST_FUZZ_EXAMPLES", "500"))  # per target; 7 targets
+EXAMPLES = int(os.environ.get("PLUGHOST_FUZZ_EXAMPLES", "400"))  # per target; 6 Hypothesis targets
 FUZZ = settings(max_examples=EXAMPLES, deadline=timedelta(seconds=1), database=None, derandomize=False,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 

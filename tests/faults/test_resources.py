@@ -85,7 +85,7 @@ def crash_loop(runner: Runner, runs: int, warmup: int) -> dict[str, float]:
 
 
 def test_sequential_crashing_runs_leak_nothing_quick(runner: Runner) -> None:
-    usage = crash_loop(runner, runs=24, warmup=8)
+    usage = crash_loop(runner, runs=12, warmup=4)
     assert usage["rss_mb"] < 10, usage
 
 
