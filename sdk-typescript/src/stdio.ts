@@ -49,19 +49,48 @@ function swapFd1(): number | null {
   return proto;
 }
 
+/** A synchronous process.stderr.write over a blocking descriptor of the stderr pipe. */
+function stderrWriter(): typeof process.stderr.write | null {
+  let fd: number;
+  try {
+    fd = openSync('/proc/self/fd/2', 'a');
+  } catch {
+    return null;
+  }
+  return ((chunk: string | Uint8Array, encoding?: unknown, cb?: unknown): boolean => {
+    const callback = typeof encoding === 'function' ? encoding : cb;
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk, typeof encoding === 'string' ? encoding as BufferEncoding : 'utf8') : chunk;
+    try {
+      writeAll(fd, buf);
+    } catch {
+      // stderr gone (host died): nothing useful to do with a log line.
+    }
+    if (typeof callback === 'function') (callback as () => void)();
+    return true;
+  }) as typeof process.stderr.write;
+}
+
 export function protectStdout(): FrameWriter {
   const proto = swapFd1();
-  const toStderr = process.stderr.write.bind(process.stderr);
   let write: FrameWriter;
   if (proto !== null) {
     write = (frame) => writeAll(proto, frame);
+    // process.stdout must never be created now: Node would wrap fd 1 and make it non-blocking, and a
+    // plugin's fs.writeSync(1, ...) would then fail with EAGAIN whenever the stderr pipe is full.
+    Object.defineProperty(process, 'stdout', { configurable: true, enumerable: true, get: () => process.stderr });
+    // Node writes stderr pipes asynchronously: lines written just before process.exit() or a crash could
+    // be lost, and fd 1 writes could overtake them. Write them synchronously, like Python does.
+    const err = stderrWriter();
+    if (err !== null) process.stderr.write = err;
   } else {
-    const realWrite = process.stdout.write.bind(process.stdout) as (chunk: Uint8Array) => boolean;
+    const stdout = process.stdout;
+    const realWrite = stdout.write.bind(stdout) as (chunk: Uint8Array) => boolean;
+    const toStderr = process.stderr.write.bind(process.stderr);
     // Pipes are written synchronously by Node on Linux, so a frame is out before a later process.exit().
     write = (frame) => { realWrite(frame); };
+    stdout.write = ((chunk: unknown, encoding?: unknown, cb?: unknown) =>
+      (toStderr as (c: unknown, e?: unknown, cb?: unknown) => boolean)(chunk, encoding, cb)) as typeof stdout.write;
   }
-  process.stdout.write = ((chunk: unknown, encoding?: unknown, cb?: unknown) =>
-    (toStderr as (c: unknown, e?: unknown, cb?: unknown) => boolean)(chunk, encoding, cb)) as typeof process.stdout.write;
   console.log = console.error;
   console.info = console.error;
   console.debug = console.error;
