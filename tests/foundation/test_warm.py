@@ -1,19 +1,21 @@
-"""Warm starts: a pre-started runner becomes the requested plugin, with its environment and folder."""
+"""Warm starts: a plugin forked from the fork server gets its own environment, folder and process group."""
 
 from __future__ import annotations
 
-import pytest
+import os
 
+import pytest
 from plughost.proxy import Timeouts, start_plugin
 from plughost.transport.warm import disable_warm_starts, enable_warm_starts
+
 from tests.conftest import python_spec
 from tests.foundation.test_session import batch
 
 
 @pytest.fixture
 def warm_pool():
-    pool = enable_warm_starts(size=1)
-    yield pool
+    server = enable_warm_starts()
+    yield server
     disable_warm_starts()
 
 
@@ -22,6 +24,7 @@ def test_warm_runner_becomes_the_plugin_with_its_env(warm_pool):
     with start_plugin(spec, timeouts=Timeouts(call=10)) as proxy:
         assert warm_pool.served == 1
         assert proxy.hello.name is None and "on_candle" in proxy.hello.methods
+        assert proxy.hello.pid != warm_pool.proc.pid and os.getpgid(proxy.hello.pid) == proxy.hello.pid
         proxy.initialize({}, "r")
         reasons = [s.reason for s in proxy.run_batch(batch(9)).signals]
         assert reasons[0] == f"granted|env_strategy|{spec.plugin_dir}"
@@ -33,3 +36,27 @@ def test_plugin_error_in_warm_process_is_reported_like_cold(warm_pool):
         with pytest.raises(Exception) as info:
             proxy.run_batch(batch(1))
         assert "boom" in str(info.value)
+
+
+@pytest.mark.parametrize(("volume", "exit_code", "signal_name"), [(2, 3, None), (3, None, "SIGSEGV")])
+def test_forked_plugin_crash_reports_exit_code_and_signal(warm_pool, volume, exit_code, signal_name):
+    from plughost.errors import PluginCrashed
+
+    with start_plugin(python_spec("misbehave.py")) as proxy:
+        assert warm_pool.served >= 1
+        proxy.initialize({}, "r")
+        with pytest.raises(PluginCrashed) as info:
+            proxy.run_batch(batch(volume))
+        assert (info.value.exit_code, info.value.signal_name) == (exit_code, signal_name)
+
+
+def test_forked_plugin_timeout_kills_its_tree(warm_pool):
+    from plughost.errors import PluginTimeout
+
+    from tests.conftest import pid_gone
+
+    with start_plugin(python_spec("misbehave.py"), timeouts=Timeouts(call=1.0, term_grace=0.5)) as proxy:
+        proxy.initialize({}, "r")
+        with pytest.raises(PluginTimeout):
+            proxy.run_batch(batch(4))
+        assert pid_gone(proxy.hello.pid)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.util import find_spec
 from pathlib import Path
+from typing import Protocol
 
 import psutil
 
@@ -134,28 +135,41 @@ def signal_name(returncode: int | None) -> str | None:
         return f"signal {-returncode}"
 
 
+class ChildHandle(Protocol):
+    """What PluginProcess needs of a child: subprocess.Popen, or a fork server's child (forkserver.py)."""
+
+    pid: int
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...  # raises subprocess.TimeoutExpired
+
+
 class PluginProcess:
-    def __init__(self, spec: LaunchSpec, popen: subprocess.Popen[bytes]) -> None:
+    def __init__(self, spec: LaunchSpec, child: ChildHandle, stdin_fd: int, stdout_fd: int, stderr_fd: int,
+                 tree_token: str | None = None) -> None:
         self.spec = spec
         self.name = spec.name
-        self.popen = popen
-        self.pid = popen.pid
-        assert popen.stdin and popen.stdout and popen.stderr
-        self.stdin_fd = popen.stdin.fileno()
-        self.stdout_fd = popen.stdout.fileno()
+        self.child = child
+        self.pid = child.pid
+        self.stdin_fd = stdin_fd
+        self.stdout_fd = stdout_fd
         os.set_blocking(self.stdin_fd, False)
         os.set_blocking(self.stdout_fd, False)
         for fd in (self.stdin_fd, self.stdout_fd):
             # Bigger pipes: a candle batch crosses in one or two writes instead of many 64 KiB hops.
             with contextlib.suppress(OSError, AttributeError):
                 fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE)
-        self.stderr = StderrTail(os.dup(popen.stderr.fileno()), spec.name)
-        popen.stderr.close()
+        self.stderr = StderrTail(stderr_fd, spec.name)
         self.pidfd: int | None = None
         with contextlib.suppress(OSError, AttributeError):
             self.pidfd = os.pidfd_open(self.pid)
         self._killed = False
-        self.tree_token: str | None = None
+        self._fds_open = True
+        self.tree_token = tree_token
         REAPER.watch(self.pid)
 
     @classmethod
@@ -183,26 +197,24 @@ class PluginProcess:
                 f"could not start plugin '{spec.name}': {exc}", plugin=spec.name,
                 hint=f"check that {argv[0]} exists and {spec.plugin_dir} is readable",
             ) from exc
-        proc = cls(spec, popen)
-        proc.tree_token = token
-        return proc
-
-    def rebind(self, spec: LaunchSpec) -> None:
-        """A warm process becomes this plugin's (see transport/warm.py)."""
-        self.spec = spec
-        self.name = spec.name
-        self.stderr.rename(spec.name)
+        assert popen.stdin and popen.stdout and popen.stderr
+        # Take the raw descriptors; the Popen's file objects are detached so only we close them.
+        fds = [os.dup(stream.fileno()) for stream in (popen.stdin, popen.stdout, popen.stderr)]
+        for stream in (popen.stdin, popen.stdout, popen.stderr):
+            stream.close()
+        popen.stdin = popen.stdout = popen.stderr = None
+        return cls(spec, popen, fds[0], fds[1], fds[2], token)
 
     def poll(self) -> int | None:
-        return self.popen.poll()
+        return self.child.poll()
 
     @property
     def returncode(self) -> int | None:
-        return self.popen.returncode
+        return self.child.returncode
 
     def wait(self, timeout: float) -> int | None:
         try:
-            return self.popen.wait(timeout)
+            return self.child.wait(timeout)
         except subprocess.TimeoutExpired:
             return None
 
@@ -216,7 +228,7 @@ class PluginProcess:
         descendants: list[psutil.Process] = []
         with contextlib.suppress(psutil.Error):
             descendants = psutil.Process(self.pid).children(recursive=True)
-        if self.popen.poll() is None:
+        if self.child.poll() is None:
             with contextlib.suppress(OSError):
                 os.killpg(self.pid, signal.SIGTERM)
             self.wait(grace)
@@ -225,17 +237,18 @@ class PluginProcess:
         for child in descendants:  # those that left the group with setsid()
             with contextlib.suppress(psutil.Error):
                 child.kill()
-        self.popen.wait()
+        self.wait(5.0)
         psutil.wait_procs(descendants, timeout=1.0)
         if self.tree_token is not None:  # orphans that left the group (setsid) after the plugin died
             kill_by_token(self.tree_token)
         self.close_fds()
 
     def close_fds(self) -> None:
-        for stream in (self.popen.stdin, self.popen.stdout):
-            with contextlib.suppress(OSError):
-                if stream is not None:
-                    stream.close()
+        if self._fds_open:
+            self._fds_open = False
+            for fd in (self.stdin_fd, self.stdout_fd):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
         if self.pidfd is not None:
             with contextlib.suppress(OSError):
                 os.close(self.pidfd)
@@ -246,7 +259,7 @@ class PluginProcess:
     def wait_exit_after_eof(self, timeout: float) -> int | None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            code = self.popen.poll()
+            code = self.child.poll()
             if code is not None:
                 return code
             time.sleep(0.005)

@@ -219,23 +219,6 @@ def _post_run_result(out: Any) -> dict[str, Any]:
     return {"metrics": metrics, "artifacts": artifacts}
 
 
-def _await_load(reader: FrameReader) -> bool:
-    """Warm start (PROTOCOL.md section 11): wait, SDK already imported, for the plugin to become.
-
-    Returns False when the host closes the pipe first (the warm process was never used)."""
-    body = reader.read()
-    if body is None:
-        return False
-    message = check_message(decode(body))
-    if message[0] != NOTIFICATION or message[1] != "load" or not isinstance(message[2], dict):
-        raise FrameError(f"a warm runner expects a `load` notification first, got {message!r:.200}")
-    params = message[2]
-    os.environ.update({str(k): str(v) for k, v in (params.get("env") or {}).items()})
-    if params.get("cwd"):
-        os.chdir(params["cwd"])
-    return True
-
-
 def _quick_exit(code: int) -> None:
     """Run atexit handlers (plugin teardown) and flush, then skip the interpreter's slow finalization:
     it would add tens of milliseconds to every plugin stop for nothing."""
@@ -253,12 +236,16 @@ def main() -> int:
         print("This is the plughost plugin runner: plugins are started by `plughost run` "
               "(see `plughost --help`), not by hand.", file=sys.stderr)
         return 1
+    if os.environ.get("PLUGHOST_FORK_SERVER_FD"):
+        from ._forkserver import main as fork_server
+
+        fd = int(os.environ.pop("PLUGHOST_FORK_SERVER_FD"))
+        _die_with_parent()
+        return fork_server(fd)
     proto_in, proto_out = _protect_stdio()
     _die_with_parent()
     faulthandler.enable(file=sys.stderr)
     reader = FrameReader(proto_in, int(os.environ.get("PLUGHOST_MAX_FRAME", DEFAULT_MAX_FRAME)))
-    if os.environ.get("PLUGHOST_WARM") == "1" and not _await_load(reader):
-        return 0
     entry = Path(os.environ.get("PLUGHOST_PLUGIN_ENTRY", ""))
     name = os.environ.get("PLUGHOST_PLUGIN_NAME", entry.stem)
     versions = [int(v) for v in os.environ.get("PLUGHOST_PROTOCOL_VERSIONS", "1").split(",") if v.strip()]
