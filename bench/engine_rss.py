@@ -25,8 +25,8 @@ from plughost.executor.runconfig import RunConfig
 from plughost.registry import Registry
 path, out = sys.argv[1], sys.argv[2]
 registry = Registry.discover([Path(sys.argv[3])], use_cache=False)
-run = RunConfig.parse({"strategy": "bench-sma-ind-vec", "candles": path,
-                       "indicators": {"fast": {"type": "sma", "period": 10}, "slow": {"type": "sma", "period": int(sys.argv[4])}}})
+indicators = {"fast": {"type": "sma", "period": 10}, "slow": {"type": "sma", "period": int(sys.argv[4])}}
+run = RunConfig.parse({"strategy": "bench-sma-ind-vec", "candles": path, "indicators": indicators})
 t = time.perf_counter()
 outcome = run_backtest(run, registry=registry, out_dir=Path(out), run_id="rss")
 # VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec from the forking parent
@@ -48,8 +48,9 @@ def main() -> None:
         for rows in args.rows:
             path = Path(tmp) / f"bars-{rows}.parquet"
             make_bars(rows, path)
-            done = subprocess.run([sys.executable, "-c", CHILD, str(path), str(Path(tmp) / "out"),
-                                   str(REPO / "bench" / "plugins"), str(args.slow)], capture_output=True, text=True, check=True)
+            argv = [sys.executable, "-c", CHILD, str(path), str(Path(tmp) / "out"), str(REPO / "bench" / "plugins"),
+                    str(args.slow)]
+            done = subprocess.run(argv, capture_output=True, text=True, check=True)
             result = json.loads(done.stdout.strip().splitlines()[-1])
             print(f"{rows:>11,} candles: host peak RSS {result['peak_rss_mb']:7.1f} MB, "
                   f"{result['seconds']:6.1f} s, {result['trades']} trades, status {result['status']}")

@@ -3,6 +3,7 @@ processes is broken, so a leak fails the test that caused it."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -10,7 +11,6 @@ from pathlib import Path
 
 import psutil
 import pytest
-
 from plughost.proxy import FeatureProxy, StrategyProxy, Timeouts, start_plugin
 from plughost.transport.process import LaunchSpec
 from plughost.transport.reaper import REAPER
@@ -45,10 +45,8 @@ def no_leftover_processes() -> Iterator[None]:
         time.sleep(0.05)
         left = [p for p in _children() if p.pid not in before]
     for proc in left:  # clean up so one leak does not cascade into every later test
-        try:
+        with contextlib.suppress(psutil.Error):
             proc.kill()
-        except psutil.Error:
-            pass
     assert not left, f"child processes left behind: {[(p.pid, p.name()) for p in left]}"
 
 

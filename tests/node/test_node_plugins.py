@@ -13,10 +13,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
 from plughost.errors import PluginCrashed, PluginError, PluginStartTimeout, PluginTimeout
 from plughost.protocol.messages import CandleBatch
 from plughost.transport.process import LaunchSpec, node_runner
+
 from tests.conftest import REPO, pid_gone
 
 NODE_FIXTURES = REPO / "tests" / "fixtures" / "plugins" / "node"

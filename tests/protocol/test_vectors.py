@@ -10,13 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from plughost_sdk import _codec as sdk_codec
-from plughost_sdk._framing import FrameError, FrameReader
-from plughost_sdk._position import PositionMirror
-
 from plughost.executor.fills import Book
 from plughost.protocol import codec as host_codec
 from plughost.protocol.framing import FrameDecoder, ProtocolViolation, encode_frame
+from plughost_sdk import _codec as sdk_codec
+from plughost_sdk._framing import FrameError, FrameReader
+from plughost_sdk._position import PositionMirror
 
 VECTORS = Path(__file__).resolve().parents[2] / "protocol" / "vectors"
 FRAMES = json.loads((VECTORS / "frames.json").read_text())
@@ -132,8 +131,8 @@ def test_host_book_follows_the_same_vectors(case):
     expect = case["expect"]
     assert outcomes == expect["outcomes"]
     fills = [(t.exit_price, t.size) for t in book.trades]
-    expected_exits = [(p, q) for o, p, q, s in zip(expect["outcomes"], expect["fill_prices"], expect["fill_sizes"],
-                                                     case["signals"], strict=True) if o == "filled" and s["type"] == "exit"]
+    rows = zip(expect["outcomes"], expect["fill_prices"], expect["fill_sizes"], case["signals"], strict=True)
+    expected_exits = [(p, q) for o, p, q, s in rows if o == "filled" and s["type"] == "exit"]
     assert fills == expected_exits
     assert (book.ignored, book.rejected) == (expect["ignored"], expect["rejected"])
     position = None if book.size <= 0 else {"entry_price": book.entry_price, "size": book.size,

@@ -50,7 +50,8 @@ def print_run_summary(summary: dict[str, Any], run_dir: Path | None) -> None:
     for key, label, pattern in _METRIC_ROWS:
         table.add_row(label, fmt(metrics.get(key), pattern))
     table.add_row("candles", f"{summary.get('candles', 0):,}")
-    table.add_row("ignored / rejected signals", f"{summary.get('ignored_signals', 0)} / {summary.get('rejected_signals', 0)}")
+    ignored, rejected = summary.get("ignored_signals", 0), summary.get("rejected_signals", 0)
+    table.add_row("ignored / rejected signals", f"{ignored} / {rejected}")
     for plugin, values in (summary.get("plugin_metrics") or {}).items():
         for name, value in values.items():
             table.add_row(f"{plugin}: {name}", fmt(value, "{:,.4g}"))

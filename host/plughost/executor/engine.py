@@ -303,10 +303,13 @@ class _Run:
         changes = []
         n = len(batch)
         for s in result.signals:
+            fill: float | None
+            low: float | None
+            high: float | None
             if s.alert is None:
                 i = s.at
-                fill, low, high, ts = float(batch.close[i]), float(batch.low[i]), float(batch.high[i]), int(
-                    batch.timestamp[i])
+                fill, low, high = float(batch.close[i]), float(batch.low[i]), float(batch.high[i])
+                ts = int(batch.timestamp[i])
             else:
                 alert = batch.alerts[s.alert]
                 if s.at != alert.at:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import msgpack
 
@@ -34,7 +34,7 @@ _packer = msgpack.Packer(use_bin_type=True, datetime=False)
 
 
 def pack(value: Any) -> bytes:
-    return _packer.pack(value)
+    return cast(bytes, _packer.pack(value))
 
 
 def unpack(body: bytes) -> Any:

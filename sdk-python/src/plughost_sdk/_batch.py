@@ -5,15 +5,16 @@ from __future__ import annotations
 import sys
 from array import array
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 _LITTLE = sys.byteorder == "little"
 
 
-def column(data: bytes, code: str) -> Sequence[Any]:
+def column(data: bytes, code: Literal["q", "d"]) -> Sequence[Any]:
     """View a little-endian column ('q' int64 or 'd' float64) without copying (on little-endian hosts)."""
     if _LITTLE:
-        return memoryview(data).cast(code)
+        view = memoryview(data)
+        return view.cast("q") if code == "q" else view.cast("d")
     values = array(code, data)
     values.byteswap()
     return values

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import msgpack
 
@@ -14,7 +14,7 @@ _packer = msgpack.Packer(use_bin_type=True, datetime=False)
 
 
 def encode(message: Any) -> bytes:
-    return _packer.pack(message)
+    return cast(bytes, _packer.pack(message))
 
 
 def decode(body: bytes) -> Any:
@@ -37,9 +37,10 @@ def check_message(raw: Any) -> list[Any]:
     """A decoded value must be a msgpack-RPC request, response or notification (PROTOCOL.md section 4)."""
     if isinstance(raw, list) and raw:
         kind = raw[0]
-        if kind in (REQUEST, RESPONSE) and len(raw) == 4 and type(raw[1]) is int:
-            if kind == RESPONSE or isinstance(raw[2], str):
-                return raw
+        if kind in (REQUEST, RESPONSE) and len(raw) == 4 and type(raw[1]) is int and (
+            kind == RESPONSE or isinstance(raw[2], str)
+        ):
+            return raw
         if kind == NOTIFICATION and len(raw) == 3 and isinstance(raw[1], str):
             return raw
     raise FrameError(f"invalid message: not a msgpack-RPC request/response/notification: {raw!r:.200}")

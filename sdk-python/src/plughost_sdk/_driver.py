@@ -194,7 +194,8 @@ class StrategyDriver:
         pairs = sorted(((int(i), coerce_signal(s, "on_batch")) for i, s in (result or ())), key=lambda p: p[0])
         for i, sig in pairs:
             if not 0 <= i < batch.n:
-                raise HookError("on_batch", i, IndexError(f"on_batch returned candle index {i} outside 0..{batch.n - 1}"))
+                error = IndexError(f"on_batch returned candle index {i} outside 0..{batch.n - 1}")
+                raise HookError("on_batch", i, error)
             if sig is not None and sig.type != "hold":
                 self._record(signals, sig, i, None, batch.close[i], batch.low[i], batch.high[i], batch.timestamp[i])
 

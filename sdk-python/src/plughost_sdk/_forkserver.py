@@ -58,7 +58,7 @@ def serve(sock_fd: int) -> int:
     children: set[int] = set()
     while True:
         try:
-            ready, _, _ = select.select([sock, wake_r], [], [])
+            ready, _, _ = select.select([sock.fileno(), wake_r], [], [])
         except InterruptedError:
             continue
         if wake_r in ready:
@@ -69,7 +69,7 @@ def serve(sock_fd: int) -> int:
                 break
             children.discard(pid)
             _send(sock, {"exit": pid, "code": os.waitstatus_to_exitcode(status)})
-        if sock in ready:
+        if sock.fileno() in ready:
             message, fds, _flags, _addr = socket.recv_fds(sock, 1 << 16, 3)
             if not message:
                 return 0  # the host closed its end: its children die with us (PR_SET_PDEATHSIG)

@@ -17,7 +17,7 @@ import traceback
 from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, NoReturn
 
 from . import __version__
 from ._codec import NOTIFICATION, REQUEST, check_message, decode, encode, error_map
@@ -219,7 +219,7 @@ def _post_run_result(out: Any) -> dict[str, Any]:
     return {"metrics": metrics, "artifacts": artifacts}
 
 
-def _quick_exit(code: int) -> None:
+def _quick_exit(code: int) -> NoReturn:
     """Run atexit handlers (plugin teardown) and flush, then skip the interpreter's slow finalization:
     it would add tens of milliseconds to every plugin stop for nothing."""
     import atexit
