@@ -26,7 +26,9 @@ export class MemoryHost {
   async request(method: string, params: unknown): Promise<unknown[]> {
     const id = this.nextId++;
     this.server.feed(encodeFrame(encode([0, id, method, params])));
-    for (let i = 0; i < 1000; i++) {
+    // Wait by the clock, not by a count of turns: an async plugin may use timers.
+    const deadline = Date.now() + 5000;
+    while (Date.now() < deadline) {
       const r = this.out.find((m) => Array.isArray(m) && m[0] === 1 && m[1] === id);
       if (r !== undefined) return r as unknown[];
       await new Promise((res) => setImmediate(res));
