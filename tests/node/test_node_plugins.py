@@ -125,12 +125,29 @@ def test_feature_hook_errors_are_reported_and_post_run_answers(start):
     proxy = start(js_spec("features-misbehave.js", "feature"))
     assert {"on_trade", "on_candle", "on_post_run"} <= proxy.hello.methods
     proxy.initialize({}, "r")
-    trade = {"symbol": "X", "entry_time": 1, "entry_price": 10.0, "exit_time": 2, "exit_price": 9.0, "size": 1.0,
-             "pnl": -1.0, "entry_reason": None, "exit_reason": None}
+    trade = {
+        "symbol": "X",
+        "entry_time": 1,
+        "entry_price": 10.0,
+        "exit_time": 2,
+        "exit_price": 9.0,
+        "size": 1.0,
+        "pnl": -1.0,
+        "entry_reason": None,
+        "exit_reason": None,
+    }
     proxy.send_trades([trade, {**trade, "pnl": 2.0}])
     proxy.send_candles(batch(1))
-    result = proxy.post_run({"run_id": "r", "status": "ok", "metrics": {}, "trades": {},
-                             "equity": {"timestamp": [], "equity": []}, "config": {}})
+    result = proxy.post_run(
+        {
+            "run_id": "r",
+            "status": "ok",
+            "metrics": {},
+            "trades": {},
+            "equity": {"timestamp": [], "equity": []},
+            "config": {},
+        }
+    )
     assert result == {"metrics": {"seen": 1}, "artifacts": {"note.txt": "ok"}}
     errors = proxy.take_hook_errors()
     assert sorted(e["hook"] for e in errors) == ["on_candle", "on_trade"]
@@ -141,11 +158,19 @@ def _bars(path: Path, n: int = 3000) -> None:
     rng = np.random.default_rng(7)
     close = 100.0 * np.exp(np.cumsum(rng.normal(0, 0.004, n)))
     open_ = np.concatenate([[100.0], close[:-1]])
-    pq.write_table(pa.table({
-        "timestamp": np.arange(n, dtype=np.int64) * 60_000 + 1_700_000_000_000,
-        "open": open_, "high": np.maximum(open_, close) * 1.001, "low": np.minimum(open_, close) * 0.999,
-        "close": close, "volume": np.ones(n),
-    }), path)
+    pq.write_table(
+        pa.table(
+            {
+                "timestamp": np.arange(n, dtype=np.int64) * 60_000 + 1_700_000_000_000,
+                "open": open_,
+                "high": np.maximum(open_, close) * 1.001,
+                "low": np.minimum(open_, close) * 0.999,
+                "close": close,
+                "volume": np.ones(n),
+            }
+        ),
+        path,
+    )
 
 
 def _trades(tmp: Path, strategy: str, candles: Path, batch_size: int) -> pa.Table:
@@ -153,9 +178,24 @@ def _trades(tmp: Path, strategy: str, candles: Path, batch_size: int) -> pa.Tabl
     cfg.write_text(json.dumps({"fast": 7, "slow": 25, "batch_size": batch_size}))
     out = tmp / f"out-{strategy}-{batch_size}"
     proc = subprocess.run(
-        [str(Path(sys.executable).parent / "plughost"), "run", "--strategy", strategy, "--candles", str(candles),
-         "--config", str(cfg), "--out", str(out), "--plugins-dir", str(REPO / "plugins")],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
+        [
+            str(Path(sys.executable).parent / "plughost"),
+            "run",
+            "--strategy",
+            strategy,
+            "--candles",
+            str(candles),
+            "--config",
+            str(cfg),
+            "--out",
+            str(out),
+            "--plugins-dir",
+            str(REPO / "plugins"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     (path,) = out.glob("runs/*/trades.parquet")
