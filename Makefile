@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml sdk-python/pyproject.toml
 	$(PIP) install --quiet -e ./sdk-python -e '.[dev,ray]'
 	touch $@
 
-node_modules/.installed: package.json package-lock.json sdk-typescript/package.json
+node_modules/.installed: package.json package-lock.json sdk-typescript/package.json $(wildcard plugins/*/*/package.json)
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 

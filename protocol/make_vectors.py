@@ -178,6 +178,7 @@ def build() -> dict[str, str]:
         {"name": "map_claims_more_entries", "hex": frame(b"\xdf\x7f\xff\xff\xff\xa1a").hex(),
          "max_frame": 1024, "error": "invalid msgpack"},
         {"name": "deep_nesting", "hex": frame(deep).hex(), "max_frame": 1 << 20, "error": "invalid msgpack"},
+        {"name": "ext_type", "hex": frame(b"\xd4\x05\x00").hex(), "max_frame": 1024, "error": "invalid msgpack"},
         {"name": "not_an_array", "hex": frame(msgpack.packb({"a": 1})).hex(), "max_frame": 1024,
          "error": "invalid message"},
         {"name": "unknown_kind", "hex": frame(msgpack.packb([7, 1, "x", None])).hex(), "max_frame": 1024,

@@ -12,7 +12,10 @@ import { ProtocolError } from './errors';
 
 export interface HookError {
   hook: string;
+  /** The first error of the notification. */
   error: unknown;
+  /** How many calls of the notification raised (PROTOCOL.md section 7). */
+  count: number;
 }
 
 export class FeatureDriver {
@@ -23,8 +26,8 @@ export class FeatureDriver {
   }
 
   /**
-   * Calls onCandle per candle. Stops at the first failure of the batch and returns it (one hook_error per
-   * batch at most, rather than one per candle); the next batch is delivered again.
+   * Calls onCandle per candle. A failure does not stop the batch: the first error and the number of
+   * failing calls come back as one hook_error for the batch (PROTOCOL.md section 7).
    */
   candles(batch: ParsedBatch): HookError | null | Promise<HookError | null> {
     const onCandle = this.hooks.onCandle;
@@ -44,40 +47,50 @@ export class FeatureDriver {
     copyF64(c, 0, cols.close, n, 'close');
     copyF64(v, 0, cols.volume, n, 'volume');
     const hooks = this.hooks;
+    let failure: HookError | null = null;
+    const failed = (error: unknown): void => {
+      if (failure === null) failure = { hook: 'on_candle', error, count: 1 };
+      else failure.count++;
+    };
     const step = (from: number): HookError | null | Promise<HookError | null> => {
       for (let i = from; i < n; i++) {
         let r: unknown;
         try {
           r = onCandle.call(hooks, new CandleRecord(ts[i]!, o[i]!, h[i]!, l[i]!, c[i]!, v[i]!, batch.symbol));
         } catch (error) {
-          return { hook: 'on_candle', error };
+          failed(error);
+          continue;
         }
         if (isThenable(r)) {
-          return Promise.resolve(r).then(() => step(i + 1), (error: unknown) => ({ hook: 'on_candle', error }));
+          return Promise.resolve(r).then(() => step(i + 1), (error: unknown) => {
+            failed(error);
+            return step(i + 1);
+          });
         }
       }
-      return null;
+      return failure;
     };
     return step(0);
   }
 
-  /** Calls onTrade per trade; every failing trade gives its own hook_error. */
-  async trades(params: Record<string, unknown> | null): Promise<HookError[]> {
+  /** Calls onTrade per trade; failures come back as one hook_error for the notification, with a count. */
+  async trades(params: Record<string, unknown> | null): Promise<HookError | null> {
     const raw = params?.['trades'];
     if (!isList(raw)) throw new ProtocolError('invalid message', 'params.trades must be a list');
     const onTrade = this.hooks.onTrade;
-    if (onTrade === undefined) return [];
-    const errors: HookError[] = [];
+    if (onTrade === undefined) return null;
+    let failure: HookError | null = null;
     for (const t of raw) {
       if (!isMap(t)) throw new ProtocolError('invalid message', 'each trade must be a map');
       try {
         const r = onTrade.call(this.hooks, toTrade(t));
         if (isThenable(r)) await r;
       } catch (error) {
-        errors.push({ hook: 'on_trade', error });
+        if (failure === null) failure = { hook: 'on_trade', error, count: 1 };
+        else failure.count++;
       }
     }
-    return errors;
+    return failure;
   }
 
   async preRun(params: Record<string, unknown> | null): Promise<{ config: RunConfig } | null> {

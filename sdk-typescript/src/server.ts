@@ -175,13 +175,13 @@ export class Server {
       this.hookError(r);
       return;
     }
-    return this.feature.trades(params).then((errors) => errors.forEach((e) => this.hookError(e)),
+    return this.feature.trades(params).then((e) => this.hookError(e),
       (e: unknown) => this.opts.log(`plughost sdk: bad trades notification: ${String(e)}`));
   }
 
   private hookError(e: HookError | null): void {
     if (e === null) return;
-    this.send(notification('hook_error', { hook: e.hook, error: errorMap(e.error, e.hook, null) }));
+    this.send(notification('hook_error', { hook: e.hook, error: errorMap(e.error, e.hook, null), count: e.count }));
   }
 
   private reply(id: number, method: string, result: unknown): void {

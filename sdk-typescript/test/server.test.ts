@@ -132,14 +132,16 @@ test('feature: pre_run, post_run (metrics, text and bytes artifacts), trades, ca
   assert.equal(((errors[0]![2] as Record<string, Record<string, unknown>>)['error'])!['message'], 'negative');
 });
 
-test('feature onCandle failure: one hook_error per batch, later batches still delivered', async () => {
+test('feature onCandle failure: the batch goes on, one hook_error with a count, later batches delivered', async () => {
   let seen = 0;
   const h = new MemoryHost({ hooks: { onCandle: async (c) => { seen++; if (c.close > 1) throw new Error('c'); } } }, 'feature');
   h.notify('candles', candlesParams('X', 0, rowsFromCloses([1, 2, 3])));
   h.notify('candles', candlesParams('X', 3, rowsFromCloses([1])));
   await h.settle();
-  assert.equal(seen, 3);
-  assert.equal(h.out.filter((m) => Array.isArray(m) && m[1] === 'hook_error').length, 1);
+  assert.equal(seen, 4);
+  const errors = h.out.filter((m) => Array.isArray(m) && m[1] === 'hook_error') as unknown[][];
+  assert.equal(errors.length, 1);
+  assert.equal((errors[0]![2] as { count: number }).count, 2);
 });
 
 test('requests are answered in order even when an earlier one is async', async () => {

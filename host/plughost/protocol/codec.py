@@ -37,9 +37,13 @@ def pack(value: Any) -> bytes:
     return cast(bytes, _packer.pack(value))
 
 
+def _refuse_ext(code: int, data: bytes) -> Any:
+    raise ValueError(f"msgpack ext type {code} is not used by protocol v1")
+
+
 def unpack(body: bytes) -> Any:
     try:
-        return msgpack.unpackb(body, raw=False, strict_map_key=True, use_list=True)
+        return msgpack.unpackb(body, raw=False, strict_map_key=True, use_list=True, ext_hook=_refuse_ext)
     except Exception as exc:  # msgpack signals bad input with several unrelated exception types
         raise ProtocolViolation("invalid msgpack", f"{type(exc).__name__}: {exc}") from exc
 

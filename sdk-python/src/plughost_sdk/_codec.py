@@ -17,9 +17,13 @@ def encode(message: Any) -> bytes:
     return cast(bytes, _packer.pack(message))
 
 
+def _refuse_ext(code: int, data: bytes) -> Any:
+    raise ValueError(f"msgpack ext type {code} is not used by protocol v1")
+
+
 def decode(body: bytes) -> Any:
     try:
-        return msgpack.unpackb(body, raw=False, strict_map_key=True, use_list=True)
+        return msgpack.unpackb(body, raw=False, strict_map_key=True, use_list=True, ext_hook=_refuse_ext)
     except Exception as exc:  # msgpack raises several unrelated types for bad input
         raise FrameError(f"invalid msgpack: {type(exc).__name__}: {exc}") from exc
 
