@@ -61,6 +61,8 @@ class Session:
         self.term_grace = term_grace
         self.partial_frame_timeout = partial_frame_timeout
         self._decoder = FrameDecoder(max_frame)
+        self._read_buffer = bytearray(_READ_CHUNK)
+        self._read_view = memoryview(self._read_buffer)
         self._next_id = 1
         self._waiting: set[int] = set()
         self._responses: dict[int, Response] = {}
@@ -305,20 +307,23 @@ class Session:
             raise ProtocolViolation("unexpected request", f"plugins may not send requests ({message.method!r})")
 
     def _read_available(self) -> None:
+        # readinto a reused buffer: os.read(fd, 1 MiB) would allocate (mmap) and free a 1 MiB object per
+        # call, which cost more than the rest of a small round trip together.
+        buffer = self._read_buffer
         while True:
             try:
-                data = os.read(self.process.stdout_fd, _READ_CHUNK)
+                count = os.readv(self.process.stdout_fd, [buffer])
             except BlockingIOError:
                 return
             except OSError:
-                data = b""
-            if not data:
+                count = 0
+            if not count:
                 self._stdout_open = False
                 self._poll.unregister(self.process.stdout_fd)
                 return
-            for body in self._decoder.feed(data):
+            for body in self._decoder.feed(self._read_view[:count]):
                 self._handle(body)
-            if len(data) < _READ_CHUNK:
+            if count < _READ_CHUNK:
                 return
 
     def _pump(self, deadline: float, done: Callable[[], bool], method: str | None = None,

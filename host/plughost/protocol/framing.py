@@ -62,7 +62,7 @@ class FrameDecoder:
         self.partial_since: float | None = None  # when the unfinished frame's first byte arrived
         self.frames_seen = 0
 
-    def feed(self, data: bytes) -> list[bytes]:
+    def feed(self, data: bytes | memoryview) -> list[bytes]:
         """Add bytes; return the frame bodies they complete (possibly none)."""
         if not data:
             return []
