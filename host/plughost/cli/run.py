@@ -130,12 +130,12 @@ def _report(outcome: RunOutcome, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(json.loads((outcome.run_dir / "summary.json").read_text()) if outcome.run_dir
                               else outcome.summary, indent=2))
-    else:
-        print_run_summary(outcome.summary, outcome.run_dir)
+    elif outcome.error is None or outcome.summary.get("candles"):
+        print_run_summary(outcome.summary, outcome.run_dir)  # a run that failed before any candle has no table
     if outcome.error is not None:
         console(stderr=True).print(f"[bold red]run failed[/] ({outcome.error.code})", highlight=False)
         click.echo(str(outcome.error), err=True)
-        sys.exit(1)
+        sys.exit(outcome.error.exit_status)  # 2 for bad input (config, data, manifest), 1 for a failed run
 
 
 def _what_next(strategy: str | None, candles: str | None) -> str:
