@@ -7,7 +7,6 @@ import time
 import numpy as np
 import psutil
 import pytest
-
 from plughost.errors import (
     HandshakeError,
     PluginCrashed,
@@ -17,6 +16,7 @@ from plughost.errors import (
     PluginTimeout,
 )
 from plughost.protocol.messages import CandleBatch
+
 from tests.conftest import pid_gone, python_spec
 
 
