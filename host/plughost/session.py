@@ -61,6 +61,7 @@ class Session:
         self.term_grace = term_grace
         self.partial_frame_timeout = partial_frame_timeout
         self._decoder = FrameDecoder(max_frame)
+        self._hello: Notification | None = None
         self._read_buffer = bytearray(_READ_CHUNK)
         self._read_view = memoryview(self._read_buffer)
         self._next_id = 1
@@ -97,6 +98,7 @@ class Session:
                 **self._stderr_fields(),
             )) from None
         first = self._notifications.pop(0)
+        self._hello = first
         if first.method != "hello":
             raise self._fail(HandshakeError(
                 f"plugin '{self.name}' sent {first.method!r} before its handshake", plugin=self.name,
@@ -301,8 +303,9 @@ class Session:
         elif isinstance(message, Notification):
             if message.method == "hook_error" and isinstance(message.params, dict):
                 self.hook_errors.append(message.params)
-            else:
-                self._notifications.append(message)
+            elif not self._notifications and self._hello is None:
+                self._notifications.append(message)  # the first message must be hello (checked by wait_hello)
+            # other notifications are from a newer SDK: ignored (PROTOCOL.md section 3), never queued
         elif isinstance(message, Request):
             raise ProtocolViolation("unexpected request", f"plugins may not send requests ({message.method!r})")
 

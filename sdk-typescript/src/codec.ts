@@ -170,7 +170,8 @@ class Writer {
       case 'undefined': this.byte(0xc0); return;
       case 'boolean': this.byte(v ? 0xc3 : 0xc2); return;
       case 'number':
-        if (Number.isSafeInteger(v)) this.int(v);
+        // -0 is integral but not an integer: as float 64 its sign survives the round trip.
+        if (Number.isSafeInteger(v) && !Object.is(v, -0)) this.int(v);
         else this.float(v);
         return;
       case 'bigint': this.bigint(v); return;

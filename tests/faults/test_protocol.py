@@ -145,11 +145,7 @@ def test_big_integers_and_non_finite_floats_round_trip_exactly(lang: str) -> Non
         proxy.close()
 
 
-@pytest.mark.parametrize("lang", [
-    LANGS[0],
-    pytest.param("js", id="js", marks=[*LANGS[1].marks, pytest.mark.xfail(
-        strict=True, reason="TS SDK encodes -0 as the integer 0: the sign of a negative zero is lost")]),
-])
+@pytest.mark.parametrize("lang", LANGS)
 def test_negative_zero_keeps_its_sign(lang: str) -> None:
     proxy = echo_proxy(lang)
     try:
