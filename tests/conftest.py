@@ -72,10 +72,15 @@ def start() -> Iterator[Callable[..., StrategyProxy | FeatureProxy]]:
         proxy.close()
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def plughost_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own PLUGHOST_HOME and none of the caller's plugin path or config overrides."""
     home = tmp_path / "plughost-home"
     monkeypatch.setenv("PLUGHOST_HOME", str(home))
+    monkeypatch.delenv("PLUGHOST_PLUGIN_PATH", raising=False)
+    for var in list(os.environ):
+        if var.startswith("PLUGHOST_CFG_"):
+            monkeypatch.delenv(var)
     return home
 
 
@@ -85,5 +90,3 @@ def pid_gone(pid: int) -> bool:
     except psutil.NoSuchProcess:
         return True
 
-
-os.environ.setdefault("PLUGHOST_HOME", str(REPO / ".pytest-home"))

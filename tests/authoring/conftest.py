@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -18,17 +17,6 @@ CANDLES = REPO / "data" / "sample" / "BTCUSD-1m.parquet"
 VENV_BIN = REPO / ".venv" / "bin"
 
 Cli = Callable[..., Result]
-
-
-@pytest.fixture(autouse=True)
-def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    home = tmp_path / "plughost-home"
-    monkeypatch.setenv("PLUGHOST_HOME", str(home))
-    monkeypatch.delenv("PLUGHOST_PLUGIN_PATH", raising=False)
-    for var in list(os.environ):
-        if var.startswith("PLUGHOST_CFG_"):
-            monkeypatch.delenv(var)
-    return home
 
 
 @pytest.fixture

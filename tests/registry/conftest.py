@@ -19,17 +19,6 @@ FIXTURES = Path(__file__).parent / "fixtures"
 MakePlugin = Callable[..., Path]
 
 
-@pytest.fixture(autouse=True)
-def plughost_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    home = tmp_path / "home"
-    monkeypatch.setenv("PLUGHOST_HOME", str(home))
-    monkeypatch.delenv("PLUGHOST_PLUGIN_PATH", raising=False)
-    for var in list(os.environ):
-        if var.startswith("PLUGHOST_CFG_"):
-            monkeypatch.delenv(var)
-    return home
-
-
 @pytest.fixture
 def make_plugin() -> MakePlugin:
     """make_plugin(folder, manifest_dict_or_text, files={rel: text}, source=fixture_module)."""
