@@ -6,54 +6,15 @@ Results go to stdout, errors to stderr. Exit status: 0 ok, 1 validation failed, 
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
-from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
-from ..errors import PlughostError
 from ..manifest import Diagnostic
-from ..registry import Registry, resolve_roots
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-PLUGINS_DIR_HELP = (
-    "Folder holding plugins (directly, or one level down as in strategies/<name>/). Repeatable. "
-    "Default: $PLUGHOST_PLUGIN_PATH (':'-separated), else ./plugins."
-)
-
-
-def plugins_dir_option(func: F) -> F:
-    return click.option(
-        "--plugins-dir",
-        "plugins_dirs",
-        multiple=True,
-        metavar="DIR",
-        type=click.Path(exists=True, file_okay=False, path_type=Path),
-        help=PLUGINS_DIR_HELP,
-    )(func)
-
-
-def handle_errors(func: F) -> F:
-    """A PlughostError becomes a message on stderr and its exit status (2 for input errors)."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except PlughostError as exc:
-            click.echo(f"error [{exc.code}]: {exc}", err=True)
-            sys.exit(exc.exit_status)
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _registry(plugins_dirs: Sequence[Path]) -> Registry:
-    return Registry.discover(resolve_roots(list(plugins_dirs)) if plugins_dirs else None)
+from .common import handle_errors, open_registry, plugins_dir_option
 
 
 def _first_problem(diags: list[Diagnostic]) -> str:
@@ -83,7 +44,7 @@ def list_plugins(type_: str | None, as_json: bool, plugins_dirs: tuple[Path, ...
       plughost list-plugins --type strategy --plugins-dir ./my-plugins
       plughost list-plugins --json | jq '.plugins[] | select(.valid | not)'
     """
-    reg = _registry(plugins_dirs)
+    reg = open_registry(plugins_dirs)
     entries = reg.list(type_)
     if as_json:
         click.echo(
@@ -189,7 +150,7 @@ def validate_plugin_cmd(
     """
     from ..validator import validate_plugin
 
-    reg = _registry(plugins_dirs)
+    reg = open_registry(plugins_dirs)
     report = validate_plugin(
         target,
         registry=reg,
@@ -209,7 +170,7 @@ def validate_plugin_cmd(
 
 
 def _set_state(name: str, plugins_dirs: tuple[Path, ...], enabled: bool) -> None:
-    reg = _registry(plugins_dirs)
+    reg = open_registry(plugins_dirs)
     changed = reg.set_enabled(name, enabled)
     word = "enabled" if enabled else "disabled"
     click.echo(f"plugin '{name}' {word}" if changed else f"plugin '{name}' was already {word}")

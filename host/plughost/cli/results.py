@@ -10,7 +10,7 @@ import click
 from ..batch.cli import runs_table, stdout_console
 from ..batch.journal import STATE_DIR, Journal
 from ..errors import UsageError
-from .plugins import handle_errors
+from .common import handle_errors
 
 
 @click.command("results")

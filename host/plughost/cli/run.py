@@ -15,7 +15,7 @@ from ..config import load_config_file
 from ..errors import PlughostError, UsageError
 from ..executor.engine import RunOutcome, run_backtest
 from ..executor.runconfig import RunConfig
-from .plugins import _registry, handle_errors, plugins_dir_option
+from .common import handle_errors, open_registry, plugins_dir_option
 from .render import console, print_run_summary, run_progress
 
 RUN_HELP = """Run one backtest, or a batch of them.
@@ -103,7 +103,7 @@ def run(
         sys.exit(code)
     if not strategy or not candles:
         raise UsageError(_what_next(strategy, candles))
-    registry = _registry(plugins_dirs)
+    registry = open_registry(plugins_dirs)
     data: dict[str, Any] = {"strategy": strategy, "candles": candles, "alerts": alerts,
                             "features": list(features)}
     if config_path is not None:

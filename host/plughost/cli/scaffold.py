@@ -22,7 +22,7 @@ from ..errors import UsageError
 from ..manifest import NAME_PATTERN
 from ..registry import Registry, resolve_roots
 from ..transport.process import REPO_ROOT
-from .plugins import handle_errors
+from .common import handle_errors
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 SDK_DIR = REPO_ROOT / "sdk-typescript"

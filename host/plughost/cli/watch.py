@@ -28,7 +28,7 @@ from ..errors import PlughostError
 from ..executor.engine import RunOutcome, run_backtest
 from ..executor.runconfig import RunConfig
 from ..registry import PluginEntry, Registry
-from .plugins import _registry
+from .common import open_registry
 from .render import _METRIC_ROWS, console, fmt, print_run_summary
 
 Snapshot = dict[Path, tuple[int, int] | None]
@@ -200,7 +200,7 @@ def watch_backtest(
     try:
         while True:
             count += 1
-            registry = _registry(plugins_dirs)
+            registry = open_registry(plugins_dirs)
             # taken before the run, so that a file saved while it runs triggers the next one
             before = snapshot(watched_files(registry, names, extra))
             try:

@@ -1,0 +1,51 @@
+"""What every command shares: the --plugins-dir option, the registry it selects, and one place where a
+PlughostError becomes a message on stderr and an exit status."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from ..errors import PlughostError
+from ..registry import Registry, resolve_roots
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+PLUGINS_DIR_HELP = (
+    "Folder holding plugins (directly, or one level down as in strategies/<name>/). Repeatable. "
+    "Default: $PLUGHOST_PLUGIN_PATH (':'-separated), else ./plugins."
+)
+
+
+def plugins_dir_option(func: F) -> F:
+    return click.option(
+        "--plugins-dir",
+        "plugins_dirs",
+        multiple=True,
+        metavar="DIR",
+        type=click.Path(exists=True, file_okay=False, path_type=Path),
+        help=PLUGINS_DIR_HELP,
+    )(func)
+
+
+def handle_errors(func: F) -> F:
+    """A PlughostError becomes a message on stderr and its exit status (2 for input errors)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except PlughostError as exc:
+            click.echo(f"error [{exc.code}]: {exc}", err=True)
+            sys.exit(exc.exit_status)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def open_registry(plugins_dirs: Sequence[Path]) -> Registry:
+    return Registry.discover(resolve_roots(list(plugins_dirs)) if plugins_dirs else None)
