@@ -11,7 +11,9 @@ strategy's `candles` requests as the host timed them: batch transfer + the plugi
   (d)  node plugin    plughost run: the TypeScript SDK (when built), one onCandle per candle
   (f)  +2 features    (b) with two feature plugins listening to on_candle
 Every variant must make the same trades; the script checks and says so.
-Peers (backtesting.py, vectorbt) run when installed: `pip install -e '.[bench]'`.
+Peers (backtesting.py, vectorbt) run when installed: `pip install -e '.[bench]'`; they get the same
+bars and the same SMA columns and fill at the signal candle's close, so they must make the same trades.
+vectorbt is timed in its steady state (numba compiled first), backtesting.py from Backtest.run().
 """
 
 from __future__ import annotations
@@ -67,6 +69,71 @@ def bare_loop(path: Path) -> tuple[float, list[tuple[int, int]]]:
         prev = diff
     elapsed = time.perf_counter() - t
     return elapsed, trades
+
+
+def peer_backtesting_py(path: Path) -> tuple[float, list[tuple[int, int]], float]:
+    """(e) backtesting.py on the same bars and the same SMA columns, filling at the signal candle's close."""
+    import pandas as pd
+    from backtesting import Backtest, Strategy
+
+    from plughost.executor.indicators import compute_indicators, parse_indicators
+
+    table = pq.read_table(path)
+    frame = pd.DataFrame({
+        "Open": table["open"].to_numpy(), "High": table["high"].to_numpy(), "Low": table["low"].to_numpy(),
+        "Close": table["close"].to_numpy(), "Volume": table["volume"].to_numpy(),
+    }, index=pd.to_datetime(table["timestamp"].to_numpy(), unit="ms"))
+    values = compute_indicators(parse_indicators(INDICATORS), frame["High"].to_numpy(), frame["Low"].to_numpy(),
+                                frame["Close"].to_numpy())
+    diff = values["fast"] - values["slow"]
+
+    class Cross(Strategy):  # type: ignore[misc]
+        def init(self) -> None:
+            self.diff = self.I(lambda: diff, name="diff", plot=False)
+
+        def next(self) -> None:
+            if len(self.diff) < 2:
+                return
+            prev, now = self.diff[-2], self.diff[-1]
+            if prev <= 0 < now and not self.position:
+                self.buy(size=1)
+            elif prev >= 0 > now and self.position:
+                self.position.close()
+
+    t = time.perf_counter()
+    stats = Backtest(frame, Cross, cash=1e12, trade_on_close=True, finalize_trades=False).run()
+    elapsed = time.perf_counter() - t
+    trades = stats["_trades"]
+    return elapsed, list(zip(trades["EntryBar"].tolist(), trades["ExitBar"].tolist(), strict=True)), 0.0
+
+
+_VBT_WARM = False
+
+
+def peer_vectorbt(path: Path) -> tuple[float, list[tuple[int, int]], float]:
+    """(e) vectorbt's steady state (numba compiled beforehand): the same crossover as signal arrays."""
+    import vectorbt as vbt
+
+    from plughost.executor.indicators import compute_indicators, parse_indicators
+
+    global _VBT_WARM
+    if not _VBT_WARM:  # numba compiles on first use; steady state is what we compare
+        warm = vbt.Portfolio.from_signals(np.array([1.0, 2.0, 3.0]), np.array([True, False, False]),
+                                          np.array([False, False, True]), size=1.0, init_cash=1e12)
+        _ = warm.trades.records
+        _VBT_WARM = True
+    table = pq.read_table(path)
+    high, low, close = (table[c].to_numpy() for c in ("high", "low", "close"))
+    t = time.perf_counter()
+    values = compute_indicators(parse_indicators(INDICATORS), high, low, close)
+    diff = values["fast"] - values["slow"]
+    prev = np.r_[np.nan, diff[:-1]]
+    entries, exits = (prev <= 0) & (diff > 0), (prev >= 0) & (diff < 0)
+    pf = vbt.Portfolio.from_signals(close, entries, exits, size=1.0, init_cash=1e12)
+    records = pf.trades.records
+    elapsed = time.perf_counter() - t
+    closed = records[records["status"] == 1]
+    return elapsed, list(zip(closed["entry_idx"].tolist(), closed["exit_idx"].tolist(), strict=True)), 0.0
 
 
 class InProcessStrategy:
@@ -150,6 +217,18 @@ def main() -> None:
             }
             if node_built:
                 variants["(d)  node plugin"] = lambda p=path: run_engine(p, "bench-sma-ind-js", out=out)
+            try:
+                import backtesting  # noqa: F401
+
+                variants["(e)  backtesting.py"] = lambda p=path: peer_backtesting_py(p)
+            except ImportError:
+                print("  (e) backtesting.py: not installed (pip install -e '.[bench]')")
+            try:
+                import vectorbt  # noqa: F401
+
+                variants["(e)  vectorbt"] = lambda p=path: peer_vectorbt(p)
+            except ImportError:
+                print("  (e) vectorbt: not installed (pip install -e '.[bench]')")
             if (PLUGINS / "count-candles").is_dir():
                 variants["(f)  +2 features"] = lambda p=path: run_engine(
                     p, "bench-sma-ind", features=("bench-count-candles", "bench-count-candles-2"), out=out)
