@@ -75,7 +75,6 @@ def peer_backtesting_py(path: Path) -> tuple[float, list[tuple[int, int]], float
     """(e) backtesting.py on the same bars and the same SMA columns, filling at the signal candle's close."""
     import pandas as pd
     from backtesting import Backtest, Strategy
-
     from plughost.executor.indicators import compute_indicators, parse_indicators
 
     table = pq.read_table(path)
@@ -113,7 +112,6 @@ _VBT_WARM = False
 def peer_vectorbt(path: Path) -> tuple[float, list[tuple[int, int]], float]:
     """(e) vectorbt's steady state (numba compiled beforehand): the same crossover as signal arrays."""
     import vectorbt as vbt
-
     from plughost.executor.indicators import compute_indicators, parse_indicators
 
     global _VBT_WARM
