@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from itertools import repeat
 from typing import Any
@@ -222,40 +222,31 @@ class FeatureDriver:
         if "on_candle" not in self.methods:
             return
         batch = CandleBatch(params)
-        on_candle = self.plugin.on_candle
         rows = zip(batch.timestamp, batch.open, batch.high, batch.low, batch.close, batch.volume,
                    repeat(batch.symbol, batch.n), strict=True)
-        first: HookError | None = None
-        failed = 0
-        for i, candle in enumerate(map(_make_candle, rows)):
-            try:
-                result = on_candle(candle)
-                if result is not None:
-                    self._await(result)
-            except Exception as exc:
-                failed += 1
-                if first is None:
-                    first = HookError("on_candle", i, exc)
-        if first is not None:
-            first.count = failed
-            raise first
+        self._call_each("on_candle", self.plugin.on_candle, map(_make_candle, rows))
 
     def trades(self, params: Mapping[str, Any]) -> None:
         """One `trades` notification: `on_trade(trade)` per closed trade, in order."""
         if "on_trade" not in self.methods:
             return
-        on_trade = self.plugin.on_trade
+        trades = (Trade(**{k: raw.get(k) for k in Trade._fields}) for raw in params.get("trades") or ())
+        self._call_each("on_trade", self.plugin.on_trade, trades)
+
+    def _call_each(self, hook: str, fn: Callable[[Any], Any], events: Iterable[Any]) -> None:
+        """Call `fn` per event; a failure does not stop the rest. The first error is raised at the end
+        with the number of failing calls (one hook_error per notification, PROTOCOL.md section 7)."""
         first: HookError | None = None
         failed = 0
-        for i, raw in enumerate(params.get("trades") or ()):
+        for i, event in enumerate(events):
             try:
-                result = on_trade(Trade(**{k: raw.get(k) for k in Trade._fields}))
+                result = fn(event)
                 if result is not None:
                     self._await(result)
             except Exception as exc:
                 failed += 1
                 if first is None:
-                    first = HookError("on_trade", i, exc)
+                    first = HookError(hook, i, exc)
         if first is not None:
             first.count = failed
             raise first
