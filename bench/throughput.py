@@ -19,6 +19,7 @@ vectorbt is timed in its steady state (numba compiled first), backtesting.py fro
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -28,6 +29,8 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+
+os.environ.setdefault("TQDM_DISABLE", "1")  # backtesting.py's progress bar would interleave with our rows
 import pyarrow.parquet as pq
 
 REPO = Path(__file__).resolve().parents[1]
@@ -73,8 +76,12 @@ def bare_loop(path: Path) -> tuple[float, list[tuple[int, int]]]:
 
 def peer_backtesting_py(path: Path) -> tuple[float, list[tuple[int, int]], float]:
     """(e) backtesting.py on the same bars and the same SMA columns, filling at the signal candle's close."""
+    import warnings
+
     import pandas as pd
     from backtesting import Backtest, Strategy
+
+    warnings.filterwarnings("ignore", message="Some trades remain open")  # we compare closed trades only
     from plughost.executor.indicators import compute_indicators, parse_indicators
 
     table = pq.read_table(path)
