@@ -1,9 +1,10 @@
 """Host side of the Python SDK's fork server (sdk-python/src/plughost_sdk/_forkserver.py).
 
-One server process per host process, started on first use; it has the SDK imported and forks a child
-per plugin start, handing it the pipes we pass over a Unix socket. The child is in its own session like
-any plugin process, so everything above (session, kill, reaper) works unchanged; only its exit status
-comes from the server, which is its parent, instead of from waitpid.
+One server process per host process; it has the SDK imported and keeps SPARES children forked ahead of
+time, passing us each spare's pid and a channel to it. Starting a plugin sends a spare its pipes,
+environment and folder on that channel (no round trip), then asks the server for a new spare. The child is
+in its own session like any plugin process, so everything above (session, kill, reaper) works
+unchanged; only its exit status comes from the server, which is its parent, instead of from waitpid.
 """
 
 from __future__ import annotations
@@ -21,8 +22,6 @@ from typing import Any
 from ..errors import PluginSpawnFailed
 from .env import plugin_environment
 from .process import (
-    F_SETPIPE_SZ,
-    PIPE_SIZE,
     TREE_TOKEN_VAR,
     LaunchSpec,
     PluginProcess,
@@ -33,6 +32,7 @@ from .process import (
 from .reaper import REAPER
 
 _START_TIMEOUT = 10.0
+SPARES = 2  # a strategy and a feature can start back to back without waiting for a fork
 
 
 class ForkedChild:
@@ -71,26 +71,31 @@ class ForkServer:
         self.owner = os.getpid()
         REAPER.watch(self.proc.pid)
         self._cond = threading.Condition()
-        self._pids: dict[str, int] = {}
+        self._spares: list[tuple[int, socket.socket]] = []
         self._exits: dict[int, int] = {}
         self._alive = True
         self._send_lock = threading.Lock()
         self._reader = threading.Thread(target=self._read, name="plughost-fork-server", daemon=True)
         self._reader.start()
         self.served = 0
+        self._ask_for_spares(SPARES)
+
+    def _ask_for_spares(self, count: int) -> None:
+        with self._send_lock, contextlib.suppress(OSError):
+            self.sock.send(json.dumps({"spares": count}).encode())
 
     def _read(self) -> None:
         try:
             while True:
-                data = self.sock.recv(1 << 16)
+                data, fds, _flags, _addr = socket.recv_fds(self.sock, 1 << 16, 1)
                 if not data:
                     break
                 message = json.loads(data)
                 with self._cond:
                     if "exit" in message:
                         self._exits[int(message["exit"])] = int(message["code"])
-                    else:
-                        self._pids[str(message["id"])] = int(message["pid"])
+                    elif "spare" in message and fds:
+                        self._spares.append((int(message["spare"]), socket.socket(fileno=fds[0])))
                     self._cond.notify_all()
         except OSError:
             pass
@@ -124,42 +129,42 @@ class ForkServer:
     def spawn(self, spec: LaunchSpec) -> PluginProcess:
         token = uuid.uuid4().hex
         env = {**spec.extra_env, **plugin_vars(spec), "PLUGHOST_HOST_PID": str(self.proc.pid), TREE_TOKEN_VAR: token}
-        request_id = uuid.uuid4().hex
+        pid, channel = self._take_spare(spec)
         pipes = [os.pipe() for _ in range(3)]
         child_ends = [pipes[0][0], pipes[1][1], pipes[2][1]]
         ours = [pipes[0][1], pipes[1][0], pipes[2][0]]
-        for fd in ours[:2]:
-            with contextlib.suppress(OSError):
-                import fcntl
-
-                fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE)
         try:
-            payload = json.dumps({"id": request_id, "env": env, "cwd": str(spec.plugin_dir)}).encode()
-            with self._send_lock:
-                socket.send_fds(self.sock, [payload], child_ends)
+            payload = json.dumps({"env": env, "cwd": str(spec.plugin_dir)}).encode()
+            socket.send_fds(channel, [payload], child_ends)
         except OSError as exc:
             for fd in ours:
                 os.close(fd)
-            raise PluginSpawnFailed(f"the fork server could not start plugin '{spec.name}': {exc}",
+            raise PluginSpawnFailed(f"the fork server's spare could not start plugin '{spec.name}': {exc}",
                                     plugin=spec.name, hint="plughost falls back to cold starts") from exc
         finally:
+            channel.close()
             for fd in child_ends:
                 os.close(fd)
-        deadline = time.monotonic() + _START_TIMEOUT
-        with self._cond:
-            while request_id not in self._pids:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not self._alive:
-                    for fd in ours:
-                        os.close(fd)
-                    raise PluginSpawnFailed(f"the fork server did not start plugin '{spec.name}'",
-                                            plugin=spec.name, hint="plughost falls back to cold starts")
-                self._cond.wait(remaining)
-            pid = self._pids.pop(request_id)
+            self._ask_for_spares(1)
         self.served += 1
         return PluginProcess(spec, ForkedChild(self, pid), ours[0], ours[1], ours[2], token)
 
+    def _take_spare(self, spec: LaunchSpec) -> tuple[int, socket.socket]:
+        deadline = time.monotonic() + _START_TIMEOUT
+        with self._cond:
+            while not self._spares:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not self._alive:
+                    raise PluginSpawnFailed(f"the fork server has no process ready for plugin '{spec.name}'",
+                                            plugin=spec.name, hint="plughost falls back to cold starts")
+                self._cond.wait(remaining)
+            return self._spares.pop(0)
+
     def close(self) -> None:
+        with self._cond:
+            spares, self._spares = self._spares, []
+        for _pid, channel in spares:  # unused spares see end of file and exit
+            channel.close()
         with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)
         with contextlib.suppress(OSError):

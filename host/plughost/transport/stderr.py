@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import _thread
 import logging
 import os
 import threading
@@ -19,8 +20,10 @@ class StderrTail:
         self._lock = threading.Lock()
         self._log = logging.getLogger(f"plughost.plugin.{plugin}")
         self._line = bytearray()
-        self._thread = threading.Thread(target=self._run, name=f"stderr-{plugin}", daemon=True)
-        self._thread.start()
+        self._done = threading.Event()
+        # A bare thread: Thread.start() waits until the thread runs, which can cost milliseconds of a
+        # plugin's start on a busy machine; the drain needs no such handshake.
+        _thread.start_new_thread(self._run, ())
 
     def _run(self) -> None:
         try:
@@ -40,6 +43,7 @@ class StderrTail:
             pass
         finally:
             os.close(self._fd)
+            self._done.set()
 
     def _emit_lines(self, chunk: bytes) -> None:
         self._line += chunk
@@ -55,7 +59,7 @@ class StderrTail:
         self._log = logging.getLogger(f"plughost.plugin.{plugin}")
 
     def join(self, timeout: float) -> None:
-        self._thread.join(timeout)
+        self._done.wait(timeout)
 
     @property
     def truncated(self) -> bool:

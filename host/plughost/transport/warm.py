@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 
+from ..errors import PluginSpawnFailed
 from ..protocol.framing import DEFAULT_MAX_FRAME
 from . import process as process_module
 from .forkserver import ForkServer
@@ -24,7 +25,10 @@ def _take(spec: LaunchSpec, max_frame: int) -> PluginProcess | None:
         return None
     if _SERVER is None or not _SERVER.alive:
         _SERVER = ForkServer(DEFAULT_MAX_FRAME)
-    return _SERVER.spawn(spec)
+    try:
+        return _SERVER.spawn(spec)
+    except PluginSpawnFailed:
+        return None  # the caller starts it cold: a warm start is an optimisation, never a requirement
 
 
 def enable_warm_starts() -> ForkServer:

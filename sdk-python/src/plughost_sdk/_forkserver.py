@@ -1,15 +1,18 @@
 """The fork server: a runner with the SDK already imported that forks one child per plugin start.
 
-The host starts it once (`python -m plughost_sdk --fork-server`) and talks to it over a Unix
-SOCK_SEQPACKET socket (fd in PLUGHOST_FORK_SERVER_FD): each request carries the child's stdin, stdout
-and stderr pipe ends (SCM_RIGHTS) and its environment and folder; the reply is the child's pid, and
-each child's exit status is reported when the server reaps it. A forked child sets up exactly like a
+The host starts it (`python -m plughost_sdk` with PLUGHOST_FORK_SERVER_FD set) and talks to it over a
+Unix SOCK_SEQPACKET socket: the host asks for spares, the server forks them ahead of time and passes each
+spare's pid and channel (SCM_RIGHTS) to the host, and reports every child's exit status when it reaps
+it. To start a plugin the host sends a spare, on its channel, the plugin's stdin, stdout and stderr pipe
+ends and its environment and folder. A forked child sets up exactly like a
 runner started cold, so a plugin cannot tell the difference, but it skips the interpreter start and
 the imports: milliseconds instead of ~100 ms. This is host-internal (not part of the plugin protocol).
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import json
 import os
 import select
@@ -19,16 +22,26 @@ import sys
 import traceback
 from typing import Any, NoReturn
 
+_PR_SET_PDEATHSIG = 1
 
-def _become_plugin(sock: socket.socket, wake: tuple[int, int], fds: list[int], request: dict[str, Any]) -> NoReturn:
+
+def _spare(server: socket.socket, wake: tuple[int, int], assignment: socket.socket) -> NoReturn:
+    """A child forked ahead of time: it gets ready, then waits until it is told which plugin to become.
+    Forking before the request keeps the fork and its copy-on-write faults off the plugin's start."""
     code = 1
     try:
         os.setsid()  # its own process group: the host kills the plugin's whole tree with killpg
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        sock.close()
+        server.close()
         for fd in wake:
             os.close(fd)
+        _die_with_server()
+        message, fds, _flags, _addr = socket.recv_fds(assignment, 1 << 16, 3)
+        assignment.close()
+        if not message:
+            os._exit(0)  # never used: the server is shutting down
+        request = json.loads(message)
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
             os.close(fd)
@@ -45,17 +58,42 @@ def _become_plugin(sock: socket.socket, wake: tuple[int, int], fds: list[int], r
         os._exit(code)
 
 
+def _die_with_server() -> None:
+    server_pid = os.getppid()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != server_pid:
+        os._exit(1)
+
+
 def _send(sock: socket.socket, message: dict[str, Any]) -> None:
-    sock.send(json.dumps(message).encode())
+    try:
+        sock.send(json.dumps(message).encode())
+    except OSError:
+        os._exit(0)  # the host is gone: nobody to report to; children die with us (PR_SET_PDEATHSIG)
 
 
 def serve(sock_fd: int) -> int:
+    """Keep spares forked and hand each one's channel to the host, which talks to the spare directly:
+    starting a plugin then costs the host one message, with no round trip through this server."""
     sock = socket.socket(fileno=sock_fd)
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     signal.signal(signal.SIGCHLD, lambda *_: None)
     signal.set_wakeup_fd(wake_w)
     children: set[int] = set()
+
+    def fork_spare() -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        pid = os.fork()
+        if pid == 0:
+            ours.close()
+            _spare(sock, (wake_r, wake_w), theirs)
+        theirs.close()
+        children.add(pid)
+        socket.send_fds(sock, [json.dumps({"spare": pid}).encode()], [ours.fileno()])
+        ours.close()  # the host holds the only other end now: closing it tells the spare to exit
+
     while True:
         try:
             ready, _, _ = select.select([sock.fileno(), wake_r], [], [])
@@ -70,17 +108,11 @@ def serve(sock_fd: int) -> int:
             children.discard(pid)
             _send(sock, {"exit": pid, "code": os.waitstatus_to_exitcode(status)})
         if sock.fileno() in ready:
-            message, fds, _flags, _addr = socket.recv_fds(sock, 1 << 16, 3)
+            message = sock.recv(1 << 16)
             if not message:
                 return 0  # the host closed its end: its children die with us (PR_SET_PDEATHSIG)
-            request = json.loads(message)
-            pid = os.fork()
-            if pid == 0:
-                _become_plugin(sock, (wake_r, wake_w), fds, request)
-            for fd in fds:
-                os.close(fd)
-            children.add(pid)
-            _send(sock, {"id": request["id"], "pid": pid})
+            for _ in range(int(json.loads(message).get("spares", 0))):
+                fork_spare()
 
 
 def main(sock_fd: int) -> int:
