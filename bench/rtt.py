@@ -4,6 +4,7 @@
 
 Rows:
   raw pipe        a child that echoes length-prefixed bytes: the floor any pipe protocol pays
+  raw pipe, spin  the same, both sides polling 50 us before sleeping as plughost does: the ratios' baseline
   python ping     plughost session -> Python SDK runner -> `ping` (msgpack both ways, request ids)
   python candle   a `candles` request carrying 1 candle through a strategy's on_candle
   node ping/candle the same through the TypeScript SDK runner (when it is built)
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import select
 import subprocess
 import sys
 import time
@@ -26,12 +28,19 @@ sys.path.insert(0, str(REPO / "tests"))
 from plughost.protocol.messages import CandleBatch  # noqa: E402
 from plughost.proxy import Timeouts, start_plugin  # noqa: E402
 from plughost.transport.process import LaunchSpec, node_runner  # noqa: E402
+from plughost_sdk._framing import SPIN_SECONDS  # noqa: E402
 
 ECHO = r"""
-import os
+import os, select, sys, time
 r, w = 0, 1
+spin = float(sys.argv[1])
+poll = select.poll()
+poll.register(r, select.POLLIN)
 buf = bytearray()
 while True:
+    deadline = time.perf_counter() + spin
+    while spin and not poll.poll(0) and time.perf_counter() < deadline:
+        pass
     chunk = os.read(r, 65536)
     if not chunk:
         break
@@ -50,19 +59,27 @@ def summarize(name: str, samples: list[float], base_p50: float | None) -> str:
     p50 = samples[len(samples) // 2] * 1e6
     p99 = samples[int(len(samples) * 0.99)] * 1e6
     rate = len(samples) / sum(samples)
-    ratio = f"{p50 / base_p50:5.2f}x" if base_p50 else "  1.00x"
-    return f"{name:<16} p50 {p50:8.1f} us   p99 {p99:8.1f} us   {rate:9,.0f} calls/s   p50 vs raw pipe {ratio}"
+    ratio = f"{p50 / base_p50:5.2f}x" if base_p50 else "     -"
+    return f"{name:<16} p50 {p50:8.1f} us   p99 {p99:8.1f} us   {rate:9,.0f} calls/s   p50 vs spinning raw pipe {ratio}"
 
 
-def raw_pipe(calls: int) -> list[float]:
-    proc = subprocess.Popen([sys.executable, "-c", ECHO], stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
+def raw_pipe(calls: int, spin: float) -> list[float]:
+    """Echo of 24-byte frames. With `spin`, both sides poll without sleeping for that long before
+    blocking, as plughost's session and SDK runner do: the fair floor for them."""
+    proc = subprocess.Popen([sys.executable, "-c", ECHO, str(spin)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            bufsize=0)
     assert proc.stdin and proc.stdout
     w, r = proc.stdin.fileno(), proc.stdout.fileno()
+    poll = select.poll()
+    poll.register(r, select.POLLIN)
     frame = (20).to_bytes(4, "big") + b"x" * 20
     out = []
     for _ in range(calls):
         t = time.perf_counter()
         os.write(w, frame)
+        deadline = time.perf_counter() + spin
+        while spin and not poll.poll(0) and time.perf_counter() < deadline:
+            pass
         got = b""
         while len(got) < len(frame):
             got += os.read(r, 65536)
@@ -103,9 +120,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=20000)
     args = parser.parse_args()
-    base = raw_pipe(args.calls)
+    print(summarize("raw pipe", raw_pipe(args.calls, 0.0), None))
+    base = raw_pipe(args.calls, SPIN_SECONDS)
     base_p50 = sorted(base)[len(base) // 2] * 1e6
-    print(summarize("raw pipe", base, None))
+    print(summarize("raw pipe, spin", base, None))
     py = REPO / "tests" / "fixtures" / "plugins" / "python" / "noop_strategy.py"
     pings, candles, cold = plugin_rows(LaunchSpec("noop", "strategy", "python", py, py.parent), args.calls)
     print(summarize("python ping", pings, base_p50))

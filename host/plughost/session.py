@@ -35,8 +35,19 @@ from .transport.process import PluginProcess, signal_name
 
 DEFAULT_PARTIAL_FRAME_TIMEOUT = 10.0
 _READ_CHUNK = 1 << 20
+_SPIN_SECONDS = 50e-6
 _MEMORY_CHECK_INTERVAL = 0.02  # seconds between two RSS readings while a call runs under a memory limit
 _PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def _spin(poll: select.poll) -> list[tuple[int, int]]:
+    """Poll without sleeping for a few tens of microseconds first: a small answer usually comes back
+    within that, and a sleeping host would add its own wake-up latency (C-state exit) to every call."""
+    deadline = time.perf_counter() + _SPIN_SECONDS
+    while True:
+        events = poll.poll(0)
+        if events or time.perf_counter() >= deadline:
+            return events
 
 
 class _Exited(Exception):
@@ -355,7 +366,9 @@ class Session:
                     wait_until = min(wait_until, now + _MEMORY_CHECK_INTERVAL)
                 if write:
                     poll.register(stdin_fd, select.POLLOUT)
-                events = poll.poll(max(0.0, (wait_until - now) * 1000) + 1)
+                events = poll.poll(0) if write else _spin(poll)
+                if not events:
+                    events = poll.poll(max(0.0, (wait_until - now) * 1000) + 1)
                 if write:
                     poll.unregister(stdin_fd)
                 for fd, _ in events:
