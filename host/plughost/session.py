@@ -50,6 +50,22 @@ def _spin(poll: select.poll) -> list[tuple[int, int]]:
             return events
 
 
+# How users know the protocol's methods (error messages say what the plugin was doing, not the wire name).
+_DOING = {
+    "initialize": "in initialize",
+    "candles": "while processing a batch of candles",
+    "trades": "while receiving closed trades",
+    "pre_run": "in on_pre_run",
+    "post_run": "in on_post_run",
+    "ping": "while answering a ping",
+    "shutdown": "while shutting down",
+}
+
+
+def doing(method: str) -> str:
+    return _DOING.get(method, f"in {method}")
+
+
 class _Exited(Exception):
     """Internal: the process exited (or closed stdout) while we waited."""
 
@@ -139,7 +155,7 @@ class Session:
             self._pump(deadline, lambda: msgid in self._responses, method=method)
         except _Exited as exc:
             if msgid not in self._responses:
-                raise self._fail(self._crash_error(f"during {method}", str(exc), PluginCrashed, hook=method)) \
+                raise self._fail(self._crash_error(doing(method), str(exc), PluginCrashed, hook=method)) \
                     from None
         except _Deadline:
             raise self._timeout(method, timeout) from None
@@ -156,7 +172,7 @@ class Session:
         try:
             self._write(notification_frame(method, params), deadline, method)
         except _Exited as exc:
-            raise self._fail(self._crash_error(f"during {method}", str(exc), PluginCrashed, hook=method)) from None
+            raise self._fail(self._crash_error(doing(method), str(exc), PluginCrashed, hook=method)) from None
         except _Deadline:
             raise self._timeout(method, timeout) from None
 
@@ -300,7 +316,7 @@ class Session:
 
     def _timeout(self, method: str, timeout: float) -> PluginFailure:
         return self._fail(PluginTimeout(
-            f"plugin '{self.name}' did not answer {method} within {timeout:g}s; its process tree was killed",
+            f"plugin '{self.name}' did not answer within {timeout:g}s {doing(method)}; its process tree was killed",
             plugin=self.name, timeout=timeout, hook=method,
             hint="it may be stuck in a loop; raise --call-timeout if it is just slow", **self._stderr_fields(),
         ))
