@@ -236,6 +236,16 @@ class PluginError(PluginFailure):
         self.error_type = error_type
         self.traceback = traceback
         self.at = at
+        self.candle: dict[str, Any] | None = None
+
+    def locate(self, symbol: str, timestamp_ms: int) -> None:
+        """Name the candle the plugin failed on (the executor knows the batch; the session does not)."""
+        import datetime
+
+        when = datetime.datetime.fromtimestamp(timestamp_ms / 1000, tz=datetime.UTC).isoformat(timespec="seconds")
+        self.candle = {"symbol": symbol, "timestamp": timestamp_ms}
+        self.message = self.message.replace(f" at candle {self.at} of the batch", f" on the {symbol} candle of {when}")
+        self.args = (self.message,)
 
     def __str__(self) -> str:
         text = PlughostError.__str__(self)
@@ -245,7 +255,8 @@ class PluginError(PluginFailure):
         return text
 
     def details(self) -> dict[str, Any]:
-        return {**super().details(), "type": self.error_type, "traceback": self.traceback, "at": self.at}
+        return {**super().details(), "type": self.error_type, "traceback": self.traceback, "at": self.at,
+                "candle": self.candle}
 
 
 class ResourceLimitExceeded(PluginFailure):

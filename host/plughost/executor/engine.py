@@ -277,7 +277,12 @@ class _Run:
                 def send_candles(f: _Feature, b: CandleBatch = batch, w: dict[str, Any] = wire) -> None:
                     f.proxy.send_candles(b, w)
                 self._each_feature("on_candle", send_candles)
-            result = strategy.run_batch(batch)
+            try:
+                result = strategy.run_batch(batch)
+            except PluginError as exc:
+                if exc.at is not None and 0 <= exc.at < len(batch):
+                    exc.locate(symbol, int(batch.timestamp[exc.at]))
+                raise
             start = (book.cash, book.size, book.entry_price)
             changes = self._apply(book, batch, result)
             self._check_mirror(strategy.name, book, result)
