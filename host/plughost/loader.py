@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from plughost.errors import HandshakeError, InterfaceMismatch, PluginFailure, PluginSpawnFailed
+from plughost.errors import HandshakeError, InterfaceMismatch, PluginSpawnFailed
 from plughost.manifest import contained_path
 
 if TYPE_CHECKING:
@@ -124,16 +124,6 @@ def check_hello(entry: PluginEntry, hello: Any) -> None:
     check_interface(entry, getattr(hello, "methods", ()) or ())
 
 
-_RUNNER_INTERFACE_MESSAGES = ("implements neither on_candle nor on_batch", "implements no hook")
-
-
-def _last_matching_line(text: str) -> str:
-    for line in reversed(text.splitlines()):
-        if any(m in line for m in _RUNNER_INTERFACE_MESSAGES):
-            return line.strip()
-    return text.strip().splitlines()[-1] if text.strip() else ""
-
-
 def load_plugin(
     entry: PluginEntry,
     *,
@@ -145,20 +135,7 @@ def load_plugin(
     from plughost.proxy import start_plugin
 
     spec = build_launch_spec(entry, extra_env)
-    try:
-        proxy = start_plugin(spec, start_timeout=start_timeout, call_timeout=call_timeout)
-    except PluginFailure as exc:
-        # The Python SDK runner refuses an incomplete plugin itself (exit 1, no hello): name it as such.
-        tail = exc.stderr_tail
-        if not isinstance(exc, InterfaceMismatch) and any(m in tail for m in _RUNNER_INTERFACE_MESSAGES):
-            raise InterfaceMismatch(
-                f"plugin '{entry.name}' does not implement the {entry.type} interface: " + _last_matching_line(tail),
-                plugin=entry.name,
-                hint=f"define on_candle (or on_batch) in {entry.manifest.entry if entry.manifest else 'its entry'}",
-                stderr_tail=tail,
-                stderr_truncated=exc.stderr_truncated,
-            ) from exc
-        raise
+    proxy = start_plugin(spec, start_timeout=start_timeout, call_timeout=call_timeout)
     try:
         check_hello(entry, proxy.hello)
     except BaseException:

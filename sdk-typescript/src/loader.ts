@@ -42,12 +42,8 @@ export function instantiate(mod: unknown, entry: string): Record<string, unknown
 
 /** Checks the shape for its type; throws LoadError with a message meant for the plugin author. */
 export function checkShape(p: Record<string, unknown>, kind: PluginKind, entry: string): StrategyPlugin | FeaturePlugin {
-  if (kind === 'strategy') {
-    if (typeof p['onCandle'] !== 'function' && typeof p['onBatch'] !== 'function') {
-      throw new LoadError(`${entry}: a strategy must implement onCandle(candle, ctx) or onBatch(batch, ctx)`);
-    }
-    return p as StrategyPlugin;
-  }
+  // A strategy without onCandle/onBatch still says hello: the host refuses it from `methods`, by name.
+  if (kind === 'strategy') return p as StrategyPlugin;
   const hooks = p['hooks'];
   if (hooks === null || typeof hooks !== 'object') {
     throw new LoadError(`${entry}: a feature must have a \`hooks\` object ({ onPreRun?, onPostRun?, onTrade?, onCandle? })`);

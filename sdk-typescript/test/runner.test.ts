@@ -123,9 +123,18 @@ test('ESM default object and tsc CommonJS default class both load', TIMEOUT, asy
   }
 });
 
+test('a strategy without onCandle/onBatch still says hello, with the methods it has (the host refuses it)',
+  TIMEOUT, async () => {
+    const c = new Child('no-methods.cjs');
+    const hello = await c.next() as unknown[];
+    assert.equal(hello[1], 'hello');
+    assert.deepEqual((hello[2] as { methods: string[] }).methods, ['on_exit']);
+    c.proc.stdin.end();
+    assert.equal(await c.exited, 0);
+  });
+
 test('loading errors: message on stderr, exit 1, nothing on stdout', TIMEOUT, async () => {
-  for (const [entry, pattern] of [['no-methods.cjs', /must implement onCandle/], ['syntax-error.cjs', /SyntaxError/],
-    ['missing.js', /loading failed/]] as const) {
+  for (const [entry, pattern] of [['syntax-error.cjs', /SyntaxError/], ['missing.js', /loading failed/]] as const) {
     const r = spawnSync(process.execPath, [RUNNER], { env: env(entry), encoding: 'utf8' });
     assert.equal(r.status, 1, entry);
     assert.equal(r.stdout, '', entry);

@@ -263,11 +263,7 @@ def main() -> int:
         traceback.print_exc()
         return 1
     runner = Runner(plugin, reader, proto_out)
-    if runner.strategy and not {"on_candle", "on_batch"} & set(runner.strategy.methods):
-        print(f"plughost: strategy {name!r} implements neither on_candle nor on_batch; "
-              "define one of them.", file=sys.stderr)
-        return 1
-    runner.hello()
+    runner.hello()  # the host checks the interface from `methods` (a strategy without on_candle is refused there)
     try:
         code = runner.serve()
         _quick_exit(code)
