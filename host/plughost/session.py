@@ -11,6 +11,7 @@ import contextlib
 import errno
 import os
 import select
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -38,6 +39,19 @@ _READ_CHUNK = 1 << 20
 _SPIN_SECONDS = 50e-6
 _MEMORY_CHECK_INTERVAL = 0.02  # seconds between two RSS readings while a call runs under a memory limit
 _PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+_buffers = threading.local()
+
+
+def _read_buffer() -> tuple[bytearray, memoryview]:
+    """One read buffer per thread, shared by its sessions: the decoder copies what it keeps, and a fresh
+    1 MiB buffer per session would churn the allocator (RSS crept up over thousands of runs)."""
+    pair = getattr(_buffers, "pair", None)
+    if pair is None:
+        buffer = bytearray(_READ_CHUNK)
+        pair = _buffers.pair = (buffer, memoryview(buffer))
+    return pair
 
 
 def _spin(poll: select.poll) -> list[tuple[int, int]]:
@@ -89,8 +103,6 @@ class Session:
         self.partial_frame_timeout = partial_frame_timeout
         self._decoder = FrameDecoder(max_frame)
         self._hello: Notification | None = None
-        self._read_buffer = bytearray(_READ_CHUNK)
-        self._read_view = memoryview(self._read_buffer)
         self._next_id = 1
         self._waiting: set[int] = set()
         self._responses: dict[int, Response] = {}
@@ -339,7 +351,7 @@ class Session:
     def _read_available(self) -> None:
         # readinto a reused buffer: os.read(fd, 1 MiB) would allocate (mmap) and free a 1 MiB object per
         # call, which cost more than the rest of a small round trip together.
-        buffer = self._read_buffer
+        buffer, view = _read_buffer()
         while True:
             try:
                 count = os.readv(self.process.stdout_fd, [buffer])
@@ -351,7 +363,7 @@ class Session:
                 self._stdout_open = False
                 self._poll.unregister(self.process.stdout_fd)
                 return
-            for body in self._decoder.feed(self._read_view[:count]):
+            for body in self._decoder.feed(view[:count]):
                 self._handle(body)
             if count < _READ_CHUNK:
                 return
