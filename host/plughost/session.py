@@ -208,13 +208,16 @@ class Session:
         except (OSError, IndexError, ValueError):
             return
         if rss_mb > self.memory_limit_mb:
-            raise self._fail(ResourceLimitExceeded(
+            raise self._fail(self._resource_limit(
                 f"plugin '{self.name}' used {rss_mb:.0f} MB of memory, over its limit of "
-                f"{self.memory_limit_mb:g} MB; its process tree was killed", plugin=self.name,
-                limit_mb=self.memory_limit_mb, used_mb=round(rss_mb, 1),
-                hint="raise `memory_limit_mb` in the run config if the plugin really needs more",
+                f"{self.memory_limit_mb:g} MB; its process tree was killed", used_mb=round(rss_mb, 1),
                 **self._stderr_fields(),
             ))
+
+    def _resource_limit(self, message: str, **fields: Any) -> ResourceLimitExceeded:
+        return ResourceLimitExceeded(
+            message, plugin=self.name, limit_mb=self.memory_limit_mb,
+            hint="raise `memory_limit_mb` in the run config if the plugin really needs more", **fields)
 
     def _over_limit(self, error_type: str, text: str) -> bool:
         """Did a plugin's error or crash come from hitting its memory limit (the RLIMIT_AS backstop)?"""
@@ -288,10 +291,8 @@ class Session:
             if not sig:
                 hint += " (look for sys.exit/os._exit/process.exit in its code)"
         if cls is PluginCrashed and self._over_limit("", str(fields["stderr_tail"])[-2000:]):
-            return ResourceLimitExceeded(
-                f"{message}: it ran out of memory under its limit of {self.memory_limit_mb:g} MB", plugin=self.name,
-                limit_mb=self.memory_limit_mb, hook=hook,
-                hint="raise `memory_limit_mb` in the run config if the plugin really needs more", **fields)
+            return self._resource_limit(
+                f"{message}: it ran out of memory under its limit of {self.memory_limit_mb:g} MB", hook=hook, **fields)
         if cls is PluginCrashed:
             return PluginCrashed(message, plugin=self.name, exit_code=None if sig else code, signal_name=sig,
                                  hint=hint, hook=hook, **fields)
@@ -302,12 +303,9 @@ class Session:
         message = str(error.get("message") or "")
         hook = error.get("hook") or method
         if self._over_limit(kind, f"{kind}: {message[:2000]}"):
-            return self._fail(ResourceLimitExceeded(
+            return self._fail(self._resource_limit(
                 f"plugin '{self.name}' ran out of memory under its limit of {self.memory_limit_mb:g} MB in {hook} "
-                f"({kind}: {message[:200]}); its process tree was killed", plugin=self.name,
-                limit_mb=self.memory_limit_mb, hook=hook,
-                hint="raise `memory_limit_mb` in the run config if the plugin really needs more",
-                **self._stderr_fields(),
+                f"({kind}: {message[:200]}); its process tree was killed", hook=hook, **self._stderr_fields(),
             ))
         at = error.get("at")
         where = f" at candle {at} of the batch" if isinstance(at, int) and hook == "on_candle" else ""
