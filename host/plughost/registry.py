@@ -165,26 +165,20 @@ def find_plugin_dirs(root: Path) -> Iterator[Path]:
     if (root / MANIFEST_FILE).is_file():
         yield root
         return
+    for child in _subdirs(root):
+        if (child / MANIFEST_FILE).is_file():
+            yield child
+        else:
+            yield from (g for g in _subdirs(child) if (g / MANIFEST_FILE).is_file())
+
+
+def _subdirs(folder: Path) -> list[Path]:
+    """Visible sub-folders, by name (hidden ones, node_modules and __pycache__ are never plugins)."""
     try:
-        children = sorted(os.scandir(root), key=lambda e: e.name)
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
     except OSError:
-        return
-    for child in children:
-        if child.name.startswith(".") or child.name in SKIP_DIRS or not child.is_dir():
-            continue
-        cpath = Path(child.path)
-        if (cpath / MANIFEST_FILE).is_file():
-            yield cpath
-            continue
-        try:
-            grand = sorted(os.scandir(cpath), key=lambda e: e.name)
-        except OSError:
-            continue
-        for g in grand:
-            if g.name.startswith(".") or g.name in SKIP_DIRS or not g.is_dir():
-                continue
-            if (Path(g.path) / MANIFEST_FILE).is_file():
-                yield Path(g.path)
+        return []
+    return [Path(e.path) for e in entries if not e.name.startswith(".") and e.name not in SKIP_DIRS and e.is_dir()]
 
 
 def scan_plugin_dir(
@@ -462,29 +456,32 @@ def _mark_duplicates(entries: list[PluginEntry]) -> None:
             )
 
 
+def check_dependencies(entry: PluginEntry, names: set[str], where: str = "") -> None:
+    """Add a diagnostic to `entry` for each declared dependency not among `names`."""
+    if entry.manifest is None:
+        return
+    for i, dep in enumerate(entry.manifest.dependencies):
+        if dep not in names:
+            found_in = f" ({where})" if where else ""
+            entry.diagnostics.append(Diagnostic(
+                "error", "dependencies",
+                f"dependency '{dep}' is not among the discovered plugins{found_in}; install it or add its folder "
+                "with --plugins-dir",
+                str(entry.manifest_path), f"/dependencies/{i}",
+            ))
+
+
 def _check_dependencies(entries: list[PluginEntry]) -> None:
     names = {e.name for e in entries if e.manifest is not None}
     for e in entries:
-        if e.manifest is None:
-            continue
-        for i, dep in enumerate(e.manifest.dependencies):
-            if dep not in names:
-                e.diagnostics.append(
-                    Diagnostic(
-                        "error",
-                        "dependencies",
-                        f"dependency '{dep}' is not among the discovered plugins; install it or add its "
-                        f"folder with --plugins-dir",
-                        str(e.manifest_path),
-                        f"/dependencies/{i}",
-                    )
-                )
+        check_dependencies(e, names)
 
 
 __all__ = [
     "Diagnostic",
     "PluginEntry",
     "Registry",
+    "check_dependencies",
     "find_plugin_dirs",
     "parse_manifest_data",
     "plughost_home",

@@ -35,7 +35,7 @@ from plughost.errors import (
 )
 from plughost.loader import load_plugin
 from plughost.manifest import MANIFEST_FILE, Diagnostic
-from plughost.registry import PluginEntry, Registry, scan_single
+from plughost.registry import PluginEntry, Registry, check_dependencies, scan_single
 
 TRIAL_CANDLES = 200
 TRIAL_BATCH = 100
@@ -102,20 +102,7 @@ def resolve_target(target: str, registry: Registry) -> PluginEntry:
         if os.path.realpath(e.path) == real:
             return e
     entry = scan_single(path)
-    if entry.manifest is not None:
-        names = set(registry.names())
-        for i, dep in enumerate(entry.manifest.dependencies):
-            if dep not in names:
-                entry.diagnostics.append(
-                    Diagnostic(
-                        "error",
-                        "dependencies",
-                        f"dependency '{dep}' is not among the discovered plugins "
-                        f"({', '.join(str(r) for r in registry.roots)}); add its folder with --plugins-dir",
-                        str(entry.manifest_path),
-                        f"/dependencies/{i}",
-                    )
-                )
+    check_dependencies(entry, set(registry.names()), ", ".join(str(r) for r in registry.roots))
     return entry
 
 
