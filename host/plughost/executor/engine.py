@@ -15,18 +15,19 @@ import numpy as np
 
 from .. import __version__
 from ..config import resolve_config
-from ..errors import PlughostError, PluginError, PluginFailure, PluginProtocolError
+from ..errors import PlughostError, PluginError, PluginProtocolError
 from ..loader import load_plugin
 from ..protocol.messages import AlertEvent, BatchResult, CandleBatch
-from ..proxy import FeatureProxy, PluginProxy, StrategyProxy
+from ..proxy import PluginProxy, StrategyProxy
 from ..registry import PluginEntry, Registry
 from .data import AlertRecord, CandleChunk, load_alerts, open_candles
 from .equity import EquityRecorder
 from .fills import Book, TradeRow, batch_equity
+from .hooks import Features
 from .indicators import IndicatorStream, parse_indicators
 from .metrics import MetricsAccumulator
-from .results import RunWriter, json_safe, safe_artifact_name, trades_columns
-from .runconfig import FeatureEntry, RunConfig, check_pre_run_change
+from .results import RunWriter, json_safe, trades_columns
+from .runconfig import RunConfig
 
 Progress = Callable[[int], None]
 
@@ -38,21 +39,6 @@ class RunOutcome:
     summary: dict[str, Any]
     error: PlughostError | None
     run_dir: Path | None
-
-
-@dataclass
-class _Feature:
-    entry: FeatureEntry
-    proxy: FeatureProxy
-    failed: bool = False  # its process is gone (crash, timeout, protocol error): no more hooks
-
-    @property
-    def name(self) -> str:
-        return self.entry.name
-
-    def wants(self, method: str) -> bool:
-        """Whether the plugin implements this protocol method (from its hello): others are never sent."""
-        return method in self.proxy.hello.methods
 
 
 # on_post_run gets the equity curve as two lists; beyond this many points it is thinned evenly (the
@@ -67,8 +53,6 @@ class _State:
     unmatched_alerts: int = 0
     buy_and_hold: list[float] = field(default_factory=list)
     warnings: list[dict[str, Any]] = field(default_factory=list)
-    plugin_metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
-    artifacts: dict[str, dict[str, str | bytes]] = field(default_factory=dict)
 
     @property
     def trades(self) -> list[TradeRow]:
@@ -118,7 +102,7 @@ class _Run:
         self.progress = progress
         self.state = _State()
         self.proxies: list[PluginProxy] = []
-        self.features: list[_Feature] = []
+        self.features = Features(run_id, self.state.warnings)
         self.strategy_config: dict[str, Any] = {}
         self.strategy_entry: PluginEntry | None = None
         self.started = time.perf_counter()
@@ -134,110 +118,13 @@ class _Run:
             proxy.session.limit_memory(self.run.memory_limit_mb)
         return proxy
 
-    def _feature_failed(self, feature: _Feature, hook: str, error: PlughostError | dict[str, Any],
-                        count: int = 1, *, record_only: bool = False) -> None:
-        """Apply the feature's error policy to one failed hook.
-
-        `continue` (default): the error lands in summary.json `warnings` with the plugin and the hook
-        (repeats of the same plugin/hook/code are counted, not copied), the run goes on, and a feature
-        whose process is gone gets no further hooks. `fail`: the error becomes the run's error.
-        `record_only` (hooks of a run that has already failed) never raises."""
-        name = feature.name
-        if isinstance(error, PlughostError):
-            exc = error
-            if isinstance(error, PluginFailure) and not feature.proxy.session.alive:
-                feature.failed = True
-        else:  # a hook_error notification: the plugin raised in on_candle/on_trade and carries on
-            kind = str(error.get("type") or "Error")
-            at = error.get("at")
-            where = f" (event {at} of the notification)" if isinstance(at, int) else ""
-            exc = PluginError(
-                f"feature '{name}' raised {kind} in {hook}{where}: {str(error.get('message') or '')[:2000]}",
-                plugin=name, error_type=kind, traceback=str(error.get("traceback") or ""),
-                at=at if isinstance(at, int) else None, hook=hook,
-                hint="fix the feature (its traceback is in this record); the strategy's trades are unaffected",
-            )
-        if feature.entry.on_error == "fail" and not record_only:
-            if isinstance(exc, PluginFailure):
-                exc.hook = hook
-            exc.hint = (exc.hint + "; " if exc.hint else "") + (
-                f"the run failed because feature '{name}' has onError: fail in its run config entry "
-                "(use onError: continue to record the error and go on)")
-            raise exc
-        record = exc.to_dict()
-        record["plugin"] = name
-        record["hook"] = hook
-        for seen in self.state.warnings:
-            if (seen.get("plugin"), seen.get("hook"), seen.get("code")) == (name, hook, record["code"]):
-                seen["count"] = int(seen.get("count", 1)) + count
-                return
-        record["count"] = count
-        self.state.warnings.append(record)
-
-    def _each_feature(self, hook: str, call: Callable[[_Feature], None], *, record_only: bool = False,
-                      every: bool = False) -> None:
-        """`call` for each live feature that implements `hook` (`every`: each live feature), in order,
-        then the hook errors it has reported so far, each through the feature's error policy."""
-        for feature in self.features:
-            if feature.failed or not (every or feature.wants(hook)):
-                continue
-            try:
-                call(feature)
-            except PlughostError as exc:
-                self._feature_failed(feature, hook, exc, record_only=record_only)
-            finally:
-                self._take_hook_errors(feature, record_only=record_only)
-
-    def _take_hook_errors(self, feature: _Feature, *, record_only: bool = False) -> None:
-        for error in feature.proxy.take_hook_errors():
-            count = error.get("count")
-            self._feature_failed(feature, str(error.get("hook") or "on_candle"), error.get("error") or {},
-                                 count if isinstance(count, int) and count > 0 else 1, record_only=record_only)
-
-    def start_features(self) -> None:
-        """Start every feature in hook order and initialize it with its resolved config. A feature's
-        bad config or unknown name fails the run (the user's input is wrong); a feature that fails to
-        start follows its error policy."""
-        for entry in self.run.sorted_features():
-            plugin = self.registry.get_runnable(entry.name, type="feature")
-            config = resolve_config(plugin, entry.config, base_dir=self.base_dir)
-            try:
-                proxy = self._start(plugin, entry.timeout)
-            except PlughostError as exc:
-                if entry.on_error == "fail":
-                    raise
-                self.state.warnings.append({**exc.to_dict(), "plugin": entry.name, "hook": "initialize", "count": 1})
-                continue
-            assert isinstance(proxy, FeatureProxy)
-            feature = _Feature(entry, proxy)
-            self.features.append(feature)
-            try:
-                proxy.initialize(config, self.run_id)
-            except PlughostError as exc:
-                self._feature_failed(feature, "initialize", exc)
-                feature.failed = True  # a feature that could not initialize gets no hooks
-
-    def pre_run(self) -> None:
-        """The on_pre_run chain, in feature order: each feature sees the config the previous one
-        returned. A refused change (a frozen key, an invalid config) is that feature's error under its
-        policy: with `continue` the change is dropped and recorded, with `fail` the run fails."""
-        for feature in self.features:
-            if feature.failed or not feature.wants("on_pre_run"):
-                continue
-            try:
-                changed = feature.proxy.pre_run(self.run.to_user_dict())
-                if changed is not None:
-                    self.run = check_pre_run_change(self.run, changed, feature.name)
-            except PlughostError as exc:
-                self._feature_failed(feature, "on_pre_run", exc)
-
     # -- the loop -------------------------------------------------------------------------------
 
     def execute(self) -> None:
         run = self.run
         self.strategy_entry = self.registry.get_runnable(run.strategy, type="strategy")
-        self.start_features()
-        self.pre_run()
+        self.features.start(self.run, self.registry, self.base_dir, self._start)
+        self.run = self.features.pre_run(self.run)
         run = self.run
         self.strategy_config = resolve_config(self.strategy_entry, run.config, base_dir=self.base_dir)
         specs = parse_indicators(run.indicators)
@@ -269,14 +156,7 @@ class _Run:
             if first_close is None:
                 first_close = float(batch.close[0])
             if self.features:
-                # Notifications: written to each feature's pipe and not waited for, so features run
-                # alongside the strategy. A full pipe (a feature slower than the strategy) blocks the
-                # write up to that feature's call timeout, then it is timed out and killed.
-                wire = batch.to_wire()
-
-                def send_candles(f: _Feature, b: CandleBatch = batch, w: dict[str, Any] = wire) -> None:
-                    f.proxy.send_candles(b, w)
-                self._each_feature("on_candle", send_candles)
+                self.features.candles(batch, batch.to_wire())
             try:
                 result = strategy.run_batch(batch)
             except PluginError as exc:
@@ -295,12 +175,8 @@ class _Run:
             self.recorder.add(symbol, batch.timestamp, pnl, in_pos)
             self.state.candles += len(batch)
             if len(book.trades) > sent_trades and self.features:
-                new = [t.to_dict() for t in book.trades[sent_trades:]]
+                self.features.trades([t.to_dict() for t in book.trades[sent_trades:]])
                 sent_trades = len(book.trades)
-
-                def send_trades(f: _Feature, n: list[dict[str, Any]] = new) -> None:
-                    f.proxy.send_trades(n)
-                self._each_feature("on_trade", send_trades)
             if self.progress:
                 self.progress(len(batch))
 
@@ -349,68 +225,18 @@ class _Run:
 
     def post_run(self, summary: dict[str, Any], trades: list[TradeRow],
                  equity: tuple[np.ndarray, np.ndarray, int], *, record_only: bool = False) -> None:
-        """on_post_run for every live feature, in order, with the run's results; collects `metrics`
-        into plugin_metrics and `artifacts` for the run folder. Also called for a failed run
-        (`results.status` says so); then errors are only recorded."""
+        """The features' on_post_run with the run's results (also for a failed run: then errors are
+        only recorded)."""
         if not self.features:
             return
         ts, values, step = equity  # already thinned to MAX_POST_RUN_EQUITY_POINTS by the recorder
-        results = {
+        self.features.post_run({
             "run_id": self.run_id, "status": summary["status"], "metrics": json_safe(summary["metrics"]),
             "trades": trades_columns(trades),
             "equity": {"timestamp": ts.tolist(), "equity": values.tolist()},
             "config": self.strategy_config,
             "equity_step": step,  # 1: one point per candle time; k: every k-th point (long runs)
-        }
-
-        def call(feature: _Feature) -> None:
-            if not feature.wants("on_post_run"):
-                # A barrier instead: the plugin handles messages in order, so once it answers, every
-                # hook_error it sent for earlier notifications has been read (and a lagging feature
-                # has finished its candles, or timed out).
-                feature.proxy.ping()
-                return
-            out = feature.proxy.post_run(results)
-            if out:
-                self._collect(feature.name, out)
-
-        self._each_feature("on_post_run", call, record_only=record_only, every=True)
-
-    def _collect(self, name: str, out: dict[str, Any]) -> None:
-        """Metrics must be numbers (NaN/Inf are written as null); artifact names must be plain file names."""
-        def refuse(code: str, message: str) -> None:
-            self.state.warnings.append({"code": code, "plugin": name, "hook": "on_post_run", "message": message,
-                                        "count": 1})
-
-        metrics = out.get("metrics") or {}
-        if isinstance(metrics, dict):
-            kept: dict[str, float] = {}
-            for key, value in metrics.items():
-                if isinstance(value, int | float):  # bools count as 0/1
-                    kept[str(key)] = float(value)
-                else:
-                    refuse("METRIC_REFUSED", f"feature '{name}' returned metric {key!r} = {value!r:.80}, not a "
-                           "number; on_post_run metrics must be numbers (put other data in an artifact)")
-            if kept:
-                self.state.plugin_metrics[name] = kept
-        else:
-            refuse("METRIC_REFUSED", f"feature '{name}' returned metrics that are not a map of name -> number")
-        artifacts = out.get("artifacts") or {}
-        if not isinstance(artifacts, dict):
-            refuse("ARTIFACT_REFUSED", f"feature '{name}' returned artifacts that are not a map of filename -> content")
-            return
-        files: dict[str, str | bytes] = {}
-        for fname, content in artifacts.items():
-            if not (isinstance(fname, str) and safe_artifact_name(fname)):
-                refuse("ARTIFACT_REFUSED", f"feature '{name}': artifact name {fname!r} is not a plain file name "
-                       "(letters, digits, '.', '_', '-'; no folders)")
-            elif not isinstance(content, str | bytes):
-                refuse("ARTIFACT_REFUSED", f"feature '{name}': artifact {fname!r} is {type(content).__name__}, "
-                       "not text or bytes")
-            else:
-                files[fname] = content
-        if files:
-            self.state.artifacts[name] = files
+        }, record_only=record_only)
 
     def plugin_report(self) -> dict[str, Any]:
         report = {}
@@ -487,7 +313,7 @@ def run_backtest(
     except PlughostError as exc:
         error = exc
         summary["status"], summary["error"] = "failed", exc.to_dict()
-    summary["plugin_metrics"] = job.state.plugin_metrics
+    summary["plugin_metrics"] = job.features.plugin_metrics
     summary["warnings"] = job.state.warnings
     summary["plugins"] = job.plugin_report()
     job.close_all()
@@ -495,5 +321,5 @@ def run_backtest(
     summary["timings"] = {k: round(v, 4) for k, v in job.timings.items()}
     if job.timings.get("loop_s"):
         summary["timings"]["candles_per_s"] = round(job.state.candles / job.timings["loop_s"])
-    run_dir = writer.write(summary, trades, job.state.artifacts)
+    run_dir = writer.write(summary, trades, job.features.artifacts)
     return RunOutcome(run_id, summary["status"], summary, error, run_dir)
