@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..errors import PlughostError, UsageError
+from ..executor.results import format_number
 from ..registry import Registry, resolve_roots
 from .journal import RunRow
 from .progress import BatchProgress
@@ -75,12 +76,6 @@ def run_batch_command(
     return result.exit_code
 
 
-def _pct(value: Any, pattern: str) -> str:
-    if not isinstance(value, int | float):
-        return "-"
-    return pattern.format(value)
-
-
 def runs_table(rows: list[RunRow], title: str | None = None) -> Table:
     table = Table(title=title, title_justify="left", box=None, pad_edge=False, header_style="bold")
     for name, justify in (("run", "left"), ("status", "left"), ("att", "right"), ("trades", "right"),
@@ -89,9 +84,9 @@ def runs_table(rows: list[RunRow], title: str | None = None) -> Table:
     for r in rows:
         m = r.metrics or {}
         colour = {"ok": "green", "failed": "red"}.get(r.status, "yellow")
-        table.add_row(r.id, f"[{colour}]{r.status}[/]", str(r.attempts), _pct(m.get("num_trades"), "{:.0f}"),
-                      _pct(m.get("return_pct"), "{:+.2f}%"), _pct(m.get("max_drawdown"), "{:.2f}%"),
-                      _pct(m.get("sharpe"), "{:.2f}"), r.error_code or "")
+        table.add_row(r.id, f"[{colour}]{r.status}[/]", str(r.attempts), format_number(m.get("num_trades"), "{:.0f}"),
+                      format_number(m.get("return_pct"), "{:+.2f}%"), format_number(m.get("max_drawdown"), "{:.2f}%"),
+                      format_number(m.get("sharpe"), "{:.2f}"), r.error_code or "")
     return table
 
 

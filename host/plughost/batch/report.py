@@ -17,6 +17,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from ..executor.results import format_number
 from .journal import RunRow
 
 BEST_RUNS = 5
@@ -74,15 +75,6 @@ _JS = """
 
 def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
-
-
-def _fmt(value: Any, pattern: str) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "-"
-    try:
-        return pattern.format(value)
-    except (TypeError, ValueError):
-        return str(value)
 
 
 def _num_attr(value: Any) -> str:
@@ -195,8 +187,9 @@ def render_report(out_dir: Path, rows: list[RunRow], *, title: str = "plughost b
         ]
         for key, _label, pattern in METRIC_COLUMNS:
             v = m.get(key)
-            cells.append(f'<td class="num" data-v="{_num_attr(v)}">{_e(_fmt(v, pattern))}</td>')
-        cells.append(f'<td class="num" data-v="{_num_attr(r.duration_s)}">{_e(_fmt(r.duration_s, "{:.2f}"))}</td>')
+            cells.append(f'<td class="num" data-v="{_num_attr(v)}">{_e(format_number(v, pattern))}</td>')
+        seconds = _e(format_number(r.duration_s, "{:.2f}"))
+        cells.append(f'<td class="num" data-v="{_num_attr(r.duration_s)}">{seconds}</td>')
         cells.append(f"<td>{_e(r.error_code or '')}</td>")
         out.append("<tr>" + "".join(cells) + "</tr>")
     out.append("</tbody></table>")
@@ -211,7 +204,7 @@ def render_report(out_dir: Path, rows: list[RunRow], *, title: str = "plughost b
             if not flat:
                 continue
             out.append(f"<tr><td>{_e(r.id)}</td>" + "".join(
-                f'<td class="num" data-v="{_num_attr(flat.get(k))}">{_e(_fmt(flat.get(k), "{:,.4g}"))}</td>'
+                f'<td class="num" data-v="{_num_attr(flat.get(k))}">{_e(format_number(flat.get(k), "{:,.4g}"))}</td>'
                 for k in keys) + "</tr>")
         out.append("</tbody></table>")
     else:

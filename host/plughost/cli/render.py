@@ -12,6 +12,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ..executor.results import format_number
+
 _METRIC_ROWS = (
     ("num_trades", "trades", "{:.0f}"),
     ("total_pnl", "total P&L", "{:,.2f}"),
@@ -29,15 +31,6 @@ def console(stderr: bool = False) -> Console:
     return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
-def fmt(value: Any, pattern: str) -> str:
-    if value is None:
-        return "-"
-    try:
-        return pattern.format(value)
-    except (TypeError, ValueError):
-        return str(value)
-
-
 def print_run_summary(summary: dict[str, Any], run_dir: Path | None) -> None:
     out = console()
     status = summary.get("status")
@@ -48,13 +41,13 @@ def print_run_summary(summary: dict[str, Any], run_dir: Path | None) -> None:
     table.add_column(justify="right")
     metrics = summary.get("metrics") or {}
     for key, label, pattern in _METRIC_ROWS:
-        table.add_row(label, fmt(metrics.get(key), pattern))
+        table.add_row(label, format_number(metrics.get(key), pattern))
     table.add_row("candles", f"{summary.get('candles', 0):,}")
     ignored, rejected = summary.get("ignored_signals", 0), summary.get("rejected_signals", 0)
     table.add_row("ignored / rejected signals", f"{ignored} / {rejected}")
     for plugin, values in (summary.get("plugin_metrics") or {}).items():
         for name, value in values.items():
-            table.add_row(f"{plugin}: {name}", fmt(value, "{:,.4g}"))
+            table.add_row(f"{plugin}: {name}", format_number(value, "{:,.4g}"))
     out.print(table)
     for warning in summary.get("warnings") or []:
         console(stderr=True).print(f"[yellow]warning[/] {warning.get('plugin')} {warning.get('hook') or ''}: "

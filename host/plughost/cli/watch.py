@@ -26,10 +26,11 @@ from rich.table import Table
 from ..config import load_config_file
 from ..errors import PlughostError
 from ..executor.engine import RunOutcome, run_backtest
+from ..executor.results import format_number
 from ..executor.runconfig import RunConfig
 from ..registry import PluginEntry, Registry
 from .common import open_registry
-from .render import _METRIC_ROWS, console, fmt, print_run_summary
+from .render import _METRIC_ROWS, console, print_run_summary
 
 Snapshot = dict[Path, tuple[int, int] | None]
 _SKIP_DIRS = {"node_modules", "__pycache__"}
@@ -146,14 +147,14 @@ def comparison_table(previous: dict[str, Any], current: dict[str, Any]) -> Table
         for name in dict.fromkeys([*old, *new]):
             rows.append((f"{plugin}: {name}", old.get(name), new.get(name), "{:,.4g}"))
     for label, old_value, new_value, pattern in rows:
-        old_text, new_text = fmt(old_value, pattern), fmt(new_value, pattern)
+        old_text, new_text = format_number(old_value, pattern), format_number(new_value, pattern)
         if old_text == new_text:
             table.add_row(label, old_text, new_text, "")
             continue
         delta = ""
         if isinstance(old_value, int | float) and isinstance(new_value, int | float):
             signed = pattern if "{:+" in pattern else pattern.replace("{:", "{:+", 1)
-            delta = fmt(new_value - old_value, signed)
+            delta = format_number(new_value - old_value, signed)
         table.add_row(f"[bold]{label}[/]", old_text, f"[bold yellow]{new_text}[/]", f"[yellow]{delta}[/]")
     return table
 

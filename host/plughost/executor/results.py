@@ -39,6 +39,16 @@ def json_safe(value: Any) -> Any:
     return value
 
 
+def format_number(value: Any, pattern: str) -> str:
+    """A metric as people read it: `pattern` applied; '-' for a missing or non-finite value."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    try:
+        return pattern.format(value)
+    except (TypeError, ValueError):
+        return str(value)
+
+
 def trades_columns(trades: Sequence[TradeRow]) -> dict[str, list[Any]]:
     return {name: [getattr(t, name) for t in trades] for name in TRADE_COLUMNS}
 
