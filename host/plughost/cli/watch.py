@@ -224,7 +224,9 @@ def watch_backtest(
             shown = ", ".join(_short(p) for p in paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
             err.print(f"[cyan]changed:[/] {shown}; re-running", highlight=False)
     except KeyboardInterrupt:
-        err.print("[dim]stopped watching[/]", highlight=False)
+        # Plain echo, not the rich console: an interrupt in the middle of a rich print can leave that
+        # console buffering, and the message would never appear.
+        click.echo("stopped watching", err=True)
         return 0
     finally:
         signal.signal(signal.SIGTERM, previous_handler)
