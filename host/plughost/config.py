@@ -20,11 +20,9 @@ from __future__ import annotations
 
 import copy
 import difflib
-import json
 import os
 import posixpath
 import re
-import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +38,7 @@ from referencing.jsonschema import DRAFT202012
 
 from plughost.errors import ConfigError
 from plughost.manifest import Diagnostic, contained_path
+from plughost.safefile import FileLimitError, load_structured, loads_json, read_text
 
 if TYPE_CHECKING:
     from plughost.registry import PluginEntry
@@ -74,26 +73,18 @@ def load_config_file(path: str | Path, *, plugin: str | None = None) -> dict[str
             f"config file {path} must be .json or .toml", plugin=plugin, hint="rename it or convert it"
         )
     try:
-        data: Any = (
-            tomllib.loads(path.read_text(encoding="utf-8"))
-            if suffix == ".toml"
-            else json.loads(path.read_text(encoding="utf-8"))
-        )
+        data: Any = load_structured(path)
     except FileNotFoundError:
         raise ConfigError(
             f"config file {path} does not exist", plugin=plugin, hint="check the path"
         ) from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}", plugin=plugin) from None
-    except json.JSONDecodeError as exc:
+    except FileLimitError as exc:
         raise ConfigError(
-            f"config file {path} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})",
+            f"config file {path} is {exc}",
             plugin=plugin,
             hint="fix the syntax",
-        ) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(
-            f"config file {path} is not valid TOML: {exc}", plugin=plugin, hint="fix the syntax"
         ) from None
     if not isinstance(data, dict):
         raise ConfigError(
@@ -314,7 +305,7 @@ def _make_retrieve(plugin_dir: Path) -> Any:
         if real is None:
             raise RefRefused(f"$ref to {rel!r} refused: it {why}")
         try:
-            contents = json.loads(real.read_text(encoding="utf-8"))
+            contents = loads_json(read_text(real))
         except FileNotFoundError:
             missing = RefRefused(f"{rel} does not exist in the plugin folder")
             raise NoSuchResource(ref=uri) from missing  # type: ignore[call-arg]
@@ -335,23 +326,19 @@ def load_schema(path: Path, plugin_dir: Path, *, plugin: str | None = None) -> P
     if real is None:
         raise ConfigError(f"plugin '{plugin}': config schema path {why}", plugin=plugin)
     try:
-        schema = json.loads(real.read_text(encoding="utf-8"))
+        schema = loads_json(read_text(real))
     except FileNotFoundError:
         raise ConfigError(
             f"plugin '{plugin}': config schema {real} does not exist",
             plugin=plugin,
             hint="fix `configSchema` in plugin.json",
         ) from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise ConfigError(
             f"plugin '{plugin}': cannot read config schema {real}: {exc}", plugin=plugin
         ) from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(
-            f"plugin '{plugin}': config schema {real} is not valid JSON: {exc.msg} "
-            f"(line {exc.lineno}, column {exc.colno})",
-            plugin=plugin,
-        ) from None
+    except FileLimitError as exc:
+        raise ConfigError(f"plugin '{plugin}': config schema {real} is {exc}", plugin=plugin) from None
     if not isinstance(schema, dict | bool):
         raise ConfigError(f"plugin '{plugin}': config schema {real} must be a JSON object", plugin=plugin)
     if isinstance(schema, bool):
@@ -367,7 +354,94 @@ def load_schema(path: Path, plugin_dir: Path, *, plugin: str | None = None) -> P
     if isinstance(own_id, str) and own_id and own_id != root_uri:
         registry = registry.with_resource(own_id.split("#", 1)[0], resource)
     registry = registry.crawl()
-    return PluginSchema(schema, real, root_dir, plugin, root_uri, registry)
+    ps = PluginSchema(schema, real, root_dir, plugin, root_uri, registry)
+    cycle = circular_ref(ps)
+    if cycle is not None:
+        raise ConfigError(
+            f"plugin '{plugin}': config schema {real} has a circular $ref: {cycle}",
+            plugin=plugin,
+            hint="a $ref chain (through $ref, allOf, anyOf, oneOf, not, if/then/else) must end in a real "
+            "schema; recursion is fine only below properties or items",
+        )
+    return ps
+
+
+_SAME_INSTANCE_LISTS = ("allOf", "anyOf", "oneOf")
+_SAME_INSTANCE_ONE = ("not", "if", "then", "else")
+
+
+def _same_instance_children(node: dict[str, Any], resolver: Any) -> list[tuple[Any, Any, str]]:
+    """Subschemas applied to the same instance as `node`: a loop through these never ends."""
+    out: list[tuple[Any, Any, str]] = []
+    for key in ("$ref", "$dynamicRef"):
+        ref = node.get(key)
+        if isinstance(ref, str):
+            try:
+                resolved = resolver.lookup(ref)
+            except Exception:  # an unresolvable $ref is reported by ref_diagnostics, not here
+                continue
+            if isinstance(resolved.contents, dict):
+                out.append((resolved.contents, resolved.resolver, ref))
+    for key in _SAME_INSTANCE_LISTS:
+        items = node.get(key)
+        if isinstance(items, list):
+            out += [(sub, resolver, key) for sub in items if isinstance(sub, dict)]
+    for key in _SAME_INSTANCE_ONE:
+        sub = node.get(key)
+        if isinstance(sub, dict):
+            out.append((sub, resolver, key))
+    deps = node.get("dependentSchemas")
+    if isinstance(deps, dict):
+        out += [(sub, resolver, "dependentSchemas") for sub in deps.values() if isinstance(sub, dict)]
+    return out
+
+
+def _all_subschemas(schema: Any) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            found.append(node)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
+
+
+def circular_ref(ps: PluginSchema) -> str | None:
+    """The `$ref` chain of a loop that validation would follow forever (and overflow the stack), or None.
+
+    Iterative depth-first search over "same instance" edges; nodes are schema objects by identity."""
+    resolver = ps.resolver()
+    state: dict[int, int] = {}  # 1: on the current path, 2: done
+    keep: list[Any] = []  # identity keys stay valid only while the objects live
+    for start in _all_subschemas(ps.schema):
+        if id(start) in state:
+            continue
+        keep.append(start)
+        state[id(start)] = 1
+        path: list[str] = []
+        stack = [(start, iter(_same_instance_children(start, resolver)))]
+        while stack:
+            _node, children = stack[-1]
+            nxt = next(children, None)
+            if nxt is None:
+                state[id(_node)] = 2
+                stack.pop()
+                if path:
+                    path.pop()
+                continue
+            child, child_resolver, via = nxt
+            seen = state.get(id(child))
+            if seen == 1:
+                return " -> ".join([*path, via]) or via
+            if seen is None:
+                keep.append(child)
+                state[id(child)] = 1
+                path.append(via)
+                stack.append((child, iter(_same_instance_children(child, child_resolver))))
+    return None
 
 
 def entry_schema(entry: PluginEntry) -> PluginSchema | None:
@@ -491,8 +565,11 @@ def env_overrides(
             continue
         raw = env[var]
         try:
-            value: Any = json.loads(raw)
-        except ValueError:
+            value: Any = loads_json(raw)
+        except FileLimitError as exc:
+            if _looks_structured(raw):  # meant as JSON but out of bounds: refuse, never pass it on
+                raise ConfigError(f"environment variable {var}: {exc}", plugin=plugin,
+                                  hint="integers must be below 2^63 and nesting at most 64 levels") from None
             value = raw
         node: Any = schema
         target = out
@@ -515,6 +592,12 @@ def env_overrides(
                     nxt = target[key] = {}
                 target = nxt
     return out
+
+
+def _looks_structured(raw: str) -> bool:
+    """A value that parses as a number or a JSON document except for a limit (too deep, too large)."""
+    text = raw.strip()
+    return bool(text) and (text[0] in "[{" or bool(re.fullmatch(r"-?\d+", text)))
 
 
 def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:

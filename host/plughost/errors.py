@@ -5,6 +5,10 @@
     +-- DataError                      a candle/alert file is unreadable or invalid (DATA_INVALID)
     +-- ConfigError                    a run config or plugin config breaks its schema (CONFIG_INVALID)
     +-- ManifestError                  a plugin.json is invalid (MANIFEST_INVALID)
+    +-- StateError                     ~/.plughost/state.json is corrupt (STATE_INVALID; fails closed)
+    +-- UnsafeOutput                   a run id / --out that would write outside --out (OUTPUT_REFUSED)
+    +-- DiskFull                       no space left while writing results (DISK_FULL)
+    +-- SandboxUnavailable             --sandbox without bubblewrap or unshare (SANDBOX_UNAVAILABLE)
     +-- PluginNotFound                 no plugin of that name (suggests the closest names)
     +-- PluginDisabled                 the plugin is disabled (says how to enable it)
     +-- PluginFailure                  something went wrong with a running plugin process
@@ -114,6 +118,42 @@ class ManifestError(PlughostError):
 
     def details(self) -> dict[str, Any]:
         return {"path": self.path} if self.path else {}
+
+
+class StateError(PlughostError):
+    """~/.plughost/state.json (which plugins are disabled) exists but cannot be trusted."""
+
+    code = "STATE_INVALID"
+    exit_status = 2
+
+
+class UnsafeOutput(PlughostError):
+    """A run id or an output path that would write outside --out, or replace a published run."""
+
+    code = "OUTPUT_REFUSED"
+    exit_status = 2
+
+
+class DiskFull(PlughostError):
+    """No space (or quota) left while writing results; the folder named is where the write failed."""
+
+    code = "DISK_FULL"
+    exit_status = 1
+
+    def __init__(self, message: str, *, folder: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint or f"free space on the filesystem holding {folder}, then run again "
+                         "(a batch: add --resume to keep the runs already finished)")
+        self.folder = folder
+
+    def details(self) -> dict[str, Any]:
+        return {"folder": self.folder}
+
+
+class SandboxUnavailable(PlughostError):
+    """--sandbox was asked for, but neither bubblewrap nor unshare can create the namespaces here."""
+
+    code = "SANDBOX_UNAVAILABLE"
+    exit_status = 2
 
 
 class PluginNotFound(PlughostError):

@@ -62,7 +62,7 @@ def preflight(entry: PluginEntry) -> Path:
     return real
 
 
-def build_launch_spec(entry: PluginEntry, extra_env: Mapping[str, str] | None = None) -> Any:
+def build_launch_spec(entry: PluginEntry, extra_env: Mapping[str, str] | None = None, sandbox: bool = False) -> Any:
     """The proxy layer's `LaunchSpec` for this entry (after `preflight`)."""
     from plughost.transport.process import LaunchSpec
 
@@ -75,6 +75,7 @@ def build_launch_spec(entry: PluginEntry, extra_env: Mapping[str, str] | None = 
         entry=real,
         plugin_dir=entry.path.resolve(),
         extra_env=dict(extra_env or {}),
+        sandbox=sandbox,
     )
 
 
@@ -130,11 +131,12 @@ def load_plugin(
     start_timeout: float = 10.0,
     call_timeout: float = 30.0,
     extra_env: Mapping[str, str] | None = None,
+    sandbox: bool = False,
 ) -> Any:
     """Spawn, handshake and check one plugin. Returns a started proxy; the caller closes it."""
     from plughost.proxy import start_plugin
 
-    spec = build_launch_spec(entry, extra_env)
+    spec = build_launch_spec(entry, extra_env, sandbox)
     proxy = start_plugin(spec, start_timeout=start_timeout, call_timeout=call_timeout)
     try:
         check_hello(entry, proxy.hello)

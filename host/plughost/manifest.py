@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from plughost.errors import ManifestError
+from plughost.safefile import FileLimitError, loads_json, read_text
 
 MANIFEST_FILE = "plugin.json"
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
@@ -28,6 +29,7 @@ SEMVER_PATTERN = (
     r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][a-zA-Z0-9-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][a-zA-Z0-9-]*))*))?"
     r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
 )
+MAX_MANIFEST_BYTES = 1024 * 1024  # a plugin.json is a few hundred bytes
 SCHEMA_ID = "https://plughost.dev/schemas/plugin.schema.json"
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "protocol" / "plugin.schema.json"
 
@@ -178,25 +180,16 @@ def read_manifest(manifest_path: Path) -> tuple[Any, PluginManifest | None, list
     """Read and validate one `plugin.json`. Returns (raw JSON or None, manifest or None, diagnostics)."""
     file = str(manifest_path)
     try:
-        text = manifest_path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_text(manifest_path, max_bytes=MAX_MANIFEST_BYTES)
+    except OSError as exc:
         return None, None, [Diagnostic("error", "manifest-json", f"cannot read plugin.json: {exc}", file, "")]
+    except FileLimitError as exc:
+        return None, None, [Diagnostic("error", "manifest-json", f"plugin.json is {exc}", file, "")]
     try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return (
-            None,
-            None,
-            [
-                Diagnostic(
-                    "error",
-                    "manifest-json",
-                    f"invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})",
-                    file,
-                    "",
-                )
-            ],
-        )
+        raw = loads_json(text)
+    except FileLimitError as exc:
+        why = str(exc).removeprefix("not valid JSON: ")
+        return None, None, [Diagnostic("error", "manifest-json", f"invalid JSON: {why}", file, "")]
     manifest, diags = parse_manifest_data(raw, file=file)
     return raw, manifest, diags
 

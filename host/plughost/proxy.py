@@ -89,7 +89,7 @@ class PluginProxy:
     def sample_resources(self) -> dict[str, float]:
         """CPU seconds and peak RSS of the plugin's process (call before closing it)."""
         try:
-            proc = psutil.Process(self.session.process.pid)
+            proc = psutil.Process(self.session.process.main_pid)
             cpu = proc.cpu_times()
             mem = proc.memory_info()
             peak = getattr(mem, "peak_wset", None) or _peak_rss_kb(proc.pid) * 1024 or mem.rss

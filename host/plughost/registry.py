@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from plughost.errors import ManifestError, PluginDisabled, PluginNotFound
+from plughost.errors import ConfigError, ManifestError, PluginDisabled, PluginNotFound, StateError
 from plughost.manifest import (
     MANIFEST_FILE,
     Diagnostic,
@@ -38,6 +38,7 @@ from plughost.manifest import (
     parse_manifest_data,
     read_manifest,
 )
+from plughost.safefile import loads_json, read_text
 
 ENV_PLUGIN_PATH = "PLUGHOST_PLUGIN_PATH"
 ENV_HOME = "PLUGHOST_HOME"
@@ -222,11 +223,31 @@ def scan_plugin_dir(
     if manifest is not None:
         # containment and existence: cheap, security relevant, never cached
         diags = diags + check_paths(manifest, plugin_dir, file=str(mpath), root_real=root_real)
+        diags = diags + _unusable_schema(manifest, plugin_dir, str(mpath), diags)
         name = manifest.name
     else:
         raw_name = raw.get("name") if isinstance(raw, dict) else None
         name = raw_name if isinstance(raw_name, str) else plugin_dir.name
     return PluginEntry(name=name, path=plugin_dir, manifest=manifest, diagnostics=diags), updated
+
+
+def _unusable_schema(
+    manifest: PluginManifest, plugin_dir: Path, file: str, diags: list[Diagnostic]
+) -> list[Diagnostic]:
+    """A config schema that would break every use of the plugin (circular $ref, over the file limits)
+    makes the plugin invalid in the listing too, not only in `validate-plugin`."""
+    if manifest.config_schema is None or any(d.check == "path-escape" for d in diags):
+        return []
+    from plughost.config import load_schema  # config builds on the registry's entries
+
+    try:
+        load_schema(Path(manifest.config_schema), plugin_dir, plugin=manifest.name)
+    except ConfigError as exc:
+        if "circular $ref" in exc.message or "nested deeper" in exc.message or "out of range" in exc.message:
+            return [Diagnostic("error", "config-schema", exc.message, file, "/configSchema")]
+    except Exception:  # anything else is the validator's to report in detail
+        return []
+    return []
 
 
 def scan_single(plugin_dir: Path) -> PluginEntry:
@@ -265,12 +286,28 @@ def _locked(home: Path) -> Iterator[None]:
 
 
 def read_disabled(home: Path) -> set[str]:
+    """The disabled plugins. A state file that exists but cannot be read fails closed (STATE_INVALID):
+    treating it as empty would silently re-enable every plugin the user disabled."""
+    path = home / STATE_FILE
     try:
-        data = json.loads((home / STATE_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = loads_json(read_text(path))
+    except FileNotFoundError:
         return set()
+    except (OSError, ValueError) as exc:
+        raise StateError(
+            f"the plugin state file {path} is unreadable or corrupt ({exc}); it lists the disabled plugins, "
+            "so plughost will not guess",
+            hint=f"fix it, or delete it to enable every plugin again (`rm {path}`), then disable the ones you "
+            "want off with `plughost disable-plugin NAME`",
+        ) from None
     disabled = data.get("disabled") if isinstance(data, dict) else None
-    return {d for d in disabled if isinstance(d, str)} if isinstance(disabled, list) else set()
+    if not isinstance(disabled, list) or not all(isinstance(d, str) for d in disabled):
+        raise StateError(
+            f"the plugin state file {path} has no valid `disabled` list; plughost will not guess which plugins "
+            "are disabled",
+            hint=f'write {{"version": 1, "disabled": []}} to it, or delete it (`rm {path}`)',
+        )
+    return set(disabled)
 
 
 def set_enabled(home: Path, name: str, enabled: bool) -> bool:
@@ -289,7 +326,7 @@ def set_enabled(home: Path, name: str, enabled: bool) -> bool:
 
 def _load_cache(path: Path) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = loads_json(read_text(path))
     except (OSError, ValueError):
         return {}
     if not isinstance(data, dict) or data.get("version") != CACHE_VERSION:

@@ -196,14 +196,14 @@ class Session:
         Applied after the handshake: runtimes such as V8 reserve far more address space than they use."""
         self.memory_limit_mb = limit_mb
         with contextlib.suppress(psutil.Error, OSError, ValueError):
-            proc = psutil.Process(self.process.pid)
+            proc = psutil.Process(self.process.main_pid)
             cap = proc.memory_info().vms + int(limit_mb * 2**20)
             proc.rlimit(psutil.RLIMIT_AS, (cap, cap))
 
     def _check_memory(self) -> None:
         assert self.memory_limit_mb is not None
         try:
-            with open(f"/proc/{self.process.pid}/statm", "rb") as statm:
+            with open(f"/proc/{self.process.main_pid}/statm", "rb") as statm:
                 rss_mb = int(statm.read().split()[1]) * _PAGE / 2**20
         except (OSError, IndexError, ValueError):
             return

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,8 +11,9 @@ from rich.console import Console
 from rich.table import Table
 
 from ..errors import PlughostError, UsageError
-from ..executor.results import format_number
+from ..executor.results import check_out_dir, format_number
 from ..registry import Registry, resolve_roots
+from ..safefile import dumps
 from .journal import RunRow
 from .progress import BatchProgress
 from .runner import BatchResult, run_batch
@@ -53,6 +53,7 @@ def run_batch_command(
     as_json: bool,
     start_timeout: float | None,
     call_timeout: float | None,
+    sandbox: bool = False,
 ) -> int:
     """The `plughost run --batch` command. Returns the exit status (0 ok, 1 a run failed, 130 interrupted);
     raises `PlughostError` for bad input (exit 2), `BatchLocked` included."""
@@ -61,16 +62,19 @@ def run_batch_command(
         defaults["start_timeout"] = start_timeout
     if call_timeout is not None:
         defaults["call_timeout"] = call_timeout
+    if sandbox:
+        defaults["sandbox"] = True
     if workers is not None and workers < 1:
         raise UsageError("--workers must be at least 1", hint="or leave it out: one worker per core")
     batch = load_batch(batch_file, cli_defaults=defaults)
+    check_out_dir(out_dir)
     registry = Registry.discover(resolve_roots(list(plugins_dirs)) if plugins_dirs else None)
     check_plugins(batch, registry)
     progress = BatchProgress(label=batch_file.name)
     result = run_batch(batch, out_dir, registry=registry, engine_name=engine, workers=workers, resume=resume,
                        address=address, progress=progress)
     if as_json:
-        click.echo(json.dumps([r.to_dict() for r in result.rows], indent=2, default=str))
+        click.echo(dumps([r.to_dict() for r in result.rows], indent=2))
     else:
         print_batch_summary(result)
     return result.exit_code

@@ -1,6 +1,7 @@
 """The batch runner's own errors, as branches of the `plughost.errors` tree.
 
     ConfigError     +-- BatchFileError       a batch file is unreadable or invalid (CONFIG_INVALID, exit 2)
+    PlughostError   +-- JournalCorrupt       DIR/.plughost/journal.sqlite is not a readable database (JOURNAL_CORRUPT)
     PlughostError   +-- BatchLocked          another host holds the output folder (BATCH_LOCKED, exit 2)
     PluginFailure   +-- PluginQuarantined    the plugin crashed again and again; not spawned (PLUGIN_QUARANTINED)
     PlughostError   +-- WorkerLost           the worker process running a run died (WORKER_LOST)
@@ -23,6 +24,11 @@ class BatchFileError(ConfigError):
 
 class BatchLocked(PlughostError):
     code = "BATCH_LOCKED"
+    exit_status = 2
+
+
+class JournalCorrupt(PlughostError):
+    code = "JOURNAL_CORRUPT"
     exit_status = 2
 
 

@@ -24,7 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import BatchLocked
+from ..errors import DiskFull
+from ..executor.runconfig import redact_env
+from ..safefile import dumps, loads_json
+from .errors import BatchLocked, JournalCorrupt
 
 STATE_DIR = ".plughost"
 JOURNAL_NAME = "journal.sqlite"
@@ -99,11 +102,16 @@ class RunRow:
 
 
 def _loads(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
+    if text is None:
+        return None
+    try:
+        return loads_json(text)
+    except ValueError:  # a damaged row: show it as missing rather than fail the whole listing
+        return None
 
 
 def _dumps(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, allow_nan=False, default=str)
+    return None if value is None else dumps(value)  # NaN/inf -> null: a plugin metric may be NaN
 
 
 class BatchLock:
@@ -144,15 +152,26 @@ class BatchLock:
 class Journal:
     def __init__(self, path: Path, *, readonly: bool = False) -> None:
         self.path = path
-        if readonly:
-            self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(path, isolation_level=None)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=FULL")  # a committed row survives power loss too
-            self.db.executescript(_SCHEMA)
+        try:
+            if readonly:
+                self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+                self.db.execute("SELECT count(*) FROM runs").fetchone()
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self.db = sqlite3.connect(path, isolation_level=None)
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA synchronous=FULL")  # a committed row survives power loss too
+                self.db.executescript(_SCHEMA)
+                self.db.execute("SELECT count(*) FROM runs").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise self.corrupt(exc) from None
         self.db.row_factory = sqlite3.Row
+
+    def corrupt(self, exc: BaseException) -> JournalCorrupt:
+        return JournalCorrupt(
+            f"the batch journal {self.path} cannot be read: {exc}",
+            hint=f"move it away (`mv {self.path} {self.path}.broken`) and run the batch with --resume: run "
+            "folders already published whole are adopted, only the others run again")
 
     @classmethod
     def in_dir(cls, out_dir: Path, *, readonly: bool = False) -> Journal:
@@ -160,13 +179,22 @@ class Journal:
 
     @contextlib.contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:
-        self.db.execute("BEGIN IMMEDIATE")
         try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            if "full" in str(exc) or "disk I/O" in str(exc):  # SQLITE_FULL: the row is not committed
+                with contextlib.suppress(sqlite3.Error):
+                    self.db.execute("ROLLBACK")
+                raise DiskFull(f"no space left to write the batch journal {self.path} ({exc})",
+                               folder=str(self.path.parent)) from None
             raise
-        self.db.execute("COMMIT")
 
     def close(self) -> None:
         self.db.close()
@@ -175,7 +203,7 @@ class Journal:
 
     def _row(self, r: sqlite3.Row) -> RunRow:
         return RunRow(
-            id=r["id"], idx=r["idx"], origin=r["origin"], spec=json.loads(r["spec"]), strategy=r["strategy"],
+            id=r["id"], idx=r["idx"], origin=r["origin"], spec=_loads(r["spec"]) or {}, strategy=r["strategy"],
             candles=r["candles"], status=r["status"], attempts=r["attempts"], error=_loads(r["error"]),
             error_code=r["error_code"], metrics=_loads(r["metrics"]), plugin_metrics=_loads(r["plugin_metrics"]),
             started_at=r["started_at"], finished_at=r["finished_at"], duration_s=r["duration_s"],
@@ -183,7 +211,10 @@ class Journal:
         )
 
     def rows(self, ids: list[str] | None = None) -> list[RunRow]:
-        rows = [self._row(r) for r in self.db.execute("SELECT * FROM runs ORDER BY idx, id")]
+        try:
+            rows = [self._row(r) for r in self.db.execute("SELECT * FROM runs ORDER BY idx, id")]
+        except sqlite3.DatabaseError as exc:
+            raise self.corrupt(exc) from None
         if ids is None:
             return rows
         wanted = {i: n for n, i in enumerate(ids)}
@@ -213,7 +244,7 @@ class Journal:
         A row whose stored spec differs from the batch's (an explicit id reused for other content) is reset."""
         with self.tx() as db:
             for run_id, idx, origin, spec in runs:
-                text = json.dumps(spec, sort_keys=True)
+                text = dumps(redact_env(spec), sort_keys=True)  # env values may be secrets: names only
                 old = db.execute("SELECT spec FROM runs WHERE id = ?", (run_id,)).fetchone()
                 reset = fresh or old is None or old["spec"] != text
                 if reset:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import html
-import json
 import math
 import os
 import time
@@ -18,6 +17,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from ..executor.results import format_number
+from ..safefile import dumps
 from .journal import RunRow
 
 BEST_RUNS = 5
@@ -140,7 +140,7 @@ def _chart(series: list[tuple[str, list[float], list[float]]]) -> str:
 
 def _config_text(row: RunRow) -> str:
     cfg = row.spec.get("config") or {}
-    return json.dumps(cfg, sort_keys=True, separators=(", ", ": "))
+    return dumps(cfg, sort_keys=True, separators=(", ", ": "))
 
 
 def render_report(out_dir: Path, rows: list[RunRow], *, title: str = "plughost batch") -> str:

@@ -25,8 +25,8 @@ import glob
 import hashlib
 import itertools
 import json
+import math
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,13 +34,15 @@ from typing import Any
 from ..config import load_config_file
 from ..errors import ConfigError, PlughostError
 from ..executor.runconfig import RunConfig
+from ..safefile import FileLimitError, load_structured
 from .errors import BatchFileError
 
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 TOP_KEYS = frozenset({"runs", "sweeps", "batch", "defaults"})
 SWEEP_ONLY_KEYS = frozenset({"grid"})
 RETRYABLE_DEFAULT = ("PLUGIN_CRASHED", "PLUGIN_TIMEOUT", "PLUGIN_START_TIMEOUT", "WORKER_LOST")
-ID_EXCLUDED_KEYS = ("id", "start_timeout", "call_timeout")
+ID_EXCLUDED_KEYS = ("id", "start_timeout", "call_timeout", "sandbox")
+MAX_RUNS_DEFAULT = 100_000
 
 
 @dataclass
@@ -51,6 +53,7 @@ class BatchOptions:
     retry_errors: tuple[str, ...] = ()   # further codes to retry (e.g. "PLUGIN_ERROR"), opt-in
     quarantine_after: int = 5            # crashes of one plugin since its last success -> quarantined
     warm_starts: bool = True             # serve Python plugin spawns from a warm pool when available
+    max_runs: int = MAX_RUNS_DEFAULT     # refuse a batch that expands to more runs (counted, not expanded)
 
     @property
     def retryable(self) -> frozenset[str]:
@@ -85,14 +88,12 @@ def _read(path: Path) -> dict[str, Any]:
     if suffix not in (".toml", ".json"):
         raise BatchFileError(f"batch file {path} must be .toml or .json", file=str(path))
     try:
-        text = path.read_text(encoding="utf-8")
+        data: Any = load_structured(path)
     except OSError as exc:
         raise BatchFileError(f"cannot read batch file {path}: {exc.strerror or exc}", file=str(path),
                              hint="check the path given to --batch") from None
-    try:
-        data: Any = tomllib.loads(text) if suffix == ".toml" else json.loads(text)
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-        raise BatchFileError(f"{path} is not valid {suffix[1:].upper()}: {exc}", file=str(path)) from None
+    except FileLimitError as exc:
+        raise BatchFileError(f"{path} is {exc}", file=str(path)) from None
     if not isinstance(data, dict):
         raise BatchFileError(f"{path}: the top level must be an object with a `runs` list", file=str(path))
     return data
@@ -130,8 +131,9 @@ def _merge_defaults(defaults: dict[str, Any], entry: dict[str, Any]) -> dict[str
 
 
 class _Expander:
-    def __init__(self, path: Path, cli_defaults: dict[str, Any]) -> None:
+    def __init__(self, path: Path, cli_defaults: dict[str, Any], max_runs: int = MAX_RUNS_DEFAULT) -> None:
         self.path = path
+        self.max_runs = max_runs
         self.base_dir = path.parent.resolve()
         self.cli_defaults = cli_defaults
         self.runs: list[RunSpec] = []
@@ -204,11 +206,19 @@ class _Expander:
         for key, values in grid.items():
             if not isinstance(values, list) or not values:
                 raise self.fail(where, f"grid.{key}", "must be a non-empty list of values")
-        base_config = self._config(where, entry.get("config"))
         keys = list(grid)
-        points = list(itertools.product(*(grid[k] for k in keys))) if keys else [()]
+        count = len(files) * math.prod(len(grid[k]) for k in keys)
+        if len(self.runs) + count > self.max_runs:
+            raise BatchFileError(
+                f"{self.path}: {where} expands to {count:,} runs ({len(files)} candle file(s) x "
+                f"{' x '.join(str(len(grid[k])) for k in keys) or '1'} grid points), "
+                f"{len(self.runs) + count:,} with the runs before it; the limit is {self.max_runs:,}",
+                file=str(self.path),
+                hint="split the sweep, use a coarser grid, or raise [batch] max_runs deliberately")
+        base_config = self._config(where, entry.get("config"))
         n = 0
         for file in files:
+            points: Any = itertools.product(*(grid[k] for k in keys)) if keys else [()]
             for point in points:
                 config = json.loads(json.dumps(base_config))
                 for key, value in zip(keys, point, strict=True):
@@ -257,7 +267,10 @@ def load_batch(path: Path, *, cli_defaults: dict[str, Any] | None = None) -> Bat
     if not runs and not sweeps:
         raise BatchFileError(f"{path} lists no runs", file=str(path),
                              hint="add [[runs]] entries (strategy, candles, config) or a [[sweeps]] grid")
-    ex = _Expander(path, dict(cli_defaults or {}))
+    if len(runs) > options.max_runs:
+        raise BatchFileError(f"{path} lists {len(runs):,} runs; the limit is {options.max_runs:,}", file=str(path),
+                             hint="split the batch, or raise [batch] max_runs deliberately")
+    ex = _Expander(path, dict(cli_defaults or {}), options.max_runs)
     for i, entry in enumerate(runs):
         if not isinstance(entry, dict):
             raise ex.fail(f"runs[{i}]", None, "must be an object")
@@ -285,7 +298,11 @@ def _options(path: Path, raw: Any) -> BatchOptions:
         raise BatchFileError(f"{path}: `batch` must be a table/object", file=str(path))
     opts = BatchOptions()
     for key, value in raw.items():
-        if key in ("max_retries", "quarantine_after"):
+        if key == "max_runs":
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise BatchFileError(f"{path}: batch.max_runs must be a whole number >= 1", file=str(path))
+            opts.max_runs = value
+        elif key in ("max_retries", "quarantine_after"):
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise BatchFileError(f"{path}: batch.{key} must be a whole number >= 0", file=str(path))
             setattr(opts, key, value)
@@ -299,5 +316,5 @@ def _options(path: Path, raw: Any) -> BatchOptions:
             opts.warm_starts = value
         else:
             raise BatchFileError(f"{path}: unknown key batch.{key}; expected max_retries, retry_errors, "
-                                 "quarantine_after, warm_starts", file=str(path))
+                                 "quarantine_after, warm_starts, max_runs", file=str(path))
     return opts

@@ -6,7 +6,6 @@ Results go to stdout, errors to stderr. Exit status: 0 ok, 1 validation failed, 
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 import click
 
 from ..manifest import Diagnostic
+from ..safefile import dumps
 from .common import handle_errors, open_registry, plugins_dir_option
 
 
@@ -48,7 +48,7 @@ def list_plugins(type_: str | None, as_json: bool, plugins_dirs: tuple[Path, ...
     entries = reg.list(type_)
     if as_json:
         click.echo(
-            json.dumps({"roots": [str(r) for r in reg.roots], "plugins": [e.to_dict() for e in entries]}, indent=2)
+            dumps({"roots": [str(r) for r in reg.roots], "plugins": [e.to_dict() for e in entries]}, indent=2)
         )
         return
     if not entries:
@@ -159,7 +159,7 @@ def validate_plugin_cmd(
         call_timeout=call_timeout,
     )
     if as_json:
-        click.echo(json.dumps(report.to_dict(), indent=2))
+        click.echo(dumps(report.to_dict(), indent=2))
     else:
         click.echo(_render_report(report))
     if not report.ok:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -10,6 +9,7 @@ import click
 from ..batch.cli import runs_table, stdout_console
 from ..batch.journal import STATE_DIR, Journal
 from ..errors import UsageError
+from ..safefile import dumps
 from .common import handle_errors
 
 
@@ -39,7 +39,7 @@ def results(out_dir: Path, as_json: bool, status: str | None) -> None:
                 d["attempt_log"] = journal.attempts(r.id)
                 d["run_dir"] = str(out_dir / "runs" / r.id)
                 out.append(d)
-            click.echo(json.dumps(out, indent=2, default=str))
+            click.echo(dumps(out, indent=2))
             return
     finally:
         journal.close()

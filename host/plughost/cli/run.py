@@ -12,9 +12,11 @@ from typing import Any
 import click
 
 from ..config import load_config_file
-from ..errors import PlughostError, UsageError
+from ..errors import PlughostError, UnsafeOutput, UsageError
 from ..executor.engine import RunOutcome, run_backtest
-from ..executor.runconfig import RunConfig
+from ..executor.results import check_out_dir, check_run_id
+from ..executor.runconfig import MAX_TIMEOUT_S, RunConfig
+from ..safefile import dumps
 from .common import handle_errors, open_registry, plugins_dir_option
 from .render import console, print_run_summary, run_progress
 
@@ -78,7 +80,10 @@ Exit status: 0 ok, 1 the run failed (the error is in summary.json too), 2 bad in
               help="Plugin start and handshake limit (default 10).")
 @click.option("--call-timeout", type=float, default=None, metavar="SECONDS",
               help="Limit for any one plugin request: initialize, one batch, a hook (default 30).")
-@click.option("--run-id", metavar="ID", help="Name of the run folder (default: strategy, time and a random suffix).")
+@click.option("--run-id", metavar="ID", help="Name of the run folder (default: strategy, time and a random suffix): "
+              "letters, digits, '.', '_', '-' (up to 128); an existing run folder is refused, never replaced.")
+@click.option("--sandbox", is_flag=True, help="Run each plugin in its own user, pid, network and mount namespaces: "
+              "no network, no other processes, only its own folder and a private /tmp (see docs/reliability.md).")
 @click.option("--json", "as_json", is_flag=True, help="Print summary.json (or the batch's runs) on stdout.")
 @click.option("--watch", is_flag=True,  # hot reload: cli/watch.py
               help="Re-run whenever the plugins' files (TypeScript: the built entry) or the config change, "
@@ -89,20 +94,26 @@ def run(
     strategy: str | None, candles: str | None, alerts: str | None, config_path: Path | None,
     features: tuple[str, ...], out_dir: Path, batch_file: Path | None, workers: int | None, resume: bool,
     engine: str, address: str | None, start_timeout: float | None, call_timeout: float | None,
-    run_id: str | None, as_json: bool, plugins_dirs: tuple[Path, ...], watch: bool = False,
+    run_id: str | None, as_json: bool, plugins_dirs: tuple[Path, ...], watch: bool = False, sandbox: bool = False,
 ) -> None:
     if watch and batch_file is not None:  # --watch (cli/watch.py) is for one run
         raise UsageError("--watch re-runs one backtest; it cannot be combined with --batch",
                          hint="run one strategy: plughost run --strategy NAME --candles PATH --watch")
+    for flag, value in (("--start-timeout", start_timeout), ("--call-timeout", call_timeout)):
+        if value is not None and not 0 < value <= MAX_TIMEOUT_S:  # NaN fails both comparisons too
+            raise UsageError(f"{flag} {value} is out of range: give seconds in (0, {MAX_TIMEOUT_S:,.0f}]",
+                             hint="a plugin call that needs more than a day is a plugin that hangs")
     if batch_file is not None:
         from ..batch.cli import run_batch_command
 
         code = run_batch_command(batch_file, out_dir=out_dir, workers=workers, resume=resume, engine=engine,
                                  address=address, plugins_dirs=plugins_dirs, as_json=as_json,
-                                 start_timeout=start_timeout, call_timeout=call_timeout)
+                                 start_timeout=start_timeout, call_timeout=call_timeout, sandbox=sandbox)
         sys.exit(code)
     if not strategy or not candles:
         raise UsageError(_what_next(strategy, candles))
+    if run_id is not None:  # before anything is read or written: an id never leaves --out
+        check_run_id(run_id)
     registry = open_registry(plugins_dirs)
     data: dict[str, Any] = {"strategy": strategy, "candles": candles, "alerts": alerts,
                             "features": list(features)}
@@ -112,9 +123,16 @@ def run(
         data["start_timeout"] = start_timeout
     if call_timeout is not None:
         data["call_timeout"] = call_timeout
+    if sandbox:
+        data["sandbox"] = True
     run_config = RunConfig.parse(data, source=str(config_path or "the command line"))
     registry.get_runnable(strategy, type="strategy")  # a wrong name is a usage error, before any work
     run_id = run_id or f"{strategy}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:4]}"
+    check_out_dir(out_dir)
+    existing = out_dir / "runs" / run_id
+    if existing.exists() or existing.is_symlink():  # a single run never deletes a published result
+        raise UnsafeOutput(f"run folder {existing} already exists; plughost never replaces a run's results",
+                           hint="pass another --run-id, leave it out (a fresh id is made), or delete the folder")
     if watch:  # --watch: re-run on every change (cli/watch.py)
         from .watch import watch_backtest
 
@@ -128,8 +146,8 @@ def run(
 
 def _report(outcome: RunOutcome, as_json: bool) -> None:
     if as_json:
-        click.echo(json.dumps(json.loads((outcome.run_dir / "summary.json").read_text()) if outcome.run_dir
-                              else outcome.summary, indent=2))
+        click.echo(dumps(json.loads((outcome.run_dir / "summary.json").read_text()) if outcome.run_dir
+                         else outcome.summary, indent=2))
     elif outcome.error is None or outcome.summary.get("candles"):
         print_run_summary(outcome.summary, outcome.run_dir)  # a run that failed before any candle has no table
     if outcome.error is not None:

@@ -11,7 +11,6 @@ the changed metrics highlighted. Polling only: no extra dependency, works on eve
 from __future__ import annotations
 
 import functools
-import json
 import signal
 import sys
 import time
@@ -29,6 +28,7 @@ from ..executor.engine import RunOutcome, run_backtest
 from ..executor.results import format_number
 from ..executor.runconfig import RunConfig
 from ..registry import PluginEntry, Registry
+from ..safefile import dumps
 from .common import open_registry
 from .render import _METRIC_ROWS, console, print_run_summary
 
@@ -161,7 +161,7 @@ def comparison_table(previous: dict[str, Any], current: dict[str, Any]) -> Table
 
 def _show(outcome: RunOutcome, previous: dict[str, Any] | None, as_json: bool) -> None:
     if as_json:
-        click.echo(json.dumps(outcome.summary))
+        click.echo(dumps(outcome.summary))
     elif previous is None:
         print_run_summary(outcome.summary, outcome.run_dir)
     else:

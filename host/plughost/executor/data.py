@@ -44,6 +44,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from plughost.errors import DataError
+from plughost.safefile import INT_LIMIT, MAX_DATA_BYTES, MAX_DEPTH, FileLimitError, check_value, loads_json, read_text
 
 __all__ = ["AlertRecord", "CandleChunk", "CandleSource", "load_alerts", "open_candles"]
 
@@ -735,15 +736,17 @@ def _table_rows(table: pa.Table) -> tuple[list[str], Iterator[tuple[int, dict[st
 def _json_rows(path: Path, kind: str) -> tuple[list[str], Iterator[tuple[int, dict[str, Any]]]]:
     file = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_text(path, max_bytes=MAX_DATA_BYTES)
+    except OSError as exc:
         raise DataError(f"cannot read file: {exc}", file=file) from None
+    except FileLimitError as exc:
+        raise DataError(f"the file is {exc}", file=file) from None
     rows: list[tuple[int, Any]] = []
     if kind == "json" and text.lstrip()[:1] != "{":
         try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"invalid JSON at line {exc.lineno}: {exc.msg}", file=file) from None
+            doc = loads_json(text, max_depth=MAX_DEPTH + 1)  # the top-level list is one level
+        except FileLimitError as exc:
+            raise DataError(f"invalid JSON: {str(exc).removeprefix('not valid JSON: ')}", file=file) from None
         if not isinstance(doc, list):
             raise DataError("a JSON alert file must hold a list of objects", file=file)
         rows = list(enumerate(doc, start=1))
@@ -752,15 +755,34 @@ def _json_rows(path: Path, kind: str) -> tuple[list[str], Iterator[tuple[int, di
             if not line.strip():
                 continue
             try:
-                rows.append((lineno, json.loads(line)))
-            except json.JSONDecodeError as exc:
-                raise DataError(f"invalid JSON: {exc.msg}", file=file, row=lineno) from None
+                rows.append((lineno, loads_json(line)))
+            except FileLimitError as exc:
+                raise DataError(f"invalid JSON: {str(exc).removeprefix('not valid JSON: ')}", file=file,
+                                row=lineno) from None
     names: dict[str, None] = {}
     for r, obj in rows:
         if not isinstance(obj, dict):
             raise DataError(f"expected a JSON object, got {type(obj).__name__}", file=file, row=r)
         names.update(dict.fromkeys(obj))
     return list(names), iter(rows)
+
+
+# One alert crosses the wire inside a candle batch frame (64 MiB at most, shared with the candles):
+# an alert that could never be sent is bad data, refused before any plugin starts, not a plugin crash.
+MAX_ALERT_DATA_BYTES = 1024 * 1024
+
+
+def _check_alert_data(data: dict[str, Any], file: str, row: int) -> None:
+    try:
+        check_value(data, where="alert data: ")
+    except FileLimitError as exc:
+        raise DataError(str(exc), file=file, row=row) from None
+    if data and len(json.dumps(data, default=str)) > MAX_ALERT_DATA_BYTES:
+        raise DataError(
+            f"the alert's extra fields take more than {MAX_ALERT_DATA_BYTES // 1024} KiB",
+            file=file, row=row,
+            hint="keep alert payloads small (an id, a label, a few numbers); store large blobs elsewhere",
+        )
 
 
 def load_alerts(path: str | Path) -> dict[str, list[AlertRecord]]:
@@ -827,13 +849,12 @@ def load_alerts(path: str | Path) -> dict[str, list[AlertRecord]]:
         ident = obj["id"]
         if isinstance(ident, float) and ident.is_integer():
             ident = int(ident)
-        rec = AlertRecord(
-            id=str(ident),
-            timestamp=ts,
-            symbol=sym,
-            price=price,
-            data={k: _json_safe(obj.get(k)) for k in extra},
-        )
+        if not -INT_LIMIT < ts < INT_LIMIT:
+            raise DataError(f"timestamp {ts} is out of range (int64 milliseconds)", file=file, row=r,
+                            column="timestamp")
+        data = {k: _json_safe(obj.get(k)) for k in extra}
+        _check_alert_data(data, file, r)
+        rec = AlertRecord(id=str(ident), timestamp=ts, symbol=sym, price=price, data=data)
         out.setdefault(sym, []).append(rec)
     for lst in out.values():
         lst.sort(key=lambda a: a.timestamp)

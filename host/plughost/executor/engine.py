@@ -112,7 +112,8 @@ class _Run:
 
     def _start(self, entry: PluginEntry, call_timeout: float | None = None) -> PluginProxy:
         proxy: PluginProxy = load_plugin(entry, start_timeout=self.run.start_timeout,
-                                         call_timeout=call_timeout or self.run.call_timeout, extra_env=self.run.env)
+                                         call_timeout=call_timeout or self.run.call_timeout, extra_env=self.run.env,
+                                         sandbox=self.run.sandbox)
         self.proxies.append(proxy)
         if self.run.memory_limit_mb is not None:
             proxy.session.limit_memory(self.run.memory_limit_mb)

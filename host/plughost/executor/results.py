@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-import json
+import errno
 import math
 import os
 import re
 import shutil
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..errors import DiskFull, PlughostError, UsageError
+from ..safefile import dumps, json_safe
 from .fills import TRADE_COLUMNS, TradeRow
+from .runconfig import redact_env
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -26,17 +29,42 @@ TRADES_SCHEMA = pa.schema([
 ])
 
 
-def json_safe(value: Any) -> Any:
-    """NaN/Inf are not JSON: write null, as readers of summary.json expect."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, np.generic):
-        return json_safe(value.item())
-    if isinstance(value, Mapping):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    return value
+RUN_ID_RULE = "letters, digits, '.', '_' and '-', up to 128, starting with a letter or digit"
+
+
+def check_run_id(run_id: Any) -> str:
+    """A run id is a folder name under OUT/runs/: one rule everywhere, so no id ever leaves --out."""
+    if not isinstance(run_id, str) or not _SAFE_NAME.match(run_id):
+        shown = repr(run_id) if len(repr(run_id)) <= 80 else repr(run_id)[:77] + "..."
+        raise UsageError(f"run id {shown} is not allowed: a run id is a folder name under OUT/runs/",
+                         hint=f"use {RUN_ID_RULE}")
+    return run_id
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return True
+    text = str(exc)
+    return "No space left" in text or "Disk quota exceeded" in text or "File too large" in text
+
+
+def out_dir_error(out_dir: Path, exc: OSError) -> PlughostError:
+    if is_disk_full(exc):
+        return DiskFull(f"no space left in {out_dir}: {exc.strerror or exc}", folder=str(out_dir))
+    return UsageError(f"cannot write results to {out_dir}: {exc.strerror or exc}",
+                      hint="pass --out a folder you can write to (it is created when missing)")
+
+
+def check_out_dir(out_dir: Path) -> None:
+    """--out must be (or become) a writable folder: a usage error now, not a traceback mid-run."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"--out {out_dir} is a file, not a folder", hint="pass a folder (it is created when missing)")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out_dir, prefix=".plughost-probe-"):
+            pass
+    except OSError as exc:
+        raise out_dir_error(out_dir, exc) from None
 
 
 def format_number(value: Any, pattern: str) -> str:
@@ -57,10 +85,14 @@ def safe_artifact_name(name: str) -> bool:
     return bool(_SAFE_NAME.match(name)) and ".." not in name
 
 
+__all__ = ["RunWriter", "check_out_dir", "check_run_id", "dumps", "format_number", "json_safe", "trades_columns"]
+
+
 class RunWriter:
     """Builds a run's folder under a hidden temporary name, then renames it into place in one step."""
 
     def __init__(self, out_dir: Path, run_id: str) -> None:
+        check_run_id(run_id)
         self.runs_dir = out_dir / "runs"
         self.final = self.runs_dir / run_id
         self.tmp = self.runs_dir / f".tmp-{run_id}-{os.getpid()}"
@@ -70,10 +102,13 @@ class RunWriter:
     def prepare(self) -> None:
         """A fresh temporary folder; leftovers of this run from a killed host are removed first."""
         prefix = f".tmp-{self.final.name}-"
-        for stale in self.runs_dir.glob(prefix + "*"):
-            if stale.name[len(prefix):].isdigit():  # only this run's (pid suffix), never run "<id>-x"'s
-                shutil.rmtree(stale, ignore_errors=True)
-        self.tmp.mkdir(parents=True)
+        try:
+            for stale in self.runs_dir.glob(prefix + "*"):
+                if stale.name[len(prefix):].isdigit():  # only this run's (pid suffix), never run "<id>-x"'s
+                    shutil.rmtree(stale, ignore_errors=True)
+            self.tmp.mkdir(parents=True)
+        except OSError as exc:
+            raise out_dir_error(self.runs_dir, exc) from None
 
     def write(
         self,
@@ -81,7 +116,24 @@ class RunWriter:
         trades: Sequence[TradeRow],
         artifacts: Mapping[str, Mapping[str, str | bytes]],
     ) -> Path:
-        """Complete the folder (equity.parquet is already there) and publish it."""
+        """Complete the folder (equity.parquet is already there) and publish it. A full disk: the temporary
+        folder is removed (its space given back) and DiskFull raised; nothing is published."""
+        try:
+            self._complete(summary, trades, artifacts)
+            return self._publish()
+        except OSError as exc:
+            self.discard()
+            if is_disk_full(exc):
+                raise DiskFull(f"no space left to write run {self.final.name} in {self.runs_dir}",
+                               folder=str(self.runs_dir)) from None
+            raise
+
+    def _complete(
+        self,
+        summary: Mapping[str, Any],
+        trades: Sequence[TradeRow],
+        artifacts: Mapping[str, Mapping[str, str | bytes]],
+    ) -> None:
         pq.write_table(pa.Table.from_pydict(trades_columns(trades), schema=TRADES_SCHEMA), self.tmp / "trades.parquet")
         for plugin, files in artifacts.items():
             folder = self.tmp / "artifacts" / plugin
@@ -90,12 +142,14 @@ class RunWriter:
                 data = content.encode() if isinstance(content, str) else bytes(content)
                 (folder / name).write_bytes(data)
         # summary.json last: a reader that sees it sees a complete run.
-        text = json.dumps(json_safe(summary), indent=2, sort_keys=False, allow_nan=False)
+        record = dict(summary)
+        if isinstance(record.get("run_config"), dict):  # env values may be secrets: their names only
+            record["run_config"] = redact_env(record["run_config"])
+        text = dumps(record, indent=2, sort_keys=False)
         with open(self.tmp / "summary.json", "w") as fh:
             fh.write(text + "\n")
             fh.flush()
             os.fsync(fh.fileno())
-        return self._publish()
 
     def _publish(self) -> Path:
         old = None

@@ -14,7 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ..errors import ConfigError
 
 RUN_KEYS_IN_CONFIG = ("size", "fee_bps", "history", "indicators", "initial_capital", "batch_size")
-FROZEN_KEYS = ("strategy", "candles", "alerts", "features")
+# What a feature's on_pre_run may not change: the run's data and plugins, and what confines its plugins
+# (a feature must not lift the strategy's memory limit, hand it variables, or take it out of the sandbox).
+FROZEN_KEYS = ("strategy", "candles", "alerts", "features", "memory_limit_mb", "env", "sandbox")
+MAX_TIMEOUT_S = 86_400.0  # one day: longer is a typo (or `inf`), and would overflow poll() deadlines
 
 
 class FeatureEntry(BaseModel):
@@ -26,7 +29,7 @@ class FeatureEntry(BaseModel):
     on_error: Literal["continue", "fail"] = Field("continue", alias="onError")
     # This feature's call timeout (seconds) for its hooks and for writing it a notification; None: the
     # run's call_timeout. A slow report may need more, an optional feature deserves less.
-    timeout: float | None = Field(None, gt=0)
+    timeout: float | None = Field(None, gt=0, le=MAX_TIMEOUT_S)
 
 
 class RunConfig(BaseModel):
@@ -44,10 +47,11 @@ class RunConfig(BaseModel):
     initial_capital: float = Field(10_000.0, gt=0)
     indicators: dict[str, dict[str, Any]] = Field(default_factory=dict)
     batch_size: int = Field(8192, ge=1, le=1_000_000)
-    start_timeout: float = Field(10.0, gt=0)
-    call_timeout: float = Field(30.0, gt=0)
+    start_timeout: float = Field(10.0, gt=0, le=MAX_TIMEOUT_S)
+    call_timeout: float = Field(30.0, gt=0, le=MAX_TIMEOUT_S)
     env: dict[str, str] = Field(default_factory=dict)
-    memory_limit_mb: float | None = Field(None, gt=0)  # per plugin process; None: no limit
+    memory_limit_mb: float | None = Field(None, gt=0, le=1 << 40)  # per plugin process; None: no limit
+    sandbox: bool = False  # each plugin in its own namespaces (transport/sandbox.py)
 
     @field_validator("features", mode="before")
     @classmethod
@@ -76,9 +80,21 @@ class RunConfig(BaseModel):
     def to_user_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True)
 
+    def to_record_dict(self) -> dict[str, Any]:
+        """What summary.json and the journal keep: `env` by its names only (its values may be secrets)."""
+        return redact_env(self.to_user_dict())
+
     def sorted_features(self) -> list[FeatureEntry]:
         """Higher priority first, then by name: the order hooks run in."""
         return sorted(self.features, key=lambda f: (-f.priority, f.name))
+
+
+def redact_env(data: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a run dict whose `env` is the sorted list of its variable names."""
+    env = data.get("env")
+    if isinstance(env, dict):
+        return {**data, "env": sorted(env)}
+    return data
 
 
 def check_pre_run_change(before: RunConfig, after: dict[str, Any], plugin: str) -> RunConfig:

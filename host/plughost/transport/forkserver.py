@@ -20,7 +20,7 @@ import uuid
 from typing import Any
 
 from ..errors import PluginSpawnFailed
-from .env import plugin_environment
+from .env import make_undumpable, plugin_environment
 from .process import (
     TREE_TOKEN_VAR,
     LaunchSpec,
@@ -58,6 +58,7 @@ class ForkedChild:
 
 class ForkServer:
     def __init__(self, max_frame: int) -> None:
+        make_undumpable()
         self.max_frame = max_frame
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         spec = LaunchSpec("fork-server", "strategy", "python", os.devnull, os.getcwd())  # type: ignore[arg-type]
@@ -128,7 +129,7 @@ class ForkServer:
 
     def spawn(self, spec: LaunchSpec) -> PluginProcess:
         token = uuid.uuid4().hex
-        env = {**spec.extra_env, **plugin_vars(spec), "PLUGHOST_HOST_PID": str(self.proc.pid), TREE_TOKEN_VAR: token}
+        env = {**spec.extra_env, **plugin_vars(spec), TREE_TOKEN_VAR: token}
         pid, channel = self._take_spare(spec)
         pipes = [os.pipe() for _ in range(3)]
         child_ends = [pipes[0][0], pipes[1][1], pipes[2][1]]

@@ -22,7 +22,7 @@ import psutil
 from ..errors import PluginSpawnFailed
 from ..protocol.framing import DEFAULT_MAX_FRAME
 from ..protocol.messages import PROTOCOL_VERSIONS
-from .env import plugin_environment
+from .env import SESSION_VAR, host_session, make_undumpable, plugin_environment
 from .reaper import REAPER
 from .stderr import StderrTail
 
@@ -43,6 +43,7 @@ class LaunchSpec:
     entry: Path
     plugin_dir: Path
     extra_env: dict[str, str] = field(default_factory=dict)
+    sandbox: bool = False
 
 
 def _python_sdk_path() -> str | None:
@@ -84,7 +85,7 @@ def base_protocol_vars(max_frame: int) -> dict[str, str]:
         COOKIE_VAR: COOKIE,
         "PLUGHOST_PROTOCOL_VERSIONS": ",".join(map(str, PROTOCOL_VERSIONS)),
         "PLUGHOST_MAX_FRAME": str(max_frame),
-        "PLUGHOST_HOST_PID": str(os.getpid()),
+        SESSION_VAR: host_session(),
     }
 
 
@@ -170,11 +171,21 @@ class PluginProcess:
         self._killed = False
         self._fds_open = True
         self.tree_token = tree_token
+        self._main_pid: int | None = None
         REAPER.watch(self.pid)
 
     @classmethod
     def spawn(cls, spec: LaunchSpec, *, max_frame: int = DEFAULT_MAX_FRAME) -> PluginProcess:
         """Start the plugin's process, or take a warm one when a warm pool serves its language."""
+        make_undumpable()
+        if spec.sandbox:  # never from the fork server: the namespaces are made at exec time (sandbox.py)
+            from .sandbox import sandboxed_command
+
+            argv, lang_env = command_for(spec)
+            env = plugin_environment({**base_protocol_vars(max_frame), **lang_env, **plugin_vars(spec)},
+                                     spec.extra_env)
+            argv, env = sandboxed_command(spec, argv, env)
+            return cls.start(spec, argv, env)
         if warm_source is not None:
             warm = warm_source(spec, max_frame)
             if warm is not None:
@@ -204,6 +215,26 @@ class PluginProcess:
             stream.close()
         popen.stdin = popen.stdout = popen.stderr = None
         return cls(spec, popen, fds[0], fds[1], fds[2], token)
+
+    @property
+    def main_pid(self) -> int:
+        """The plugin's own process: for a sandboxed one, the innermost of bwrap's chain, else `pid`."""
+        if not self.spec.sandbox:
+            return self.pid
+        if self._main_pid is not None:
+            return self._main_pid
+        pid = self.pid
+        with contextlib.suppress(psutil.Error):
+            proc = psutil.Process(pid)
+            for _ in range(4):
+                kids = proc.children()
+                if len(kids) != 1:
+                    break
+                proc = kids[0]
+            pid = proc.pid
+        if pid != self.pid:
+            self._main_pid = pid
+        return pid
 
     def poll(self) -> int | None:
         return self.child.poll()
