@@ -78,22 +78,16 @@ def _json_depth_ok(text: str, max_depth: int) -> bool:
     return True
 
 
-def _reject_constant(name: str) -> Any:
-    raise FileLimitError(f"{name} is not valid JSON (write null, or a number)")
-
-
 def loads_json(text: str, *, max_depth: int = MAX_DEPTH) -> Any:
-    """Parse JSON text within the limits. NaN/Infinity literals are refused (not JSON)."""
+    """Parse JSON text within the limits (NaN/Infinity literals are read as Python reads them)."""
     if not _json_depth_ok(text, max_depth):
         raise FileLimitError(f"nested deeper than {max_depth} levels")
     try:
-        value = json.loads(text, parse_constant=_reject_constant)
+        value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise FileLimitError(f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
     except RecursionError:
         raise FileLimitError(f"nested deeper than {max_depth} levels") from None
-    except FileLimitError:
-        raise
     except ValueError as exc:  # e.g. an integer of more than 4300 digits
         raise FileLimitError(f"not valid JSON: {exc}") from None
     check_value(value, max_depth=max_depth)

@@ -77,6 +77,7 @@ def cli(batch: Path, out: Path, *args: str, env: dict[str, str] | None = None, t
     full_env = {**os.environ, **(env or {})}
     if tag:
         full_env["PLUGHOST_TEST_TAG"] = tag
+        full_env["PLUGHOST_HOST_SESSION"] = tag  # plugins are told the host's session, never its pid
     return subprocess.Popen(
         [str(PLUGHOST), "run", "--batch", str(batch), "--out", str(out), "--plugins-dir", str(PLUGINS), *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env, start_new_session=True, **kw)
@@ -84,7 +85,7 @@ def cli(batch: Path, out: Path, *args: str, env: dict[str, str] | None = None, t
 
 def tagged_processes(tag: str) -> list[psutil.Process]:
     """Processes of a `cli(..., tag=)` host: the host, its workers and reapers (they inherit the tag) and any
-    plugin whose PLUGHOST_HOST_PID is one of them."""
+    plugin told the host session `tag` (PLUGHOST_HOST_SESSION; plugins never get the host's pid)."""
     found: list[psutil.Process] = []
     hosts: set[str] = set()
     procs = list(psutil.process_iter(["pid"]))
@@ -99,7 +100,7 @@ def tagged_processes(tag: str) -> list[psutil.Process]:
             found.append(p)
             hosts.add(str(p.pid))
     for p in procs:
-        if envs.get(p.pid, {}).get("PLUGHOST_HOST_PID") in hosts and p not in found:
+        if envs.get(p.pid, {}).get("PLUGHOST_HOST_SESSION") == tag and p not in found:
             found.append(p)
     return [p for p in found if _alive(p)]
 

@@ -155,12 +155,23 @@ def test_path_checks_are_never_served_from_cache(tmp_path: Path, make_plugin: Ma
     assert not entry.valid and entry.errors[0].check == "path-escape"
 
 
-def test_corrupt_cache_and_state_are_ignored(mixed_root: Path, plughost_home: Path) -> None:
+def test_corrupt_cache_is_ignored(mixed_root: Path, plughost_home: Path) -> None:
     (plughost_home / "cache").mkdir(parents=True)
     (plughost_home / CACHE_FILE).write_text("{garbage")
-    (plughost_home / STATE_FILE).write_text("[1, 2")
     reg = Registry.discover([mixed_root])
     assert sorted(e.name for e in reg.list() if e.valid) == sorted(GOOD)
+
+
+def test_corrupt_state_fails_closed(mixed_root: Path, plughost_home: Path) -> None:
+    """A corrupt state.json must not silently re-enable the plugins it disabled (issue 15)."""
+    from plughost.errors import StateError
+
+    plughost_home.mkdir(parents=True, exist_ok=True)
+    for bad in ("[1, 2", '{"disabled": "x"}', "[" * 5000):
+        (plughost_home / STATE_FILE).write_text(bad)
+        with pytest.raises(StateError) as info:
+            Registry.discover([mixed_root])
+        assert info.value.code == "STATE_INVALID" and "rm " in (info.value.hint or "")
 
 
 def test_missing_dependency_is_flagged(tmp_path: Path, make_plugin: MakePlugin) -> None:

@@ -86,7 +86,7 @@ def runs_table(rows: list[RunRow], title: str | None = None) -> Table:
                           ("return", "right"), ("max DD", "right"), ("sharpe", "right"), ("error", "left")):
         table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     for r in rows:
-        m = r.metrics or {}
+        m = (r.metrics or {}) if r.status == "ok" else {}  # a run that failed part-way: its error, no partial figures
         colour = {"ok": "green", "failed": "red"}.get(r.status, "yellow")
         table.add_row(r.id, f"[{colour}]{r.status}[/]", str(r.attempts), format_number(m.get("num_trades"), "{:.0f}"),
                       format_number(m.get("return_pct"), "{:+.2f}%"), format_number(m.get("max_drawdown"), "{:.2f}%"),

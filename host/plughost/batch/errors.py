@@ -2,6 +2,7 @@
 
     ConfigError     +-- BatchFileError       a batch file is unreadable or invalid (CONFIG_INVALID, exit 2)
     PlughostError   +-- JournalCorrupt       DIR/.plughost/journal.sqlite is not a readable database (JOURNAL_CORRUPT)
+    PlughostError   +-- RecordFailed         the host could not record one run's result; that run fails (RECORD_FAILED)
     PlughostError   +-- BatchLocked          another host holds the output folder (BATCH_LOCKED, exit 2)
     PluginFailure   +-- PluginQuarantined    the plugin crashed again and again; not spawned (PLUGIN_QUARANTINED)
     PlughostError   +-- WorkerLost           the worker process running a run died (WORKER_LOST)
@@ -30,6 +31,12 @@ class BatchLocked(PlughostError):
 class JournalCorrupt(PlughostError):
     code = "JOURNAL_CORRUPT"
     exit_status = 2
+
+
+class RecordFailed(PlughostError):
+    """The host could not record a run's result (a bug): that run fails, the batch goes on."""
+
+    code = "RECORD_FAILED"
 
 
 class PluginQuarantined(PluginFailure):

@@ -261,6 +261,10 @@ class Journal:
             db.execute("UPDATE runs SET status = 'running', started_at = ?, worker = ? WHERE id = ?",
                        (time.time(), worker, run_id))
 
+    def set_worker(self, run_id: str, worker: str) -> None:
+        with self.tx() as db:
+            db.execute("UPDATE runs SET worker = ? WHERE id = ?", (worker, run_id))
+
     def record_attempt(self, run_id: str, attempt: int, result: dict[str, Any], *, final_status: str) -> None:
         """One finished attempt. `final_status` is the run's new status: ok, failed, or retrying."""
         error = result.get("error")

@@ -27,19 +27,25 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .. import __version__
-from ..errors import PlughostError
+from ..errors import DiskFull, PlughostError
 from ..executor.metrics import MetricsAccumulator
 from ..executor.results import RunWriter, trades_columns
 from ..registry import Registry
+from ..safefile import loads_json, read_text
 from .engine import Completion, Engine
-from .errors import PluginQuarantined, RunInterrupted
+from .errors import PluginQuarantined, RecordFailed, RunInterrupted
 from .journal import FINISHED, BatchLock, Journal, RunRow
 from .progress import BatchProgress
 from .spec import BatchSpec, RunSpec
 
 log = logging.getLogger("plughost.batch")
 
-CRASH_CODES = frozenset({"PLUGIN_CRASHED", "PLUGIN_TIMEOUT", "PLUGIN_START_TIMEOUT"})
+# Quarantine counts only failures that do not depend on the run's config: the plugin could not be started or
+# did not complete its handshake (each attempt counts), or died inside `initialize` (each run counts once).
+# A crash while running is the run's own failure: retried, then failed, never held against the plugin's
+# other runs (issue 15: two crashing configs must not cost the configs that work).
+START_CODES = frozenset({"PLUGIN_SPAWN_FAILED", "PLUGIN_START_TIMEOUT", "PLUGIN_HANDSHAKE_FAILED"})
+INIT_CRASH_CODES = frozenset({"PLUGIN_CRASHED", "PLUGIN_TIMEOUT"})
 FAULT_VAR = "PLUGHOST_BATCH_FAULT"
 
 
@@ -92,7 +98,7 @@ def run_files_ok(out_dir: Path, row: RunRow) -> bool:
     """Are a finished run's files there, whole and its own?"""
     run_dir = out_dir / "runs" / row.id
     try:
-        summary = json.loads((run_dir / "summary.json").read_text())
+        summary = loads_json(read_text(run_dir / "summary.json"))
         if summary.get("run_id") != row.id or summary.get("status") != row.status:
             return False
         pq.read_metadata(run_dir / "trades.parquet")
@@ -102,16 +108,40 @@ def run_files_ok(out_dir: Path, row: RunRow) -> bool:
     return True
 
 
-def write_failed_run(out_dir: Path, spec: RunSpec, error: PlughostError) -> Path:
+def published_summary(out_dir: Path, row: RunRow) -> dict[str, Any] | None:
+    """The summary of a whole, published run folder that belongs to `row`'s run, else None.
+
+    Whole: summary.json parses (it is written last, before the rename) and both Parquet files read. Of this
+    run: same id, strategy and candles, and (for a row in flight) started after the row was dispatched, so a
+    folder left by an earlier batch or an earlier attempt is never taken for this attempt's result."""
+    run_dir = out_dir / "runs" / row.id
+    try:
+        summary = loads_json(read_text(run_dir / "summary.json"))
+        pq.read_metadata(run_dir / "trades.parquet")
+        pq.read_metadata(run_dir / "equity.parquet")
+    except Exception:  # unreadable in any way: torn, not adoptable
+        return None
+    if not isinstance(summary, dict) or summary.get("run_id") != row.id or summary.get("status") not in FINISHED:
+        return None
+    run_config = summary.get("run_config") if isinstance(summary.get("run_config"), dict) else {}
+    if summary.get("strategy") != row.spec.get("strategy") or run_config.get("candles") != row.spec.get("candles"):
+        return None
+    started = summary.get("started_at")
+    if row.started_at is None or not isinstance(started, int | float) or started < row.started_at:
+        return None
+    return summary
+
+
+def write_failed_run(out_dir: Path, spec: RunSpec, error: PlughostError | dict[str, Any]) -> Path:
     """A failed run's folder written by the host (quarantined, or its worker died): same shape as any run."""
     run = spec.run
     summary: dict[str, Any] = {
         "run_id": spec.id, "status": "failed", "strategy": run.strategy, "config": run.config,
-        "error": error.to_dict(),
+        "error": error.to_dict() if isinstance(error, PlughostError) else error,
         "metrics": MetricsAccumulator(initial_capital=run.initial_capital).finish(
             trades_columns([]), buy_and_hold_return_pct=None),
         "plugin_metrics": {}, "ignored_signals": 0, "rejected_signals": 0, "unmatched_alerts": 0, "candles": 0,
-        "symbols": [], "features": [f.name for f in run.sorted_features()], "run_config": run.to_user_dict(),
+        "symbols": [], "features": [f.name for f in run.sorted_features()], "run_config": run.to_record_dict(),
         "warnings": [], "started_at": time.time(), "duration_s": 0.0, "plughost_version": __version__,
         "plugins": {},
     }
@@ -120,6 +150,21 @@ def write_failed_run(out_dir: Path, spec: RunSpec, error: PlughostError) -> Path
     pq.write_table(pa.table({"timestamp": pa.array([], pa.int64()), "equity": pa.array([], pa.float64())}),
                    writer.equity_path)
     return writer.write(summary, [], {})
+
+
+IN_FLIGHT = ("running", "interrupted")  # `running` is committed before dispatch (see BatchRunner.run)
+
+
+def _to_retry(summary: dict[str, Any], row: RunRow, retryable: frozenset[str], max_retries: int) -> bool:
+    """A published failed attempt that the runner would have retried: retry it rather than adopt it."""
+    error = summary.get("error") if isinstance(summary.get("error"), dict) else {}
+    return summary["status"] == "failed" and error.get("code") in retryable and row.attempts + 1 <= max_retries
+
+
+def _adopted_result(summary: dict[str, Any]) -> dict[str, Any]:
+    return {"status": summary["status"], "error": summary.get("error"), "metrics": summary.get("metrics"),
+            "plugin_metrics": summary.get("plugin_metrics"), "started_at": summary.get("started_at"),
+            "duration_s": summary.get("duration_s"), "worker": "adopted"}
 
 
 def _clean_temp_folders(out_dir: Path) -> None:
@@ -163,11 +208,35 @@ class BatchRunner:
         self.specs = batch.by_id()
         self.crash_streak: dict[str, int] = {}
         self.quarantined: set[str] = set()
+        self.disk_full: DiskFull | None = None
 
     # -- outcomes -------------------------------------------------------------------------------
 
     def _plugins_of(self, spec: RunSpec) -> list[str]:
         return [spec.run.strategy, *(f.name for f in spec.run.features)]
+
+    def _count_failure(self, spec: RunSpec, result: dict[str, Any], code: str | None, plugin: str | None,
+                       final: bool) -> None:
+        """The quarantine streak: see START_CODES. A success, or a failure after a plugin started, resets it."""
+        if result["status"] == "ok":
+            for name in self._plugins_of(spec):
+                self.crash_streak[name] = 0
+            return
+        if not plugin:
+            return
+        error = result.get("error") if isinstance(result.get("error"), dict) else {}
+        at_start = code in START_CODES
+        in_init = code in INIT_CRASH_CODES and error.get("hook") == "initialize"
+        if not (at_start or (in_init and final)):
+            if not in_init:  # it started and answered initialize: it can start
+                self.crash_streak[plugin] = 0
+            return
+        self.crash_streak[plugin] = self.crash_streak.get(plugin, 0) + 1
+        if self.options.quarantine_after and self.crash_streak[plugin] >= self.options.quarantine_after \
+                and plugin not in self.quarantined:
+            self.quarantined.add(plugin)
+            self.progress.note(f"plugin '{plugin}' failed to start {self.crash_streak[plugin]} times in a row: "
+                               "quarantined, its remaining runs fail without starting it")
 
     def _on_result(self, job: dict[str, Any], result: dict[str, Any], queue: deque[str]) -> None:
         spec = self.specs[job["run_id"]]
@@ -175,19 +244,21 @@ class BatchRunner:
         error = result.get("error") or None
         code = error.get("code") if isinstance(error, dict) else None
         plugin = error.get("plugin") if isinstance(error, dict) else None
-        if result["status"] == "ok":
-            for name in self._plugins_of(spec):
-                self.crash_streak[name] = 0
-        elif code in CRASH_CODES and plugin:
-            self.crash_streak[plugin] = self.crash_streak.get(plugin, 0) + 1
-            if self.options.quarantine_after and self.crash_streak[plugin] >= self.options.quarantine_after \
-                    and plugin not in self.quarantined:
-                self.quarantined.add(plugin)
-                self.progress.note(f"plugin '{plugin}' crashed {self.crash_streak[plugin]} times in a row: "
-                                   "quarantined, its remaining runs fail without starting it")
+        if code == "DISK_FULL":  # nothing was published: the run stays to do, the batch stops (resume later)
+            self.journal.mark(spec.id, "pending", error)
+            if self.disk_full is None:
+                self.disk_full = DiskFull(str(error.get("message") if isinstance(error, dict) else "disk full"),
+                                          folder=str(error.get("folder") or self.out_dir / "runs"))
+                self.progress.note(f"{spec.id}: no space left ({self.disk_full.folder}); finishing the runs in "
+                                   "flight, starting no more")
+            return
         retry = (result["status"] != "ok" and code in self.options.retryable
-                 and attempt <= self.options.max_retries and not (plugin and plugin in self.quarantined))
+                 and attempt <= self.options.max_retries)
+        self._count_failure(spec, result, code, plugin, final=not retry)
+        retry = retry and not (plugin and plugin in self.quarantined)
         status = "retrying" if retry else result["status"]
+        if not retry and isinstance(error, dict) and not (self.out_dir / "runs" / spec.id / "summary.json").exists():
+            write_failed_run(self.out_dir, spec, error)  # the worker could write nothing: same shape as any run
         self.journal.record_attempt(spec.id, attempt, result, final_status=status)
         self.faults.hit("after-journal")
         if retry:
@@ -215,8 +286,8 @@ class BatchRunner:
         if not bad:
             return False
         err = PluginQuarantined(
-            f"{spec.id} was not run: plugin '{bad[0]}' crashed {self.crash_streak.get(bad[0], 0)} times in a row "
-            "in this batch and is quarantined", plugin=bad[0],
+            f"{spec.id} was not run: plugin '{bad[0]}' failed to start {self.crash_streak.get(bad[0], 0)} times in "
+            "a row in this batch and is quarantined", plugin=bad[0],
             hint=f"fix the plugin, then `plughost run --batch {self.batch.path} --resume` does not rerun finished "
                  "runs; delete this run's journal row or rerun the batch without --resume")
         write_failed_run(self.out_dir, spec, err)
@@ -233,7 +304,7 @@ class BatchRunner:
         queue: deque[str] = deque(todo)
         with _Interrupt() as interrupt:
             while (queue or self.engine.in_flight()) and interrupt.signum is None:
-                while queue and self.engine.free_slots() and interrupt.signum is None:
+                while queue and self.engine.free_slots() and interrupt.signum is None and self.disk_full is None:
                     run_id = queue.popleft()
                     spec = self.specs[run_id]
                     if self._quarantine(spec):
@@ -243,10 +314,17 @@ class BatchRunner:
                     self.faults.hit("before-dispatch")
                     job = {"run_id": run_id, "run": spec.run.to_user_dict(), "base_dir": str(self.batch.base_dir),
                            "out_dir": str(self.out_dir), "attempt": attempt}
+                    # `running` (with its dispatch time) is committed before any worker can publish the run:
+                    # a host killed after the rename finds the row in flight and adopts the folder on resume.
+                    self.journal.mark_running(run_id, "")
                     worker = self.engine.submit(job)
                     job["worker"] = worker
-                    self.journal.mark_running(run_id, worker)
+                    self.journal.set_worker(run_id, worker)
                     self.progress.started(run_id)
+                if self.disk_full is not None and not queue and not self.engine.in_flight():
+                    break
+                if self.disk_full is not None:
+                    queue.clear()
                 for done in self.engine.poll(0.1):
                     self._complete(done, queue)
             if interrupt.signum is not None:
@@ -256,11 +334,32 @@ class BatchRunner:
 
     def _complete(self, done: Completion, queue: deque[str]) -> None:
         self.faults.hit("after-files")
-        if done.result is not None:
-            self._on_result(done.job, done.result, queue)
-        else:
-            assert done.lost is not None
-            self._on_lost(done.job, done.lost, queue)
+        try:
+            if done.result is not None:
+                self._on_result(done.job, done.result, queue)
+            else:
+                assert done.lost is not None
+                self._on_lost(done.job, done.lost, queue)
+        except DiskFull:
+            raise  # the journal cannot be written: stop (it is intact: SQLite rolled the row back)
+        except Exception as exc:  # recording one run must never take the batch down: that run fails
+            self._record_failed(done.job, exc)
+
+    def _record_failed(self, job: dict[str, Any], exc: Exception) -> None:
+        run_id = job["run_id"]
+        log.exception("recording %s failed", run_id)
+        err = RecordFailed(f"{run_id}: its result could not be recorded: {type(exc).__name__}: {exc}",
+                           hint="this is a plughost bug; please report it with the run's summary.json")
+        try:
+            with contextlib.suppress(Exception):
+                write_failed_run(self.out_dir, self.specs[run_id], err)
+            self.journal.record_attempt(run_id, int(job.get("attempt", 1)),
+                                        {"status": "failed", "error": err.to_dict()}, final_status="failed")
+        except DiskFull:
+            raise
+        except Exception:
+            log.exception("could not record the failure of %s either", run_id)
+        self.progress.finished(run_id, "failed", err.code)
 
     def _interrupt(self, signum: int) -> None:
         name = signal.Signals(signum).name
@@ -301,6 +400,7 @@ def run_batch(
         redone: list[str] = []
         skipped = 0
         todo: list[str] = []
+        adopted: list[str] = []
         for row in journal.rows([s.id for s in specs]):
             if row.status in FINISHED:
                 if run_files_ok(out_dir, row):
@@ -308,7 +408,19 @@ def run_batch(
                     continue
                 redone.append(row.id)
                 journal.mark(row.id, "pending")
+            elif resume and row.status in IN_FLIGHT:
+                summary = published_summary(out_dir, row)
+                if summary is not None and not _to_retry(summary, row, batch.options.retryable,
+                                                         batch.options.max_retries):
+                    # the rename is the commit: adopt, never run (and rewrite) it again
+                    journal.record_attempt(row.id, row.attempts + 1, _adopted_result(summary),
+                                           final_status=summary["status"])
+                    adopted.append(row.id)
+                    skipped += 1
+                    continue
             todo.append(row.id)
+        for run_id in adopted:
+            progress.note(f"{run_id}: published before the host stopped; adopted into the journal")
         for run_id in redone:
             progress.note(f"{run_id}: the journal says finished but its files are missing or torn; running it again")
         n_workers = max(1, workers or os.cpu_count() or 1)
@@ -328,6 +440,7 @@ def run_batch(
                                  warm=batch.options.warm_starts, fault=worker_fault)
         interrupted = False
         warm = False
+        runner: BatchRunner | None = None
         progress.begin(total=len(specs), done=skipped, failed=sum(
             1 for r in journal.rows([s.id for s in specs]) if r.status == "failed"))
         try:
@@ -340,6 +453,9 @@ def run_batch(
             if not interrupted:
                 engine.stop()
             progress.end()
+            _clean_temp_folders(out_dir)  # a killed attempt's or a full disk's leftovers give their space back
+        if runner is not None and runner.disk_full is not None:
+            raise runner.disk_full
         rows = journal.rows([s.id for s in specs])
         result = BatchResult(out_dir, rows, interrupted=interrupted, skipped=skipped, redone=redone,
                              elapsed_s=time.monotonic() - started, warm=warm)

@@ -26,6 +26,7 @@ from typing import Any
 
 import psutil
 
+from ..errors import PlughostError
 from ..executor.runconfig import RunConfig
 from ..registry import Registry
 
@@ -111,9 +112,17 @@ def execute_job(job: dict[str, Any], registry: Registry, out_dir: Path) -> dict[
     _stamps.clear()
     began = time.monotonic()
     wall = time.time()
-    run = RunConfig.model_validate(job["run"])
-    outcome = run_backtest(run, registry=registry, out_dir=out_dir, run_id=job["run_id"],
-                           base_dir=Path(job["base_dir"]), progress=None)
+    try:
+        run = RunConfig.model_validate(job["run"])
+        outcome = run_backtest(run, registry=registry, out_dir=out_dir, run_id=job["run_id"],
+                               base_dir=Path(job["base_dir"]), progress=None)
+    except Exception as exc:  # no result could be written (a full disk, a host bug): report it, keep the worker
+        error = exc if isinstance(exc, PlughostError) else PlughostError(
+            f"internal error: {type(exc).__name__}: {exc}", hint="this is a plughost bug; please report it")
+        return {"run_id": job["run_id"], "attempt": job.get("attempt", 1), "status": "failed",
+                "error": error.to_dict(), "metrics": None, "plugin_metrics": None, "started_at": wall,
+                "duration_s": round(time.monotonic() - began, 6), "start_cost_s": None, "task_start_cost_s": None,
+                "spawn_s": None, "worker": f"{os.uname().nodename}:{os.getpid()}", "warm": _warm_enabled}
     ready = _stamps.get("strategy_ready")
     dispatched = job.get("dispatched")
     summary = outcome.summary

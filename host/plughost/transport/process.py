@@ -173,6 +173,8 @@ class PluginProcess:
         self.tree_token = tree_token
         self._main_pid: int | None = None
         REAPER.watch(self.pid)
+        if tree_token is not None:
+            REAPER.watch_token(tree_token)
 
     @classmethod
     def spawn(cls, spec: LaunchSpec, *, max_frame: int = DEFAULT_MAX_FRAME) -> PluginProcess:
@@ -286,6 +288,8 @@ class PluginProcess:
             self.pidfd = None
         self.stderr.join(0.5)
         REAPER.forget(self.pid)
+        if self.tree_token is not None and self._killed:  # swept by kill(); an exit without kill keeps it
+            REAPER.forget_token(self.tree_token)
 
     def wait_exit_after_eof(self, timeout: float) -> int | None:
         deadline = time.monotonic() + timeout
