@@ -68,8 +68,10 @@ async function main(): Promise<void> {
 }
 
 process.on('unhandledRejection', (e) => {
-  // A plugin's stray Promise (not one it returned to us) must not kill the run; log it.
-  log(`plughost runner: unhandled rejection in plugin: ${(e as Error)?.stack ?? String(e)}`);
+  // A plugin's stray Promise rejected and nothing handled it: the plugin's state is unknown, so the run
+  // fails (PLUGIN_CRASHED, with this report in its stderr tail), as docs/typescript-sdk.md says, rather
+  // than go on with results that may be wrong.
+  fatal(`plughost runner: unhandled promise rejection in the plugin: ${(e as Error)?.stack ?? String(e)}`);
 });
 
 void main();

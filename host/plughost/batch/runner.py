@@ -123,7 +123,7 @@ def published_summary(out_dir: Path, row: RunRow) -> dict[str, Any] | None:
         return None
     if not isinstance(summary, dict) or summary.get("run_id") != row.id or summary.get("status") not in FINISHED:
         return None
-    run_config = summary.get("run_config") if isinstance(summary.get("run_config"), dict) else {}
+    run_config: dict[str, Any] = summary["run_config"] if isinstance(summary.get("run_config"), dict) else {}
     if summary.get("strategy") != row.spec.get("strategy") or run_config.get("candles") != row.spec.get("candles"):
         return None
     started = summary.get("started_at")
@@ -157,7 +157,7 @@ IN_FLIGHT = ("running", "interrupted")  # `running` is committed before dispatch
 
 def _to_retry(summary: dict[str, Any], row: RunRow, retryable: frozenset[str], max_retries: int) -> bool:
     """A published failed attempt that the runner would have retried: retry it rather than adopt it."""
-    error = summary.get("error") if isinstance(summary.get("error"), dict) else {}
+    error: dict[str, Any] = summary["error"] if isinstance(summary.get("error"), dict) else {}
     return summary["status"] == "failed" and error.get("code") in retryable and row.attempts + 1 <= max_retries
 
 
@@ -224,7 +224,7 @@ class BatchRunner:
             return
         if not plugin:
             return
-        error = result.get("error") if isinstance(result.get("error"), dict) else {}
+        error: dict[str, Any] = result["error"] if isinstance(result.get("error"), dict) else {}
         at_start = code in START_CODES
         in_init = code in INIT_CRASH_CODES and error.get("hook") == "initialize"
         if not (at_start or (in_init and final)):
@@ -247,8 +247,9 @@ class BatchRunner:
         if code == "DISK_FULL":  # nothing was published: the run stays to do, the batch stops (resume later)
             self.journal.mark(spec.id, "pending", error)
             if self.disk_full is None:
-                self.disk_full = DiskFull(str(error.get("message") if isinstance(error, dict) else "disk full"),
-                                          folder=str(error.get("folder") or self.out_dir / "runs"))
+                info: dict[str, Any] = error if isinstance(error, dict) else {}
+                self.disk_full = DiskFull(str(info.get("message") or "disk full"),
+                                          folder=str(info.get("folder") or self.out_dir / "runs"))
                 self.progress.note(f"{spec.id}: no space left ({self.disk_full.folder}); finishing the runs in "
                                    "flight, starting no more")
             return

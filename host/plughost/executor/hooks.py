@@ -40,7 +40,7 @@ class Features:
         self.run_id = run_id
         self.features: list[_Feature] = []
         self.warnings = warnings  # the run's own list: summary.json `warnings`
-        self.plugin_metrics: dict[str, dict[str, Any]] = {}
+        self.plugin_metrics: dict[str, dict[str, Any]] = {}  # NaN/inf are written as null (safefile.dumps)
         self.artifacts: dict[str, dict[str, str | bytes]] = {}
 
     def __bool__(self) -> bool:
@@ -183,9 +183,11 @@ class Features:
 
         metrics = out.get("metrics") or {}
         if isinstance(metrics, dict):
-            kept: dict[str, float] = {}
+            kept: dict[str, float | None] = {}
             for key, value in metrics.items():
-                if isinstance(value, int | float):  # bools count as 0/1
+                if value is None:  # "cannot be computed here" (no losing trade, ...): kept as null
+                    kept[str(key)] = None
+                elif isinstance(value, int | float):  # bools count as 0/1
                     kept[str(key)] = float(value)
                 else:
                     refuse("METRIC_REFUSED", f"feature '{name}' returned metric {key!r} = {value!r:.80}, not a "

@@ -8,7 +8,7 @@ Metrics (all land in summary.json under plugin_metrics["custom-metrics"]):
   win_loss_ratio         avg_win / |avg_loss|
   longest_losing_streak  most consecutive losing trades, in exit order
   time_in_market_pct     share of the run's time span with at least one position open (all symbols)
-A metric that cannot be computed (no trades, no losing trade, ...) is reported as null (NaN on the wire).
+A metric that cannot be computed (no trades, no losing trade, ...) is reported as null, never NaN.
 """
 
 from __future__ import annotations
@@ -101,4 +101,5 @@ class CustomMetrics(FeaturePlugin):
             if timestamps else NAN,
         }
         wanted = cfg.get("metrics") or list(metrics)
-        return {"metrics": {k: v for k, v in metrics.items() if k in wanted}}
+        return {"metrics": {k: (v if v is not None and math.isfinite(v) else None)
+                            for k, v in metrics.items() if k in wanted}}
