@@ -159,7 +159,7 @@ export interface BacktestResults {
 }
 
 export interface PostRunOutput {
-  metrics?: Record<string, number>;
+  metrics?: Record<string, number | null>;  // null: cannot be computed for this run
   /** filename -> text or bytes; written under runs/<run_id>/artifacts/<plugin name>/. */
   artifacts?: Record<string, string | Uint8Array>;
 }

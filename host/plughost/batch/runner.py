@@ -30,6 +30,7 @@ from .. import __version__
 from ..errors import DiskFull, PlughostError
 from ..executor.metrics import MetricsAccumulator
 from ..executor.results import RunWriter, trades_columns
+from ..executor.runconfig import RunConfig
 from ..registry import Registry
 from ..safefile import loads_json, read_text
 from .engine import Completion, Engine
@@ -108,12 +109,12 @@ def run_files_ok(out_dir: Path, row: RunRow) -> bool:
     return True
 
 
-def published_summary(out_dir: Path, row: RunRow) -> dict[str, Any] | None:
-    """The summary of a whole, published run folder that belongs to `row`'s run, else None.
+def published_summary(out_dir: Path, row: RunRow, run: RunConfig) -> dict[str, Any] | None:
+    """The summary of a whole, published run folder that is `run`'s result, else None.
 
-    Whole: summary.json parses (it is written last, before the rename) and both Parquet files read. Of this
-    run: same id, strategy and candles, and (for a row in flight) started after the row was dispatched, so a
-    folder left by an earlier batch or an earlier attempt is never taken for this attempt's result."""
+    Whole: summary.json parses (it is written last, before the rename) and both Parquet files read. This
+    run's: same id and the same run config (timeouts and sandbox aside), so a folder left for other content
+    under a reused id is never taken for this run's result."""
     run_dir = out_dir / "runs" / row.id
     try:
         summary = loads_json(read_text(run_dir / "summary.json"))
@@ -123,13 +124,14 @@ def published_summary(out_dir: Path, row: RunRow) -> dict[str, Any] | None:
         return None
     if not isinstance(summary, dict) or summary.get("run_id") != row.id or summary.get("status") not in FINISHED:
         return None
-    run_config: dict[str, Any] = summary["run_config"] if isinstance(summary.get("run_config"), dict) else {}
-    if summary.get("strategy") != row.spec.get("strategy") or run_config.get("candles") != row.spec.get("candles"):
-        return None
-    started = summary.get("started_at")
-    if row.started_at is None or not isinstance(started, int | float) or started < row.started_at:
+    recorded = summary.get("run_config")
+    if not isinstance(recorded, dict) or _identity(recorded) != _identity(run.to_record_dict()):
         return None
     return summary
+
+
+def _identity(run_config: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in run_config.items() if k not in ("id", "start_timeout", "call_timeout", "sandbox")}
 
 
 def write_failed_run(out_dir: Path, spec: RunSpec, error: PlughostError | dict[str, Any]) -> Path:
@@ -150,9 +152,6 @@ def write_failed_run(out_dir: Path, spec: RunSpec, error: PlughostError | dict[s
     pq.write_table(pa.table({"timestamp": pa.array([], pa.int64()), "equity": pa.array([], pa.float64())}),
                    writer.equity_path)
     return writer.write(summary, [], {})
-
-
-IN_FLIGHT = ("running", "interrupted")  # `running` is committed before dispatch (see BatchRunner.run)
 
 
 def _to_retry(summary: dict[str, Any], row: RunRow, retryable: frozenset[str], max_retries: int) -> bool:
@@ -402,6 +401,7 @@ def run_batch(
         skipped = 0
         todo: list[str] = []
         adopted: list[str] = []
+        by_id = batch.by_id()
         for row in journal.rows([s.id for s in specs]):
             if row.status in FINISHED:
                 if run_files_ok(out_dir, row):
@@ -409,8 +409,8 @@ def run_batch(
                     continue
                 redone.append(row.id)
                 journal.mark(row.id, "pending")
-            elif resume and row.status in IN_FLIGHT:
-                summary = published_summary(out_dir, row)
+            elif resume:
+                summary = published_summary(out_dir, row, by_id[row.id].run)
                 if summary is not None and not _to_retry(summary, row, batch.options.retryable,
                                                          batch.options.max_retries):
                     # the rename is the commit: adopt, never run (and rewrite) it again

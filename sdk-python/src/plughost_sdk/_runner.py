@@ -197,13 +197,16 @@ class Runner:
 
 
 def _post_run_result(out: Any) -> dict[str, Any]:
-    """What on_post_run returned, as the protocol carries it: metrics as floats (numpy numbers too),
+    """What on_post_run returned, as the protocol carries it: metrics as floats (numpy numbers too) or None,
     artifacts as str/bytes. Anything else is the hook's error, named here rather than as an encoding
     failure later."""
     if not isinstance(out, Mapping):
         raise TypeError(f"on_post_run must return a dict or None, not {type(out).__name__}")
-    metrics: dict[str, float] = {}
+    metrics: dict[str, float | None] = {}
     for key, value in dict(out.get("metrics") or {}).items():
+        if value is None:  # "cannot be computed here": written as null in summary.json
+            metrics[str(key)] = None
+            continue
         try:
             metrics[str(key)] = float(value)
         except (TypeError, ValueError):
