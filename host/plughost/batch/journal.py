@@ -155,7 +155,7 @@ class Journal:
         try:
             if readonly:
                 self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
-                self.db.execute("SELECT count(*) FROM runs").fetchone()
+                self.db.execute("SELECT count(*) FROM sqlite_master").fetchone()  # is it a database at all
             else:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 self.db = sqlite3.connect(path, isolation_level=None)
@@ -213,6 +213,10 @@ class Journal:
     def rows(self, ids: list[str] | None = None) -> list[RunRow]:
         try:
             rows = [self._row(r) for r in self.db.execute("SELECT * FROM runs ORDER BY idx, id")]
+        except sqlite3.OperationalError as exc:
+            if "no such table" not in str(exc):  # a reader racing the batch that is creating it: no rows yet
+                raise self.corrupt(exc) from None
+            rows = []
         except sqlite3.DatabaseError as exc:
             raise self.corrupt(exc) from None
         if ids is None:
