@@ -60,3 +60,46 @@ def test_sigkill_host_takes_every_plugin_and_grandchild_down() -> None:
             host.kill()
             host.wait()
     assert not [p for p in token_processes() if p.pid in pids]
+
+
+DAEMON_HOST = r"""
+import json, sys, time
+from pathlib import Path
+from plughost.proxy import Timeouts, start_plugin
+from plughost.transport.process import LaunchSpec
+fixtures, token = Path(sys.argv[1]), sys.argv[2]
+path = fixtures / "python" / "faulty.py"
+spec = LaunchSpec("faulty-py", "strategy", "python", path, path.parent,
+                  {"FAULT_SUITE_TOKEN": token, "FAULT": "daemon_setsid"})
+plugin = start_plugin(spec, timeouts=Timeouts(start=20.0, call=20.0))
+print(json.dumps(plugin.session.process.pid), flush=True)
+time.sleep(1000)
+"""
+
+
+def test_sigkill_host_takes_a_setsid_double_fork_daemon_down() -> None:
+    """The daemon has left the plugin's process group and session and is orphaned at once; only its tree
+    token (inherited environment) ties it to the plugin. The host-death reaper sweeps by that token."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    host = subprocess.Popen([sys.executable, "-c", DAEMON_HOST, str(FIXTURES), TOKEN], stdout=subprocess.PIPE,
+                            env=env, start_new_session=True)
+    try:
+        assert host.stdout is not None
+        plugin_pid = json.loads(host.stdout.readline())
+        deadline = time.monotonic() + 10
+        daemons: list[psutil.Process] = []
+        while not daemons and time.monotonic() < deadline:
+            time.sleep(0.05)
+            daemons = [p for p in token_processes() if p.pid != plugin_pid and p.name() == "sleep"]
+        assert daemons, "the fixture's daemon did not start"
+        daemon = daemons[0]
+        assert os.getsid(daemon.pid) != os.getsid(plugin_pid)  # really left the plugin's session
+        os.kill(host.pid, signal.SIGKILL)
+        host.wait()
+        killed_at = time.monotonic()
+        while daemon.is_running() and daemon.status() != psutil.STATUS_ZOMBIE and time.monotonic() - killed_at < 3:
+            time.sleep(0.05)
+        assert not daemon.is_running() or daemon.status() == psutil.STATUS_ZOMBIE, "the daemon outlived its host"
+    finally:
+        if host.poll() is None:
+            host.kill()
