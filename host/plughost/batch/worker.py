@@ -27,6 +27,7 @@ from typing import Any
 import psutil
 
 from ..errors import PlughostError
+from ..executor.results import disk_full_guard
 from ..executor.runconfig import RunConfig
 from ..registry import Registry
 
@@ -114,8 +115,9 @@ def execute_job(job: dict[str, Any], registry: Registry, out_dir: Path) -> dict[
     wall = time.time()
     try:
         run = RunConfig.model_validate(job["run"])
-        outcome = run_backtest(run, registry=registry, out_dir=out_dir, run_id=job["run_id"],
-                               base_dir=Path(job["base_dir"]), progress=None)
+        with disk_full_guard(out_dir, job["run_id"]):
+            outcome = run_backtest(run, registry=registry, out_dir=out_dir, run_id=job["run_id"],
+                                   base_dir=Path(job["base_dir"]), progress=None)
     except Exception as exc:  # no result could be written (a full disk, a host bug): report it, keep the worker
         error = exc if isinstance(exc, PlughostError) else PlughostError(
             f"internal error: {type(exc).__name__}: {exc}", hint="this is a plughost bug; please report it")

@@ -14,7 +14,7 @@ import click
 from ..config import load_config_file
 from ..errors import PlughostError, UnsafeOutput, UsageError
 from ..executor.engine import RunOutcome, run_backtest
-from ..executor.results import check_out_dir, check_run_id
+from ..executor.results import check_out_dir, check_run_id, disk_full_guard
 from ..executor.runconfig import MAX_TIMEOUT_S, RunConfig
 from ..safefile import dumps
 from .common import handle_errors, open_registry, plugins_dir_option
@@ -138,7 +138,7 @@ def run(
 
         sys.exit(watch_backtest(data, config_path=config_path, plugins_dirs=plugins_dirs, out_dir=out_dir,
                                 run_id=run_id, as_json=as_json))
-    with run_progress(f"{strategy} on {Path(candles).name}") as advance:
+    with run_progress(f"{strategy} on {Path(candles).name}") as advance, disk_full_guard(out_dir, run_id):
         outcome = run_backtest(run_config, registry=registry, out_dir=out_dir, run_id=run_id,
                                base_dir=Path.cwd(), progress=advance)
     _report(outcome, as_json)

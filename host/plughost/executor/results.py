@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import math
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +86,22 @@ def safe_artifact_name(name: str) -> bool:
     return bool(_SAFE_NAME.match(name)) and ".." not in name
 
 
-__all__ = ["RunWriter", "check_out_dir", "check_run_id", "dumps", "format_number", "json_safe", "trades_columns"]
+@contextlib.contextmanager
+def disk_full_guard(out_dir: Path, run_id: str) -> Iterator[None]:
+    """Around run_backtest: a full disk anywhere in writing a run (the equity spill included) becomes
+    DiskFull naming the folder, and the run's temporary folder is removed so the space comes back."""
+    try:
+        yield
+    except OSError as exc:
+        RunWriter(out_dir, run_id).discard()
+        if is_disk_full(exc):
+            raise DiskFull(f"no space left to write run {run_id} in {out_dir / 'runs'} ({exc.strerror or exc})",
+                           folder=str(out_dir / "runs")) from None
+        raise
+
+
+__all__ = ["RunWriter", "check_out_dir", "check_run_id", "disk_full_guard", "dumps", "format_number", "json_safe",
+           "trades_columns"]
 
 
 class RunWriter:
@@ -118,6 +134,12 @@ class RunWriter:
     ) -> Path:
         """Complete the folder (equity.parquet is already there) and publish it. A full disk: the temporary
         folder is removed (its space given back) and DiskFull raised; nothing is published."""
+        error = summary.get("error")
+        message = error.get("message") if isinstance(error, Mapping) else None
+        if isinstance(message, str) and is_disk_full(OSError(message)):  # e.g. the equity spill hit ENOSPC
+            self.discard()
+            raise DiskFull(f"no space left to write run {self.final.name} in {self.runs_dir} ({message})",
+                           folder=str(self.runs_dir))
         try:
             self._complete(summary, trades, artifacts)
             return self._publish()
