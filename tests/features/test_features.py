@@ -111,23 +111,36 @@ def test_pre_run_changing_the_strategy_is_refused_naming_plugin_and_field(
     assert "`strategy`" in err["message"] and "hijack" in err["message"]
 
 
+@pytest.mark.parametrize("key, value", [("memory_limit_mb", 1e6), ("env", {"LD_PRELOAD": "/tmp/x.so"}),
+                                        ("sandbox", False), ("memory_limit_mb", None)])
+def test_pre_run_cannot_lift_what_confines_plugins(tmp_path: Path, candles: Path, key: str, value: Any) -> None:
+    """A feature must not lift the strategy's memory limit, hand it variables, or take it out of the sandbox."""
+    make_feature(tmp_path / "features", "lift", f"""
+        def on_pre_run(self, run_config):
+            return {{**run_config, {key!r}: {value!r}}}
+    """)
+    start = {"memory_limit_mb": 500.0, "sandbox": key == "sandbox"} if key != "env" else {}
+    outcome = run(tmp_path, candles, [{"name": "lift", "onError": "fail"}], **start)
+    s = summary(outcome)
+    assert s["status"] == "failed" and s["error"]["code"] == "CONFIG_INVALID", s["error"]
+    assert f"`{key}`" in s["error"]["message"] and s["error"]["plugin"] == "lift"
+
+
 def test_three_features_run_in_priority_then_name_order(tmp_path: Path, candles: Path) -> None:
     hook = """
-        def on_pre_run(self, run_config):
-            env = dict(run_config["env"])
-            env["ORDER"] = (env.get("ORDER", "") + ",{name}").lstrip(",")
-            return {{**run_config, "env": env}}
+        def on_pre_run(self, run_config):  # the order, as digits of fee_bps (env is not a hook's to change)
+            return {{**run_config, "fee_bps": run_config["fee_bps"] * 10 + {digit}}}
 
         def on_post_run(self, results):
             return {{"artifacts": {{"t.txt": str(time.monotonic_ns())}}}}
     """
-    for name in ("alpha", "bravo", "charlie"):
-        make_feature(tmp_path / "features", name, hook.format(name=name))
+    for digit, name in enumerate(("alpha", "bravo", "charlie"), start=1):
+        make_feature(tmp_path / "features", name, hook.format(digit=digit))
     outcome = run(tmp_path, candles, [{"name": "alpha"}, {"name": "charlie", "priority": 5},
                                       {"name": "bravo", "priority": 5}])
     s = summary(outcome)
     assert s["status"] == "ok", s["error"]
-    assert s["run_config"]["env"]["ORDER"] == "bravo,charlie,alpha"  # priority high first, then name
+    assert s["run_config"]["fee_bps"] == 231  # bravo, charlie, alpha: priority high first, then name
     assert s["features"] == ["bravo", "charlie", "alpha"]
     art = outcome.run_dir / "artifacts"  # type: ignore[operator]
     stamps = [int((art / n / "t.txt").read_text()) for n in ("bravo", "charlie", "alpha")]

@@ -96,7 +96,9 @@ def sandboxed_command(spec: LaunchSpec, argv: list[str], env: dict[str, str]) ->
     """Wrap `argv` in bubblewrap. The environment passes through as given (already allow-listed)."""
     bwrap = check_available()
     args = [bwrap, "--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
-            "--unshare-cgroup-try", "--die-with-parent", "--hostname", "plughost-sandbox"]
+            "--unshare-cgroup-try", "--die-with-parent", "--hostname", "plughost-sandbox",
+            # first: a plugin folder or runtime below /tmp is bound on top of the private tmpfs, not hidden by it
+            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
     for d in SYSTEM_DIRS:
         if os.path.islink(d):
             args += ["--symlink", os.readlink(d), d]
@@ -108,7 +110,6 @@ def sandboxed_command(spec: LaunchSpec, argv: list[str], env: dict[str, str]) ->
     for path in _runtime_paths(spec, argv, env):
         args += ["--ro-bind", str(path), str(path)]
     plugin_dir = str(Path(os.path.realpath(spec.plugin_dir)))
-    args += ["--ro-bind", plugin_dir, plugin_dir,
-             "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--chdir", plugin_dir]
+    args += ["--ro-bind", plugin_dir, plugin_dir, "--chdir", plugin_dir]
     env = {**env, "TMPDIR": "/tmp", "HOME": "/tmp"}
     return [*args, "--", *argv], env
