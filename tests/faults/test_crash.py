@@ -126,3 +126,13 @@ def test_crash_in_teardown_keeps_results_and_warns(runner: Runner, lang: str) ->
     assert warning["plugin"] == name and warning["exit_code"] == 7
     assert "teardown: crashing" in warning["stderr_tail"]
     runner.assert_clean_run_identical(name)
+
+
+@pytest.mark.node
+@pytest.mark.skipif(not NODE_OK, reason=NODE_SKIP)
+def test_node_unhandled_rejection_fails_the_run(runner: Runner) -> None:
+    """docs/typescript-sdk.md: an unhandled rejection ends the plugin (PLUGIN_CRASHED), never a silent log line."""
+    outcome = runner.run("faulty-js", "unhandled_rejection", batch_size=8)
+    error = failed_error(outcome, "PLUGIN_CRASHED", "faulty-js")
+    assert "unhandled promise rejection" in error["stderr_tail"] and "a stray promise rejected" in error["stderr_tail"]
+    runner.assert_clean_run_identical("faulty-js")

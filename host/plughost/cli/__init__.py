@@ -8,6 +8,7 @@ import logging
 import click
 
 from .. import __version__
+from ..transport.env import make_undumpable
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -24,6 +25,7 @@ def main(verbose: int) -> None:
       plughost run --batch examples/demo-batch.toml --out plughost-out
       plughost validate-plugin plugins/strategies/rsi-strategy
     """
+    make_undumpable()  # before anything: a plugin of the same user must not read our environment
     level = logging.WARNING - 10 * verbose
     logging.basicConfig(level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s")
 

@@ -110,6 +110,8 @@ def sandboxed_command(spec: LaunchSpec, argv: list[str], env: dict[str, str]) ->
     for path in _runtime_paths(spec, argv, env):
         args += ["--ro-bind", str(path), str(path)]
     plugin_dir = str(Path(os.path.realpath(spec.plugin_dir)))
-    args += ["--ro-bind", plugin_dir, plugin_dir, "--chdir", plugin_dir]
+    args += ["--ro-bind", plugin_dir, plugin_dir, "--chdir", plugin_dir,
+             # bwrap's new root and /dev (with /dev/shm) are tmpfs: read-only too, so /tmp alone is writable
+             "--remount-ro", "/dev", "--remount-ro", "/"]
     env = {**env, "TMPDIR": "/tmp", "HOME": "/tmp"}
     return [*args, "--", *argv], env
