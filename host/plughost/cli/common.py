@@ -43,6 +43,10 @@ def handle_errors(func: F) -> F:
         except PlughostError as exc:
             click.echo(f"error [{exc.code}]: {exc}", err=True)
             sys.exit(exc.exit_status)
+        except KeyboardInterrupt:  # Ctrl-C outside the batch's own handler (e.g. while it starts up)
+            click.echo("error [INTERRUPTED]: stopped by Ctrl-C\n  -> a batch continues where it stopped with "
+                       "--resume", err=True)
+            sys.exit(130)
 
     return wrapper  # type: ignore[return-value]
 
