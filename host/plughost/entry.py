@@ -16,6 +16,6 @@ def main() -> None:
             sys.stderr.write("error [INTERRUPTED]: stopped by Ctrl-C\n"
                              "  -> a batch continues where it stopped with --resume\n")
             sys.stderr.flush()
-        except BaseException:  # noqa: BLE001 - a second Ctrl-C while reporting the first: still exit 130
+        except BaseException:
             pass
         sys.exit(130)

@@ -65,6 +65,7 @@ def test_the_cli_is_not_dumpable(tmp_path: Path) -> None:
     import sys
 
     code = ("from plughost.transport.env import is_dumpable; from plughost.cli import main; import sys; "
-            "sys.argv=['plughost','list-plugins','--plugins-dir', sys.argv[1]]\ntry: main()\nexcept SystemExit: pass\nprint(is_dumpable())")
+            "sys.argv=['plughost','list-plugins','--plugins-dir', sys.argv[1]]\n"
+            "try: main()\nexcept SystemExit: pass\nprint(is_dumpable())")
     done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True)
     assert done.stdout.strip().splitlines()[-1] == "False"

@@ -121,7 +121,7 @@ def test_alert_files_deep_big_integer_and_huge_payload(tmp_path: Path, candles: 
                                                        home: dict[str, str]) -> None:
     ts = 1_700_000_000_000
     cases = {
-        "deep.jsonl": '{"id": 1, "timestamp": %d, "symbol": "SEC", "x": %s}\n' % (ts, nested_json(DEEP)),
+        "deep.jsonl": f'{{"id": 1, "timestamp": {ts}, "symbol": "SEC", "x": {nested_json(DEEP)}}}\n',
         "int.jsonl": json.dumps({"id": 1, "timestamp": 2**64, "symbol": "SEC"}) + "\n",
         "huge.jsonl": json.dumps({"id": 1, "timestamp": ts, "symbol": "SEC", "blob": "x" * (70 << 20)}) + "\n",
     }

@@ -39,7 +39,7 @@ def test_ctrl_c_in_the_first_second(tmp_path: Path, candles: Path, plugins: Path
         [str(PLUGHOST), "run", "--batch", str(batch), "--out", str(out), "--plugins-dir", str(plugins),
          "--workers", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
         env={**os.environ, **home, "PLUGHOST_HOST_SESSION": tag},
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # noqa: PLW1509 - a shell's default
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     time.sleep(delay)
     os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole foreground group
     _, err = proc.communicate(timeout=60)
