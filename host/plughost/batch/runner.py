@@ -1,11 +1,13 @@
 """Run a batch crash-safely: dispatch runs to an engine, retry the retryable, quarantine plugins that
-crash again and again, journal every outcome after its files are in place, and resume after a kill.
+cannot start, journal every outcome after its files are in place, and resume after a kill.
 
     result = run_batch(batch, out_dir, engine_name="local", workers=2, resume=True, registry=registry)
 
-Order of a run's commit: the worker writes DIR/runs/<id>/ (temp folder + rename), then the host
-commits the journal row. A host killed between the two leaves files without a finished row: the run is
-redone on resume. A row says finished but the files are missing or unreadable (a torn write): redone too.
+Order of a run's commit: the host commits `running` (with the dispatch time), the worker writes
+DIR/runs/<id>/ (temp folder + rename), then the host commits the finished row. The rename is the commit:
+a host killed between the rename and the row leaves a published folder that resume adopts (records from
+its summary.json) and never runs again. A row that says finished but whose files are missing or
+unreadable (a torn write) is redone.
 """
 
 from __future__ import annotations

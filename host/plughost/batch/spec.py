@@ -54,6 +54,7 @@ class BatchOptions:
     quarantine_after: int = 5            # crashes of one plugin since its last success -> quarantined
     warm_starts: bool = True             # serve Python plugin spawns from a warm pool when available
     max_runs: int = MAX_RUNS_DEFAULT     # refuse a batch that expands to more runs (counted, not expanded)
+    sandbox: bool = False                # every run's plugins sandboxed (a run's own `sandbox` key wins)
 
     @property
     def retryable(self) -> frozenset[str]:
@@ -270,7 +271,8 @@ def load_batch(path: Path, *, cli_defaults: dict[str, Any] | None = None) -> Bat
     if len(runs) > options.max_runs:
         raise BatchFileError(f"{path} lists {len(runs):,} runs; the limit is {options.max_runs:,}", file=str(path),
                              hint="split the batch, or raise [batch] max_runs deliberately")
-    ex = _Expander(path, dict(cli_defaults or {}), options.max_runs)
+    base = {"sandbox": True} if options.sandbox else {}
+    ex = _Expander(path, {**base, **(cli_defaults or {})}, options.max_runs)
     for i, entry in enumerate(runs):
         if not isinstance(entry, dict):
             raise ex.fail(f"runs[{i}]", None, "must be an object")
@@ -310,11 +312,15 @@ def _options(path: Path, raw: Any) -> BatchOptions:
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise BatchFileError(f"{path}: batch.retry_errors must be a list of error codes", file=str(path))
             opts.retry_errors = tuple(value)
+        elif key == "sandbox":
+            if not isinstance(value, bool):
+                raise BatchFileError(f"{path}: batch.sandbox must be true or false", file=str(path))
+            opts.sandbox = value
         elif key == "warm_starts":
             if not isinstance(value, bool):
                 raise BatchFileError(f"{path}: batch.warm_starts must be true or false", file=str(path))
             opts.warm_starts = value
         else:
             raise BatchFileError(f"{path}: unknown key batch.{key}; expected max_retries, retry_errors, "
-                                 "quarantine_after, warm_starts, max_runs", file=str(path))
+                                 "quarantine_after, warm_starts, max_runs, sandbox", file=str(path))
     return opts
