@@ -191,6 +191,8 @@ class PluginSchema:
                 key=lambda e: list(map(str, e.absolute_path)),
             )
         ]
+        if out:  # not a schema: its $refs cannot be followed meaningfully (nor safely)
+            return out
         out += self.ref_diagnostics()
         return out
 
@@ -353,7 +355,10 @@ def load_schema(path: Path, plugin_dir: Path, *, plugin: str | None = None) -> P
     registry = registry.with_resource(root_uri, resource)
     if isinstance(own_id, str) and own_id and own_id != root_uri:
         registry = registry.with_resource(own_id.split("#", 1)[0], resource)
-    registry = registry.crawl()
+    try:
+        registry = registry.crawl()
+    except Exception:  # malformed (`"properties": null`, ...): diagnostics() reports it, and nothing uses it then
+        pass
     ps = PluginSchema(schema, real, root_dir, plugin, root_uri, registry)
     cycle = circular_ref(ps)
     if cycle is not None:
@@ -654,10 +659,10 @@ def resolve_config(
     merged = deep_merge(merged, env_overrides(plugin, env, ps.schema if ps else None))
     if ps is None:
         return merged
-    ref_errors = [d for d in ps.ref_diagnostics() if d.is_error]
+    ref_errors = [d for d in ps.diagnostics() if d.is_error]  # meta-schema and $ref problems
     if ref_errors:
         raise ConfigError(
-            f"plugin '{plugin}': its config schema has references plughost refuses",
+            f"plugin '{plugin}': its config schema is not usable (see `plughost validate-plugin`)",
             plugin=plugin,
             problems=[str(d) for d in ref_errors],
             hint="use only relative $refs to files inside the plugin folder",
