@@ -18,6 +18,7 @@ Validation uses jsonschema Draft 2020-12 and reports every error with its JSON p
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import difflib
 import os
@@ -355,10 +356,8 @@ def load_schema(path: Path, plugin_dir: Path, *, plugin: str | None = None) -> P
     registry = registry.with_resource(root_uri, resource)
     if isinstance(own_id, str) and own_id and own_id != root_uri:
         registry = registry.with_resource(own_id.split("#", 1)[0], resource)
-    try:
+    with contextlib.suppress(Exception):  # malformed (`"properties": null`, ...): diagnostics() reports it
         registry = registry.crawl()
-    except Exception:  # malformed (`"properties": null`, ...): diagnostics() reports it, and nothing uses it then
-        pass
     ps = PluginSchema(schema, real, root_dir, plugin, root_uri, registry)
     cycle = circular_ref(ps)
     if cycle is not None:
