@@ -2,7 +2,8 @@
 
 The message list below is the source of truth; the encoding is plain msgpack with the rules of
 PROTOCOL.md section 3. `python protocol/make_vectors.py --check` exits 1 when the committed files differ.
-position_mirror.json is written by hand (its expectations are worked out from the rules, not generated).
+orders.json replays protocol/order_cases.py through plughost_sdk.orders, after checking every expectation
+worked out by hand there; the TypeScript SDK and the host test against the recorded replay.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import msgpack
 
 HERE = Path(__file__).parent / "vectors"
+sys.path[:0] = [str(Path(__file__).parent), str(Path(__file__).parent.parent / "sdk-python" / "src")]
 
 
 def f64_bytes(values: list[float]) -> bytes:
@@ -194,10 +196,75 @@ def build() -> dict[str, str]:
     }
 
 
+def replay_case(case: dict[str, Any]) -> dict[str, Any]:
+    from plughost_sdk.orders import OrderBook, OrderSignal, Rules, replay
+
+    symbols = case.get("symbols", ["A"])
+    rules = Rules(**case.get("rules", {}))
+    candles = case["candles"]
+    ends = [max(i for i, row in enumerate(candles) if row[1] == s) for s in range(len(symbols))]
+    alerts = case.get("alerts", [])
+    book = OrderBook(symbols, rules)
+    equity: list[list[Any]] = []
+    cols = list(zip(*candles, strict=True))
+    replay(
+        book, cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], ends,
+        [(a["at"], a["price"], symbols.index(a["symbol"]), a["timestamp"]) for a in alerts],
+        [(x["at"], x["alert"], OrderSignal.from_wire(x)) for x in case["signals"]],
+        lambda row, ts: equity.append([ts, book.equity()]),
+    )
+    return {
+        "trades": [t._asdict() for t in book.trades], "ignored": book.ignored, "rejected": book.rejected,
+        "expired": book.expired, "cash": book.cash, "equity": equity, "positions": book.snapshot()["positions"],
+        "liquidated": book.liquidated,
+    }
+
+
+def check_by_hand(case: dict[str, Any], got: dict[str, Any]) -> list[str]:
+    must = case.get("must", {})
+    problems = []
+    for key in ("ignored", "rejected", "expired", "liquidated"):
+        if key in must and must[key] != got[key]:
+            problems.append(f"{key}: expected {must[key]}, got {got[key]}")
+    if "cash" in must and not math.isclose(must["cash"], got["cash"], rel_tol=1e-12):
+        problems.append(f"cash: expected {must['cash']}, got {got['cash']}")
+    if "trades" in must:
+        mine = [(t["side"], t["entry_time"], t["entry_price"], t["exit_time"], t["exit_price"], t["size"],
+                 t["exit_reason"]) for t in got["trades"]]
+        same = len(mine) == len(must["trades"]) and all(
+            a[:2] == b[:2] and a[3] == b[3] and a[6] == b[6]
+            and all(math.isclose(x, y, rel_tol=1e-12) for x, y in ((a[2], b[2]), (a[4], b[4]), (a[5], b[5])))
+            for a, b in zip(mine, must["trades"], strict=False))
+        if not same:
+            problems.append(f"trades: expected {must['trades']}, got {mine}")
+    return problems
+
+
+def build_orders() -> str:
+    from order_cases import CASES
+
+    out = []
+    for case in CASES:
+        got = replay_case(case)
+        problems = check_by_hand(case, got)
+        if problems:
+            raise SystemExit(f"order case {case['name']}: " + "; ".join(problems))
+        symbols = case.get("symbols", ["A"])
+        candles = case["candles"]
+        out.append({
+            "name": case["name"], "rules": {**vars(__import__("plughost_sdk.orders").orders.Rules(
+                **case.get("rules", {})))},
+            "symbols": symbols, "candles": candles,
+            "ends": [max(i for i, row in enumerate(candles) if row[1] == s) for s in range(len(symbols))],
+            "alerts": case.get("alerts", []), "signals": case["signals"], "expect": got,
+        })
+    return json.dumps(out, indent=1) + "\n"
+
+
 def main() -> int:
     check = "--check" in sys.argv
     stale = []
-    for name, text in build().items():
+    for name, text in {**build(), "orders.json": build_orders()}.items():
         path = HERE / name
         if check:
             if not path.exists() or path.read_text() != text:
