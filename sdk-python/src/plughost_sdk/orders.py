@@ -16,12 +16,12 @@ from typing import Any, NamedTuple
 
 __all__ = [
     "Holding",
-    "OrderSignal",
     "OrderBook",
+    "OrderSignal",
     "Rules",
     "TradeRecord",
-    "signal_problem",
     "replay",
+    "signal_problem",
     "walk",
 ]
 
@@ -99,7 +99,7 @@ class OrderSignal(NamedTuple):
 
     @classmethod
     def from_wire(cls, raw: dict[str, Any]) -> OrderSignal:
-        return cls(*(raw.get(f) for f in SIGNAL_FIELDS))
+        return cls(*(raw.get(f) for f in SIGNAL_FIELDS))  # type: ignore[arg-type]
 
 
 class _Order:
