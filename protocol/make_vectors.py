@@ -36,7 +36,7 @@ MESSAGES: list[tuple[str, str, Any]] = [
         "hello_python_strategy",
         "plugin->host",
         [2, "hello", {
-            "protocol": 1,
+            "protocol": 2,
             "sdk": "plughost-sdk-python",
             "sdk_version": "0.1.0",
             "plugin": {"name": "sma-cross", "version": "1.2.0", "type": "strategy"},
@@ -48,7 +48,7 @@ MESSAGES: list[tuple[str, str, Any]] = [
         "hello_feature_no_name",
         "plugin->host",
         [2, "hello", {
-            "protocol": 1,
+            "protocol": 2,
             "sdk": "plughost-sdk-typescript",
             "sdk_version": "0.1.0",
             "plugin": {"name": None, "version": None, "type": "feature"},
@@ -62,7 +62,9 @@ MESSAGES: list[tuple[str, str, Any]] = [
         [0, 1, "initialize", {
             "config": {"fast": 10, "slow": 30, "label": "ünïcode ✓"},
             "run_id": "r-1a2b",
-            "run": {"history": 200, "size": 1.5, "symbols": ["BTCUSD"]},
+            "run": {"history": 200, "size": 1.5, "symbols": ["BTCUSD", "ETHUSD"],
+                    "rules": {"initial_capital": 10000.5, "fee_bps": 2.5, "slippage_bps": 0.5, "size": 1.5,
+                              "size_mode": "fraction", "leverage": 1.5, "fill_at": "next_open"}},
         }],
     ),
     ("initialize_response", "plugin->host", [1, 1, None, None]),
@@ -70,20 +72,22 @@ MESSAGES: list[tuple[str, str, Any]] = [
         "candles_request",
         "host->plugin",
         [0, 2, "candles", {
-            "symbol": "BTCUSD",
+            "symbols": ["BTCUSD", "ETHUSD"],
             "offset": 0,
             "n": 3,
             "columns": {
-                "timestamp": i64_bytes(TS),
+                "timestamp": i64_bytes([TS[0], TS[0], TS[1]]),
                 "open": f64_bytes([100.5, 101.25, 99.75]),
                 "high": f64_bytes([102.5, 103.5, 100.5]),
                 "low": f64_bytes([99.5, 100.5, 98.25]),
                 "close": f64_bytes([101.25, 99.75, 100.125]),
                 "volume": f64_bytes([10.5, 20.25, 0.5]),
+                "symbol": struct.pack("<3i", 0, 1, 0),
             },
-            "indicators": {"sma_2": f64_bytes([math.nan, 100.5, 99.9375])},
+            "indicators": {"sma_2": f64_bytes([math.nan, math.nan, 100.6875])},
+            "ends": [1, 2],
             "alerts": [{
-                "at": 1, "id": "a-1", "timestamp": TS[1], "symbol": "BTCUSD",
+                "at": 2, "id": "a-1", "timestamp": TS[1], "symbol": "BTCUSD",
                 "price": None, "data": {"source": "tv", "score": 0.75},
             }],
             "last": True,
@@ -94,10 +98,15 @@ MESSAGES: list[tuple[str, str, Any]] = [
         "plugin->host",
         [1, 2, None, {
             "signals": [
-                {"at": 1, "alert": 0, "type": "entry", "price": None, "size": None, "reason": "alert"},
-                {"at": 2, "alert": None, "type": "exit", "price": 100.125, "size": 0.5, "reason": "tp"},
+                {"at": 0, "alert": None, "type": "entry", "side": "short", "size": 0.5, "price": None,
+                 "stop": 99.5, "valid_for": 3, "stop_loss": 103.5, "take_profit": 95.25, "trail_pct": 2.5,
+                 "symbol": "ETHUSD", "reason": "breakout"},
+                {"at": 2, "alert": 0, "type": "exit", "side": None, "size": None, "price": 100.125, "stop": None,
+                 "valid_for": 1, "stop_loss": None, "take_profit": None, "trail_pct": None, "symbol": None,
+                 "reason": "tp"},
             ],
-            "position": {"entry_price": 101.25, "size": 0.5, "entry_timestamp": TS[1]},
+            "book": {"cash": 9899.5, "positions": {"BTCUSD": {"side": "long", "size": 0.5, "entry_price": 101.25,
+                                                              "entry_timestamp": TS[1]}}},
         }],
     ),
     (
@@ -117,6 +126,7 @@ MESSAGES: list[tuple[str, str, Any]] = [
         [2, "trades", {"trades": [{
             "symbol": "ETHUSD", "entry_time": TS[0], "entry_price": 2000.5, "exit_time": TS[2],
             "exit_price": 2010.25, "size": 1.5, "pnl": 14.625, "entry_reason": "x", "exit_reason": None,
+            "side": "short", "fees": 0.25,
         }]}],
     ),
     ("pre_run_response", "plugin->host",
