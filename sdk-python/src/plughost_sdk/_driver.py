@@ -322,7 +322,8 @@ class StrategyDriver:
         except ImportError:
             replay(self.book, *columns, batch.ends, alerts, decided)
             return
-        replay_arrays(self.book, *(np.asarray(c) for c in columns), batch.ends, alerts, decided, equity=False)
+        ts, ids, opens, highs, lows, closes = (np.asarray(c) for c in columns)
+        replay_arrays(self.book, ts, ids, opens, highs, lows, closes, batch.ends, alerts, decided, equity=False)
 
 
 class FeatureDriver:

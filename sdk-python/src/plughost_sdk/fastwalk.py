@@ -205,7 +205,7 @@ def _equity(log: _Log, sym: np.ndarray, close: np.ndarray, ts: np.ndarray, start
         if not u.any():
             continue
         start = start_marks[s]
-        marks = _ffill_close(sym, close, s, np.nan if start is None else start)[group_end]
+        marks: np.ndarray = _ffill_close(sym, close, s, np.nan if start is None else start)[group_end]
         missing = np.isnan(marks)
         if missing.any():  # no close of this symbol seen yet: marked at its entry price
             marks[missing] = entry[state][missing]
