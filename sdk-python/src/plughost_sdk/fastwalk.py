@@ -198,16 +198,16 @@ def _equity(log: _Log, sym: np.ndarray, close: np.ndarray, ts: np.ndarray, start
         units = np.zeros(len(log.held))
         entry = np.zeros(len(log.held))
         for i, held in enumerate(log.held):
-            for hs, u, e in held:
+            for hs, signed, price in held:
                 if hs == s:
-                    units[i], entry[i] = u, e
-        u = units[state]
-        if not u.any():
+                    units[i], entry[i] = signed, price
+        held_units = units[state]
+        if not held_units.any():
             continue
         start = start_marks[s]
         marks: np.ndarray = _ffill_close(sym, close, s, np.nan if start is None else start)[group_end]
         missing = np.isnan(marks)
         if missing.any():  # no close of this symbol seen yet: marked at its entry price
             marks[missing] = entry[state][missing]
-        equity += u * marks
+        equity += held_units * marks
     return ts[starts], equity, held_any
