@@ -129,7 +129,9 @@ class _Run:
         self.strategy_config = resolve_config(self.strategy_entry, run.config, base_dir=self.base_dir)
         specs = parse_indicators(run.indicators)
         source = open_candles(self._path(run.candles))
-        alerts = load_alerts(self._path(run.alerts)) if run.alerts else {}
+        alerts: dict[str, list[AlertRecord]] = {}
+        for alert in load_alerts(self._path(run.alerts)) if run.alerts else []:
+            alerts.setdefault(alert.symbol, []).append(alert)  # load_alerts keeps stream order
         symbols = source.symbols()
         self.state.unmatched_alerts = sum(len(v) for k, v in alerts.items() if k not in symbols)
         strategy = cast(StrategyProxy, self._start(self.strategy_entry))
