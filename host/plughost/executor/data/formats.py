@@ -95,7 +95,9 @@ class Reader:
                 fmt: Any = "ipc"
                 if kind == "csv":
                     types = csv_types(csv_header(path)) if csv_types else {}
-                    fmt = ds.CsvFileFormat(convert_options=pcsv.ConvertOptions(column_types=types))
+                    # strings_can_be_null: an empty timestamp or symbol cell is missing, not the text "".
+                    fmt = ds.CsvFileFormat(convert_options=pcsv.ConvertOptions(column_types=types,
+                                                                               strings_can_be_null=True))
                 self._dataset = ds.dataset(str(path), format=fmt)
                 self.schema = self._dataset.schema
         except (pa.ArrowException, OSError, ValueError) as exc:
