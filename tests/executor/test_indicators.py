@@ -356,7 +356,7 @@ def test_merged_stream_equals_each_symbol_alone(tmp_path: Path) -> None:
     parts = []
     per: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     for k, name in enumerate(["ETH", "BTC", "SOL"]):
-        minutes = np.sort(rng.choice(3000, size=1500 - 200 * k, replace=False))
+        minutes = np.sort(rng.choice(900, size=500 - 60 * k, replace=False))
         h, lo, c = series(len(minutes), seed=k)
         per[name] = (h, lo, c)
         parts.append(pa.table({"timestamp": 1_704_067_200_000 + minutes.astype(np.int64) * 60_000, "open": c,
@@ -366,7 +366,7 @@ def test_merged_stream_equals_each_symbol_alone(tmp_path: Path) -> None:
     pq.write_table(table.take(np.argsort(table.column("timestamp").to_numpy(), kind="stable")), tmp_path / "m.parquet")
     src = open_candles(tmp_path / "m.parquet")
     specs = NEW_SPECS + SPECS
-    for rows in (1, 97, 4096):
+    for rows in (3, 97, 4096):
         stream = MergedIndicatorStream(specs, src.symbols())
         got: dict[str, list[np.ndarray]] = {}
         sym: list[np.ndarray] = []
