@@ -53,7 +53,8 @@ def test_timestamp_aliases_and_case(tmp_path: Path, suffix: str, ts_name: str) -
     assert unit == "ms"
 
 
-@pytest.mark.parametrize("names", [("OPEN", "HIGH", "LOW", "CLOSE", "VOLUME"), ("Open", "High", "Low", "Close", "Volume"),
+@pytest.mark.parametrize("names", [("OPEN", "HIGH", "LOW", "CLOSE", "VOLUME"),
+                                   ("Open", "High", "Low", "Close", "Volume"),
                                    ("open", "High", "lOw", "Close", "volume")])
 def test_price_columns_case_insensitive_and_symbol_too(tmp_path: Path, names: tuple[str, ...]) -> None:
     p = prices()

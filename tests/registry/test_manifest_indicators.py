@@ -55,7 +55,8 @@ def test_bad_indicators_make_the_manifest_invalid(tmp_path: Path, indicators: An
 def test_schema_agrees_with_the_model_on_indicators() -> None:
     validator = jsonschema.Draft202012Validator(manifest_json_schema())
     cases = [GOOD, {}, {"x": {"type": "sma", "period": 0}}, {"x": {"type": "sma", "period": 3, "len": 1}},
-             {"x": {"period": 3}}, {"x": {"type": "ema", "period": 2.5}}, {"x": {"type": "bbands", "period": 5, "k": 0}}]
+             {"x": {"period": 3}}, {"x": {"type": "ema", "period": 2.5}},
+             {"x": {"type": "bbands", "period": 5, "k": 0}}]
     for ind in cases:
         case = manifest("s", indicators=ind)
         assert (parse_manifest_data(case)[0] is not None) == validator.is_valid(case), ind

@@ -12,7 +12,7 @@ chunking.
 | `stddev` | population standard deviation of the last p closes (divides by p)                       | index p-1    |
 | `bbands` | middle = SMA(p); upper/lower = middle +/- k*stddev(p)                                   | index p-1    |
 | `macd`   | line = EMA(fast) - EMA(slow); signal = EMA(signal) of the line, seeded with the mean of | line: slow-1 |
-|          | its first `signal` values; histogram = line - signal                                    | signal, histogram: slow+signal-2 |
+|          | its first `signal` values; histogram = line - signal (both from index slow+signal-2)    |              |
 
 Values are NaN during warm-up.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -12,16 +13,21 @@ from .spec import IndicatorSpec
 
 
 class _Chunk(Protocol):
-    offset: int
-    high: np.ndarray
-    low: np.ndarray
-    close: np.ndarray
+    @property
+    def offset(self) -> int: ...
+    @property
+    def high(self) -> np.ndarray: ...
+    @property
+    def low(self) -> np.ndarray: ...
+    @property
+    def close(self) -> np.ndarray: ...
 
     def __len__(self) -> int: ...
 
 
 class _MergedChunk(_Chunk, Protocol):
-    symbol: np.ndarray
+    @property
+    def symbol(self) -> np.ndarray: ...
 
 
 class IndicatorStream:
@@ -88,7 +94,7 @@ class MergedIndicatorStream:
         order = np.argsort(sym, kind="stable")  # each symbol's rows, in stream order
         s = sym[order]
         bounds = np.flatnonzero(np.r_[True, s[1:] != s[:-1], True])
-        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        for a, b in itertools.pairwise(bounds):
             idx: Any = order[a:b]
             vals = self.stream(int(s[a])).next_arrays(chunk.high[idx], chunk.low[idx], chunk.close[idx])
             for name, v in vals.items():

@@ -360,7 +360,7 @@ class CandleSource:
             raise self._bad(bad, 0) from None
 
     def _file_order_batches(self) -> Iterator[tuple[np.ndarray, ...]]:
-        cols = self._read_columns() + [self._cols["symbol"]]
+        cols = [*self._read_columns(), self._cols["symbol"]]
         ids = dict(self._ids)
         base = 0
         for batch in self._reader.batches(cols):
