@@ -128,9 +128,9 @@ class _Run:
         run = self.run
         self.strategy_config = resolve_config(self.strategy_entry, run.config, base_dir=self.base_dir)
         specs = parse_indicators(run.indicators)
-        source = open_candles(self._path(run.candles))
+        source = open_candles(self._path(run.candles), timestamp_unit=run.timestamp_unit)
         alerts: dict[str, list[AlertRecord]] = {}
-        for alert in load_alerts(self._path(run.alerts)) if run.alerts else []:
+        for alert in load_alerts(self._path(run.alerts), timestamp_unit=run.timestamp_unit) if run.alerts else []:
             alerts.setdefault(alert.symbol, []).append(alert)  # load_alerts keeps stream order
         symbols = source.symbols()
         self.state.unmatched_alerts = sum(len(v) for k, v in alerts.items() if k not in symbols)

@@ -43,6 +43,8 @@ class RunConfig(BaseModel):
     history: int = Field(200, ge=1, le=100_000)
     initial_capital: float = Field(10_000.0, gt=0)
     indicators: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # Forces the unit of integer timestamps in the candle and alert files; None: read from the magnitude.
+    timestamp_unit: Literal["s", "ms", "us", "ns"] | None = None
     batch_size: int = Field(8192, ge=1, le=1_000_000)
     start_timeout: float = Field(10.0, gt=0)
     call_timeout: float = Field(30.0, gt=0)
