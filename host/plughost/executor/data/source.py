@@ -55,8 +55,6 @@ def _csv_types(header: list[str]) -> dict[str, pa.DataType]:
             types[name] = pa.float64()
         elif n == "symbol":
             types[name] = pa.string()  # "0001" keeps its zeros
-        elif n in TIMESTAMP_ALIASES:
-            types[name] = pa.string()  # integers or ISO-8601: `columns.timestamp_codec` decides
     return types
 
 
@@ -88,7 +86,9 @@ class CandleSource:
             self._reader.schema.field(ts_col).type, ts_col, lambda: self._reader.batches([ts_col]),
             forced_unit=forced, file=self._file,
         )
-        self.timestamp_unit = self._codec.label
+        # Arrow parses a CSV's ISO-8601 text into timestamps; what the file holds is still text.
+        self.timestamp_unit = "iso8601" if kind == "csv" and self._codec.kind in ("arrow", "date") \
+            else self._codec.label
         self._names: list[str] = []
         self._prescan()
 
