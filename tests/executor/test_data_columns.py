@@ -260,3 +260,26 @@ def test_sub_millisecond_distinct_times_collapse_to_a_duplicate(tmp_path: Path) 
     with pytest.raises(DataError, match="duplicate") as info:
         open_candles(write(tmp_path / "x.parquet", pa.table({"timestamp": ns, **prices()})))
     assert info.value.row == 3
+
+
+@pytest.mark.parametrize(("col", "value", "match"), [("price", 0, "must be a finite number > 0"),
+                                                     ("price", -2.5, "must be a finite number > 0"),
+                                                     ("Symbol", "  ", "non-empty"),
+                                                     ("Symbol", None, "missing")])
+def test_bad_alerts_name_file_row_column(tmp_path: Path, col: str, value: Any, match: str) -> None:
+    import json
+
+    rows: list[dict[str, Any]] = [{"id": str(i), "timestamp": int(MS[i]), "Symbol": "X", "price": 10.0}
+                                  for i in range(4)]
+    rows[2][col] = value
+    path = tmp_path / "a.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    with pytest.raises(DataError, match=match) as info:
+        load_alerts(path)
+    assert (info.value.file, info.value.row, info.value.column) == (str(path), 3, col)
+
+
+def test_alerts_come_in_stream_order_across_symbols(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text(
+        f"id,timestamp,symbol\nz,{MS[2]},A\ny,{MS[0]},B\nx,{MS[2]},B\nw,{MS[0]},A\nv,{MS[1]},C\n")
+    assert [a.id for a in load_alerts(tmp_path / "a.csv")] == ["y", "w", "v", "z", "x"]
