@@ -117,3 +117,19 @@ def test_merged_stream_of_a_blocks_file_stays_in_bounded_buffers(tmp_path: Path)
     chunks = list(open_candles(tmp_path / "m.parquet").iter_merged(rows=128))
     assert max(len(c) for c in chunks) == 128
     assert sum(len(c) for c in chunks) == table.num_rows
+
+
+@pytest.mark.parametrize("how", ["time_sorted", "blocks", "shuffled"])
+def test_many_row_groups_are_pruned_by_symbol_and_still_complete(tmp_path: Path, how: str) -> None:
+    # Row groups of 50 rows: a symbol's stream skips the groups whose statistics exclude it.
+    table = layout(three_symbols(n=400), how)
+    pq.write_table(table, tmp_path / "m.parquet", row_group_size=50)
+    src = open_candles(tmp_path / "m.parquet")
+    want = reference(table)
+    for rows in (13, 4096):
+        got = collect(list(src.iter_merged(rows=rows)))
+        for k, v in want.items():
+            np.testing.assert_array_equal(got[k], v, err_msg=k)
+    for i, name in enumerate(src.symbols()):
+        ts = np.concatenate([c.timestamp for c in src.iter_chunks(name, rows=33)])
+        np.testing.assert_array_equal(ts, want["timestamp"][want["symbol"] == i])

@@ -132,15 +132,36 @@ def merge_single(chunks: Iterator[CandleChunk], last_ts: int) -> Iterator[Merged
                           np.zeros(n, dtype=np.int32), last)
 
 
-def _ordered(cols: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
-    order = np.lexsort((cols[6], cols[0]))
+def _take(cols: tuple[np.ndarray, ...], order: np.ndarray) -> tuple[np.ndarray, ...]:
     return tuple(np.ascontiguousarray(a[order]) for a in cols)
+
+
+def _order_time_sorted(cols: tuple[np.ndarray, ...], n_symbols: int) -> tuple[np.ndarray, ...]:
+    """Rows already in time order: put the rows of one timestamp in symbol order. The key (timestamp
+    rank, symbol) is almost sorted, which a stable sort (timsort) handles in near-linear time."""
+    ts, sym = cols[0], cols[6]
+    if len(ts) < 2:
+        return cols
+    key = np.cumsum(np.r_[0, ts[1:] != ts[:-1]]) * n_symbols + sym
+    if (key[1:] > key[:-1]).all():
+        return cols
+    return _take(cols, np.argsort(key, kind="stable"))
+
+
+def _order_runs(cols: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+    """Rows as time-ordered runs, one a symbol, in symbol order: a stable sort by time alone gives
+    (time, symbol) order, and timsort merges the runs in O(n log k)."""
+    ts = cols[0]
+    if len(ts) < 2 or (ts[1:] >= ts[:-1]).all() and (cols[6][1:] >= cols[6][:-1]).all():
+        return cols
+    return _take(cols, np.argsort(ts, kind="stable"))
 
 
 def merge_time_sorted(batches: Iterator[tuple[np.ndarray, ...]], last_ts: I64Array,
                       rows: int) -> Iterator[MergedChunk]:
     """`batches`: (ts, o, h, l, c, v, symbol index) in file order, ts non-decreasing over the file."""
     out = Pieces(rows)
+    n_symbols = len(last_ts)
     held: tuple[np.ndarray, ...] | None = None
     for cols in batches:
         if not len(cols[0]):
@@ -150,10 +171,10 @@ def merge_time_sorted(batches: Iterator[tuple[np.ndarray, ...]], last_ts: I64Arr
         cut = int(np.searchsorted(buf[0], newest, side="left"))
         held = tuple(a[cut:] for a in buf)
         if cut:
-            for off, piece in out.push(_ordered(tuple(a[:cut] for a in buf))):
+            for off, piece in out.push(_order_time_sorted(tuple(a[:cut] for a in buf), n_symbols)):
                 yield _merged(off, piece, last_ts)
     if held is not None:
-        for off, piece in out.push(_ordered(held)):
+        for off, piece in out.push(_order_time_sorted(held, n_symbols)):
             yield _merged(off, piece, last_ts)
     for off, piece in out.flush():
         yield _merged(off, piece, last_ts)
@@ -192,7 +213,7 @@ def merge_streams(streams: list[Iterator[CandleChunk]], last_ts: I64Array, rows:
                 taken.append(tuple(a[:n] for a in b))
                 bufs[i] = tuple(a[n:] for a in b)
         cols = tuple(np.concatenate([t[j] for t in taken]) for j in range(7))
-        for off, piece in out.push(_ordered(cols)):
+        for off, piece in out.push(_order_runs(cols)):
             yield _merged(off, piece, last_ts)
     for off, piece in out.flush():
         yield _merged(off, piece, last_ts)
