@@ -152,7 +152,7 @@ def _order_runs(cols: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
     """Rows as time-ordered runs, one a symbol, in symbol order: a stable sort by time alone gives
     (time, symbol) order, and timsort merges the runs in O(n log k)."""
     ts = cols[0]
-    if len(ts) < 2 or (ts[1:] >= ts[:-1]).all() and (cols[6][1:] >= cols[6][:-1]).all():
+    if len(ts) < 2 or ((ts[1:] >= ts[:-1]).all() and (cols[6][1:] >= cols[6][:-1]).all()):
         return cols
     return _take(cols, np.argsort(ts, kind="stable"))
 
