@@ -9,6 +9,8 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from plughost.executor.data import MergedChunk, open_candles
 
 T0 = 1_704_067_200_000
@@ -133,3 +135,49 @@ def test_many_row_groups_are_pruned_by_symbol_and_still_complete(tmp_path: Path,
     for i, name in enumerate(src.symbols()):
         ts = np.concatenate([c.timestamp for c in src.iter_chunks(name, rows=33)])
         np.testing.assert_array_equal(ts, want["timestamp"][want["symbol"] == i])
+
+
+# --------------------------------------------------------------------------------- property test
+
+
+@st.composite
+def candle_files(draw: st.DrawFn) -> tuple[pa.Table, int, int]:
+    k = draw(st.integers(1, 5))
+    names = draw(st.lists(st.text("ABCXYZ", min_size=1, max_size=3), min_size=k, max_size=k, unique=True))
+    parts = []
+    for name in names:
+        minutes = draw(st.lists(st.integers(0, 60), min_size=1, max_size=40, unique=True))
+        c = np.array(draw(st.lists(st.floats(1, 1000), min_size=len(minutes), max_size=len(minutes))))
+        parts.append(pa.table({"timestamp": T0 + np.array(minutes, dtype=np.int64) * 60_000, "open": c, "high": c,
+                               "low": c, "close": c, "volume": np.zeros(len(c)), "symbol": [name] * len(c)}))
+    table = pa.concat_tables(parts)
+    how = draw(st.sampled_from(["as_drawn", "time_sorted", "shuffled"]))
+    if how == "time_sorted":
+        table = table.take(np.argsort(table.column("timestamp").to_numpy(), kind="stable"))
+    elif how == "shuffled":
+        table = table.take(np.random.default_rng(draw(st.integers(0, 99))).permutation(table.num_rows))
+    return table, draw(st.integers(1, 50)), draw(st.sampled_from([None, 7]))
+
+
+@settings(max_examples=60, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(case=candle_files())
+def test_merged_stream_property(tmp_path: Path, case: tuple[pa.Table, int, int | None]) -> None:
+    table, rows, group = case
+    path = tmp_path / "p.parquet"
+    pq.write_table(table, path, row_group_size=group)
+    src = open_candles(path)
+    names = sorted(set(table.column("symbol").to_pylist()))
+    assert src.symbols() == names
+    sym = np.array([names.index(s) for s in table.column("symbol").to_pylist()], dtype=np.int32)
+    ts = table.column("timestamp").to_numpy()
+    order = np.lexsort((sym, ts))
+    chunks = list(src.iter_merged(rows=rows))
+    got = collect(chunks)
+    np.testing.assert_array_equal(got["timestamp"], ts[order])
+    np.testing.assert_array_equal(got["symbol"], sym[order])
+    np.testing.assert_array_equal(got["close"], table.column("close").to_numpy()[order])
+    assert got["last_of_symbol"].sum() == len(names)
+    for i in range(len(names)):
+        assert got["last_of_symbol"][np.flatnonzero(got["symbol"] == i)[-1]]
+    assert [c.offset for c in chunks] == list(range(0, table.num_rows, rows))
