@@ -283,3 +283,14 @@ def test_alerts_come_in_stream_order_across_symbols(tmp_path: Path) -> None:
     (tmp_path / "a.csv").write_text(
         f"id,timestamp,symbol\nz,{MS[2]},A\ny,{MS[0]},B\nx,{MS[2]},B\nw,{MS[0]},A\nv,{MS[1]},C\n")
     assert [a.id for a in load_alerts(tmp_path / "a.csv")] == ["y", "w", "v", "z", "x"]
+
+
+@pytest.mark.parametrize("stats", [True, False])
+@pytest.mark.parametrize(("factor", "unit"), [(1, "s"), (10**9, "ns")])
+def test_parquet_unit_from_statistics_or_a_read(tmp_path: Path, stats: bool, factor: int, unit: str) -> None:
+    # Statistics of every row group spare the read; without statistics the column is read.
+    path = tmp_path / "x.parquet"
+    pq.write_table(pa.table({"timestamp": SECS * factor, **prices()}), path, row_group_size=1, write_statistics=stats)
+    got, label = timestamps(path)
+    np.testing.assert_array_equal(got, MS)
+    assert label == unit

@@ -200,9 +200,10 @@ def _arrow_label(t: pa.DataType) -> str:
 
 
 def timestamp_codec(t: pa.DataType, column: str, batches: Callable[[], Iterator[pa.RecordBatch]], *,
-                    forced_unit: str | None, file: str) -> TimestampCodec:
+                    forced_unit: str | None, file: str, known_range: tuple[int, int] | None = None) -> TimestampCodec:
     """Decide how to read the column. `batches()` (the column alone) is read only for integers (the
-    largest magnitude picks the unit) and strings (the first value says integer or ISO-8601)."""
+    largest magnitude picks the unit; `known_range`, from file statistics, spares that read) and
+    strings (the first value says integer or ISO-8601)."""
     if pa.types.is_dictionary(t):
         t = t.value_type
     if pa.types.is_timestamp(t):
@@ -218,6 +219,9 @@ def timestamp_codec(t: pa.DataType, column: str, batches: Callable[[], Iterator[
         kind = "int"
     if forced_unit is not None:
         return TimestampCodec(kind, forced_unit, forced_unit, column)
+    if kind == "int" and known_range is not None:
+        unit = unit_from_magnitude(max(abs(known_range[0]), abs(known_range[1])))
+        return TimestampCodec(kind, unit, unit, column)
     max_abs = 0
     base = 0
     for batch in batches():

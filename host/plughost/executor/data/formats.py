@@ -120,6 +120,30 @@ class Reader:
         except (pa.ArrowException, OSError) as exc:
             raise self.translate(exc) from None
 
+    def int_range(self, column: str) -> tuple[int, int] | None:
+        """(min, max) of an integer column from Parquet statistics, when every row group has them;
+        None otherwise (the caller then reads the column)."""
+        if self.kind != "parquet":
+            return None
+        md = pq.ParquetFile(str(self.path)).metadata
+        try:
+            index = md.schema.names.index(column)
+        except ValueError:
+            return None
+        lo: int | None = None
+        hi: int | None = None
+        for g in range(md.num_row_groups):
+            stats = md.row_group(g).column(index).statistics
+            try:
+                a, b = (stats.min, stats.max) if stats is not None and stats.has_min_max else (None, None)
+            except (ValueError, pa.ArrowException):  # a logical type pyarrow cannot turn into Python
+                return None
+            if not isinstance(a, int) or not isinstance(b, int) or isinstance(a, bool):
+                return None
+            lo = a if lo is None else min(lo, a)
+            hi = b if hi is None else max(hi, b)
+        return None if lo is None or hi is None else (lo, hi)
+
     def _row_groups(self, column: str, symbol: str) -> list[int] | None:
         """Parquet row groups that may hold `symbol`, by their min/max statistics (None: all). A file
         written symbol after symbol is then read about once in all, not once a symbol."""

@@ -82,9 +82,11 @@ class CandleSource:
         self.symbol_from_file_stem = not self._has_symbol
         self._check_types()
         ts_col = self._cols["timestamp"]
+        ts_type = self._reader.schema.field(ts_col).type
+        known = self._reader.int_range(ts_col) if pa.types.is_integer(ts_type) and forced is None else None
         self._codec: TimestampCodec = timestamp_codec(
-            self._reader.schema.field(ts_col).type, ts_col, lambda: self._reader.batches([ts_col]),
-            forced_unit=forced, file=self._file,
+            ts_type, ts_col, lambda: self._reader.batches([ts_col]),
+            forced_unit=forced, file=self._file, known_range=known,
         )
         # Arrow parses a CSV's ISO-8601 text into timestamps; what the file holds is still text.
         self.timestamp_unit = "iso8601" if kind == "csv" and self._codec.kind in ("arrow", "date") \
