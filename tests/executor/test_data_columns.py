@@ -185,7 +185,10 @@ def test_alert_integer_units_from_magnitude(tmp_path: Path, factor: int, unit: s
 def test_alert_iso_strings(tmp_path: Path) -> None:
     (tmp_path / "a.csv").write_text("id,date,symbol\n1,2024-01-01T01:00:00+01:00,X\n2,2024-01-01T00:01:00,X\n")
     got = load_alerts(tmp_path / "a.csv")
-    assert [a.timestamp for a in got] == MS[:2].tolist()
+    assert [a.timestamp for a in got] == MS[:2].tolist() and got.timestamp_unit == "iso8601"
+    (tmp_path / "b.csv").write_text("id,date,symbol\n1,2024-01-01T00:00:00Z,X\n2,2024-01-01T00:01:00Z,X\n")
+    got = load_alerts(tmp_path / "b.csv")
+    assert [a.timestamp for a in got] == MS[:2].tolist() and got.timestamp_unit == "iso8601"
 
 
 # --------------------------------------------------------------------------------------- refusals

@@ -247,6 +247,8 @@ def load_alerts(path: str | Path, *, timestamp_unit: str | None = None) -> Alert
         names, rows = _json_rows(p, kind)
     else:
         names, rows, arrow_label = _table_rows(_read_table(p, kind), file)
+        if kind == "csv" and arrow_label is not None:
+            arrow_label = "iso8601"  # Arrow parsed the CSV's text; the file holds ISO-8601 strings
     materialized = list(rows)
     out = AlertList()
     if not materialized:
