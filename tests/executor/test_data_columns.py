@@ -297,3 +297,13 @@ def test_parquet_unit_from_statistics_or_a_read(tmp_path: Path, stats: bool, fac
     got, label = timestamps(path)
     np.testing.assert_array_equal(got, MS)
     assert label == unit
+
+
+def test_na_is_a_ticker_not_a_missing_value_in_csv(tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    path.write_text("timestamp,open,high,low,close,volume,symbol\n"
+                    f"{MS[0]},1,2,0.5,1.5,10,NA\n{MS[0]},1,2,0.5,1.5,10,N/A\n{MS[1]},1,2,0.5,1.5,10,NA\n")
+    assert open_candles(path).symbols() == ["N/A", "NA"]
+    (tmp_path / "a.csv").write_text(f"id,timestamp,symbol,price\nNA,{MS[0]},NA,\n")
+    (alert,) = load_alerts(tmp_path / "a.csv")
+    assert (alert.id, alert.symbol, alert.price) == ("NA", "NA", None)

@@ -34,7 +34,7 @@ from .columns import (
     resolve_columns,
     unit_from_magnitude,
 )
-from .formats import CSV_ROW_RE, csv_header, detect_format
+from .formats import CSV_NULLS, CSV_ROW_RE, csv_header, detect_format
 
 _WANTED: dict[str, tuple[str, ...]] = {
     "id": ("id",), "timestamp": TIMESTAMP_ALIASES, "symbol": ("symbol",), "price": ("price",),
@@ -217,8 +217,8 @@ def _read_table(path: Path, kind: str) -> pa.Table:
     try:
         if kind == "csv":
             forced = {n: pa.string() for n in csv_header(path) if n.strip().lower() in ("id", "symbol")}
-            return pcsv.read_csv(file, convert_options=pcsv.ConvertOptions(column_types=forced,
-                                                                          strings_can_be_null=True))
+            return pcsv.read_csv(file, convert_options=pcsv.ConvertOptions(
+                column_types=forced, strings_can_be_null=True, null_values=CSV_NULLS))
         if kind == "parquet":
             return pq.read_table(file)
         if kind == "ipc_file":

@@ -21,6 +21,8 @@ import pyarrow.parquet as pq
 from plughost.errors import DataError
 
 SCAN_BATCH = 65536
+# Cells read as missing in a CSV. Arrow's default list also holds "NA" and "N/A", which are tickers.
+CSV_NULLS = ["", "null", "NULL", "None"]
 # Readahead is what would make RSS grow with file size; a couple of batches keeps the decoder busy.
 _READAHEAD = dict(batch_readahead=2, fragment_readahead=1)
 CSV_ROW_RE = re.compile(r"CSV column #(\d+): Row #(\d+)")
@@ -96,8 +98,8 @@ class Reader:
                 if kind == "csv":
                     types = csv_types(csv_header(path)) if csv_types else {}
                     # strings_can_be_null: an empty timestamp or symbol cell is missing, not the text "".
-                    fmt = ds.CsvFileFormat(convert_options=pcsv.ConvertOptions(column_types=types,
-                                                                               strings_can_be_null=True))
+                    fmt = ds.CsvFileFormat(convert_options=pcsv.ConvertOptions(
+                        column_types=types, strings_can_be_null=True, null_values=CSV_NULLS))
                 self._dataset = ds.dataset(str(path), format=fmt)
                 self.schema = self._dataset.schema
         except (pa.ArrowException, OSError, ValueError) as exc:
