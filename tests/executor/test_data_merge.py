@@ -61,14 +61,18 @@ def collect(chunks: list[MergedChunk]) -> dict[str, np.ndarray]:
     return {k: np.concatenate([getattr(c, k) for c in chunks]) for k in keys}
 
 
+@pytest.mark.parametrize("in_memory", [True, False], ids=["small", "kway"])
 @pytest.mark.parametrize("how", ["time_sorted", "blocks", "shuffled"])
 @pytest.mark.parametrize("rows", [1, 7, 64, 299, 100_000])
 @pytest.mark.parametrize("suffix", [".parquet", ".csv"])
-def test_merged_order_equals_a_lexsort_of_the_whole_table(tmp_path: Path, how: str, rows: int, suffix: str) -> None:
+def test_merged_order_equals_a_lexsort_of_the_whole_table(tmp_path: Path, how: str, rows: int, suffix: str,
+                                                          in_memory: bool) -> None:
     table = layout(three_symbols(), how)
     path = tmp_path / f"m{suffix}"
     pq.write_table(table, path) if suffix == ".parquet" else pcsv.write_csv(table, path)
     src = open_candles(path)
+    if not in_memory:
+        src.merge_in_memory_rows = 0  # force the k-way merge of per-symbol streams
     assert src.symbols() == ["BTC", "ETH", "SOL"]
     chunks = list(src.iter_merged(rows=rows))
     want = reference(table)
@@ -116,7 +120,9 @@ def test_merged_stream_of_a_blocks_file_stays_in_bounded_buffers(tmp_path: Path)
     # A k-way merge holds about two chunks a symbol: chunk sizes never exceed `rows`.
     table = layout(three_symbols(n=3000), "blocks")
     pq.write_table(table, tmp_path / "m.parquet")
-    chunks = list(open_candles(tmp_path / "m.parquet").iter_merged(rows=128))
+    src = open_candles(tmp_path / "m.parquet")
+    src.merge_in_memory_rows = 0
+    chunks = list(src.iter_merged(rows=128))
     assert max(len(c) for c in chunks) == 128
     assert sum(len(c) for c in chunks) == table.num_rows
 
@@ -127,6 +133,7 @@ def test_many_row_groups_are_pruned_by_symbol_and_still_complete(tmp_path: Path,
     table = layout(three_symbols(n=400), how)
     pq.write_table(table, tmp_path / "m.parquet", row_group_size=50)
     src = open_candles(tmp_path / "m.parquet")
+    src.merge_in_memory_rows = 0
     want = reference(table)
     for rows in (13, 4096):
         got = collect(list(src.iter_merged(rows=rows)))
@@ -141,7 +148,7 @@ def test_many_row_groups_are_pruned_by_symbol_and_still_complete(tmp_path: Path,
 
 
 @st.composite
-def candle_files(draw: st.DrawFn) -> tuple[pa.Table, int, int]:
+def candle_files(draw: st.DrawFn) -> tuple[pa.Table, int, int | None, bool]:
     k = draw(st.integers(1, 5))
     names = draw(st.lists(st.text("ABCXYZ", min_size=1, max_size=3), min_size=k, max_size=k, unique=True))
     parts = []
@@ -156,17 +163,19 @@ def candle_files(draw: st.DrawFn) -> tuple[pa.Table, int, int]:
         table = table.take(np.argsort(table.column("timestamp").to_numpy(), kind="stable"))
     elif how == "shuffled":
         table = table.take(np.random.default_rng(draw(st.integers(0, 99))).permutation(table.num_rows))
-    return table, draw(st.integers(1, 50)), draw(st.sampled_from([None, 7]))
+    return table, draw(st.integers(1, 50)), draw(st.sampled_from([None, 7])), draw(st.booleans())
 
 
 @settings(max_examples=60, deadline=None, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(case=candle_files())
-def test_merged_stream_property(tmp_path: Path, case: tuple[pa.Table, int, int | None]) -> None:
-    table, rows, group = case
+def test_merged_stream_property(tmp_path: Path, case: tuple[pa.Table, int, int | None, bool]) -> None:
+    table, rows, group, kway = case
     path = tmp_path / "p.parquet"
     pq.write_table(table, path, row_group_size=group)
     src = open_candles(path)
+    if kway:
+        src.merge_in_memory_rows = 0
     names = sorted(set(table.column("symbol").to_pylist()))
     assert src.symbols() == names
     sym = np.array([names.index(s) for s in table.column("symbol").to_pylist()], dtype=np.int32)

@@ -6,10 +6,13 @@ Three ways in, chosen by `CandleSource.iter_merged`:
 * a file whose rows are in time order overall (the usual multi-symbol layout): one read in file order;
   each round emits the rows older than the newest timestamp buffered (rows of that timestamp may go on
   in the next batch) sorted by (timestamp, symbol);
+* a small file in any other order (up to `CandleSource.merge_in_memory_rows` rows, ~50 MB): read once,
+  sorted in memory;
 * anything else: a k-way merge of the per-symbol streams. Each round cuts at the smallest "last
   timestamp buffered" among the symbols whose stream still has rows and takes every buffered row at or
   before it: no row still unread can be older, because each symbol's stream is in time order. Memory is
-  about two chunks a symbol.
+  about two chunks a symbol; the cost is one scan of the file a symbol (a Parquet file skips the row
+  groups whose statistics exclude the symbol, so a file written symbol after symbol is read about once).
 
 Every output chunk holds exactly `rows` rows (the last may be shorter), whatever the way in.
 """
@@ -176,6 +179,20 @@ def merge_time_sorted(batches: Iterator[tuple[np.ndarray, ...]], last_ts: I64Arr
     if held is not None:
         for off, piece in out.push(_order_time_sorted(held, n_symbols)):
             yield _merged(off, piece, last_ts)
+    for off, piece in out.flush():
+        yield _merged(off, piece, last_ts)
+
+
+def merge_in_memory(batches: Iterator[tuple[np.ndarray, ...]], last_ts: I64Array,
+                    rows: int) -> Iterator[MergedChunk]:
+    """`batches` as for `merge_time_sorted`, in any order: all read, sorted once, served in chunks."""
+    parts = list(batches)
+    cols = tuple(np.concatenate([p[j] for p in parts]) for j in range(7))
+    del parts
+    cols = _take(cols, np.lexsort((cols[6], cols[0])))
+    out = Pieces(rows)
+    for off, piece in out.push(cols):
+        yield _merged(off, piece, last_ts)
     for off, piece in out.flush():
         yield _merged(off, piece, last_ts)
 
