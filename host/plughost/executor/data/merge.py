@@ -6,8 +6,8 @@ Three ways in, chosen by `CandleSource.iter_merged`:
 * a file whose rows are in time order overall (the usual multi-symbol layout): one read in file order;
   each round emits the rows older than the newest timestamp buffered (rows of that timestamp may go on
   in the next batch) sorted by (timestamp, symbol);
-* a small file in any other order (up to `CandleSource.merge_in_memory_rows` rows, ~50 MB): read once,
-  sorted in memory;
+* a file in any other order that is small next to its symbol count (see
+  `CandleSource.merge_in_memory_rows`): read once, sorted in memory;
 * anything else: a k-way merge of the per-symbol streams. Each round cuts at the smallest "last
   timestamp buffered" among the symbols whose stream still has rows and takes every buffered row at or
   before it: no row still unread can be older, because each symbol's stream is in time order. Memory is
@@ -186,12 +186,21 @@ def merge_time_sorted(batches: Iterator[tuple[np.ndarray, ...]], last_ts: I64Arr
 def merge_in_memory(batches: Iterator[tuple[np.ndarray, ...]], last_ts: I64Array,
                     rows: int) -> Iterator[MergedChunk]:
     """`batches` as for `merge_time_sorted`, in any order: all read, sorted once, served in chunks."""
-    parts = list(batches)
-    cols = tuple(np.concatenate([p[j] for p in parts]) for j in range(7))
-    del parts
-    cols = _take(cols, np.lexsort((cols[6], cols[0])))
+    # Column by column, freeing as it goes: the peak is the data plus one column, not twice the data.
+    pieces: list[list[np.ndarray] | None] = [[] for _ in range(7)]
+    for b in batches:
+        for j in range(7):
+            pieces[j].append(b[j])  # type: ignore[union-attr]
+    cols: list[np.ndarray] = []
+    for j in range(7):
+        cols.append(np.concatenate(pieces[j]))  # type: ignore[arg-type]
+        pieces[j] = None
+    order = np.lexsort((cols[6], cols[0]))
+    for j in range(7):
+        cols[j] = cols[j][order]
+    del order
     out = Pieces(rows)
-    for off, piece in out.push(cols):
+    for off, piece in out.push(tuple(cols)):
         yield _merged(off, piece, last_ts)
     for off, piece in out.flush():
         yield _merged(off, piece, last_ts)

@@ -78,9 +78,11 @@ class CandleSource:
     its one symbol is named by the file's stem.
     """
 
-    # A file of several symbols in no overall time order, with at most this many rows, is merged by one
-    # read and an in-memory sort (~50 MB at 1M rows) instead of one scan a symbol.
-    merge_in_memory_rows = 1_000_000
+    # A file of several symbols in no overall time order is merged either by one read and an in-memory
+    # sort (~170 bytes a row at the peak, measured) or by a k-way merge of per-symbol scans (bounded by the file's
+    # size, but each open Parquet reader holds ~15-30 MB of Arrow buffers). `None` picks whichever needs
+    # less: in memory up to max(1M rows, 300k rows a symbol). An int sets the row limit (tests: 0).
+    merge_in_memory_rows: int | None = None
 
     def __init__(self, path: Path, *, timestamp_unit: str | None = None) -> None:
         self.path = path
@@ -142,7 +144,10 @@ class CandleSource:
             return merge_single(self.iter_chunks(names[0], rows), int(last[0]))
         if self._time_sorted:
             return merge_time_sorted(self._file_order_batches(), last, rows)
-        if int(self._counts.sum()) <= self.merge_in_memory_rows:
+        limit = self.merge_in_memory_rows
+        if limit is None:
+            limit = max(1_000_000, 300_000 * len(names))
+        if int(self._counts.sum()) <= limit:
             return merge_in_memory(self._file_order_batches(), last, rows)
         return merge_streams([self.iter_chunks(s, rows) for s in names], last, rows)
 
