@@ -79,9 +79,10 @@ class CandleSource:
     """
 
     # A file of several symbols in no overall time order is merged either by one read and an in-memory
-    # sort (~170 bytes a row at the peak, measured) or by a k-way merge of per-symbol scans (bounded by the file's
-    # size, but each open Parquet reader holds ~15-30 MB of Arrow buffers). `None` picks whichever needs
-    # less: in memory up to max(1M rows, 300k rows a symbol). An int sets the row limit (tests: 0).
+    # sort (~170 bytes a row at the peak, measured) or by a k-way merge of per-symbol scans (memory
+    # independent of the file's length, but each open Parquet reader holds ~15-30 MB of Arrow buffers).
+    # `None` picks whichever needs less: in memory up to max(1M rows, 300k rows a symbol). An int sets
+    # the row limit (tests set 0 to force the k-way merge).
     merge_in_memory_rows: int | None = None
 
     def __init__(self, path: Path, *, timestamp_unit: str | None = None) -> None:
