@@ -24,7 +24,7 @@ from ..registry import PluginEntry, Registry
 from .data import load_alerts, open_candles
 from .equity import EquityWriter
 from .hooks import Features
-from .indicators import parse_indicators
+from .indicators import merged_indicators, parse_indicators
 from .ledger import Ledger
 from .metrics import MetricsAccumulator
 from .results import RunWriter, json_safe, trades_columns
@@ -112,8 +112,9 @@ class _Run:
 
     def _indicator_specs(self) -> dict[str, dict[str, Any]]:
         """The strategy's declared indicators (plugin.json) under the run's (the run wins a name)."""
-        declared = getattr(self.strategy_entry.manifest, "indicators", None) if self.strategy_entry else None
-        return {**(declared or {}), **self.run.indicators}
+        declared = self.strategy_entry.manifest.indicators if self.strategy_entry and self.strategy_entry.manifest \
+            else None
+        return merged_indicators(declared, self.run.indicators)
 
     # -- the loop -------------------------------------------------------------------------------
 
@@ -125,12 +126,11 @@ class _Run:
         run = self.run
         self.strategy_config = resolve_config(self.strategy_entry, run.config, base_dir=self.base_dir)
         specs = parse_indicators(self._indicator_specs())
-        path = self._path(run.candles)
-        source = open_candles(path) if run.timestamp_unit is None else open_candles(
-            path, timestamp_unit=run.timestamp_unit)  # type: ignore[call-arg]
-        self.state.timestamp_unit = getattr(source, "timestamp_unit", None)
-        self.state.symbol_from_file_stem = bool(getattr(source, "symbol_from_file_stem", False))
-        alerts = flat_alerts(load_alerts(self._path(run.alerts))) if run.alerts else []
+        source = open_candles(self._path(run.candles), timestamp_unit=run.timestamp_unit)
+        self.state.timestamp_unit = source.timestamp_unit
+        self.state.symbol_from_file_stem = source.symbol_from_file_stem
+        alerts = flat_alerts(load_alerts(self._path(run.alerts), timestamp_unit=run.timestamp_unit)) \
+            if run.alerts else []
         plan = plan_stream(source, alerts)
         self.state.plan = plan
         self.equity = self.make_equity(plan.candles)
