@@ -34,15 +34,16 @@ def _register() -> None:
     from .scaffold import new_plugin
 
     main.add_command(run)
-    main.add_command(_results_command())
+    for command in _results_commands():
+        main.add_command(command)
     register_plugins(main)
     main.add_command(new_plugin)
 
 
-def _results_command() -> click.Command:
-    from .results import results
+def _results_commands() -> list[click.Command]:
+    from .results import report, results
 
-    return results
+    return [results, report]
 
 
 _register()
