@@ -381,8 +381,9 @@ def test_overview_ranks_sorts_and_draws_the_heatmap(results: Path, browser: Page
                " m.dispatchEvent(new Event('change'))")
     assert browser.js("document.querySelector('#heatmap td.heat-cell').textContent") != first
     assert browser.js("document.querySelectorAll('#heatmap td.heat-cell a').length") == 6  # one run per cell
-    browser.js("const y = document.getElementById('heat-y'); y.value = 'delay_ms'; y.dispatchEvent(new Event('change'));"
-               "const x = document.getElementById('heat-x'); x.value = 'n'; x.dispatchEvent(new Event('change'))")
+    browser.js("const y = document.getElementById('heat-y'); y.value = 'delay_ms';"
+               " y.dispatchEvent(new Event('change'));"
+               " const x = document.getElementById('heat-x'); x.value = 'n'; x.dispatchEvent(new Event('change'))")
     assert browser.js("document.querySelectorAll('#heatmap tbody tr').length") == 2
     # failures with their code, message and stderr tail
     assert browser.js("document.querySelectorAll('.failure').length") == 1

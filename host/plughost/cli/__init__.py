@@ -22,6 +22,7 @@ def main(verbose: int) -> None:
       plughost list-plugins                      # what is installed
       plughost run --strategy sma-cross --candles data/sample/BTCUSD-1m.parquet
       plughost run --batch examples/demo-batch.toml --out plughost-out
+      plughost results plughost-out --sort sharpe   # open plughost-out/report.html for the charts
       plughost validate-plugin plugins/strategies/rsi-strategy
     """
     level = logging.WARNING - 10 * verbose

@@ -53,7 +53,7 @@ def _table(records: list[RunRecord], folder: ResultsFolder, sort: str | None) ->
                  format_number(m.get("num_trades"), "{:.0f}"), format_number(m.get("return_pct"), "{:+.2f}%"),
                  format_number(m.get("max_drawdown"), "{:.2f}%"), format_number(m.get("sharpe"), "{:.2f}")]
         if extra:
-            cells.append(format_number(m.get(sort), "{:,.4g}"))
+            cells.append(format_number(m.get(str(sort)), "{:,.4g}"))
         table.add_row(*cells, (r.error or {}).get("code", "") if r.error else "")
     stdout_console().print(table)
 

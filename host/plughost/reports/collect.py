@@ -123,7 +123,7 @@ def _varying_keys(runs: list[RunRecord]) -> list[str]:
 
 def _record(run_id: str, index: int, run_dir: Path, summary: dict[str, Any] | None, row: RunRow | None) -> RunRecord:
     s = summary or {}
-    run_config = s.get("run_config") if isinstance(s.get("run_config"), dict) else {}
+    run_config: dict[str, Any] = s["run_config"] if isinstance(s.get("run_config"), dict) else {}
     status = row.status if row is not None else str(s.get("status") or "unknown")
     if row is not None and summary is not None and row.status in ("ok", "failed"):
         status = str(s.get("status") or row.status)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import json
 import math
 import os
@@ -49,7 +50,7 @@ def fmt_duration(ms: float) -> str:
     """2926071 -> '48m 46s': the two largest units."""
     seconds = ms / 1000.0
     units = (("d", 86400.0), ("h", 3600.0), ("m", 60.0), ("s", 1.0))
-    for (name, size), (small, small_size) in zip(units, units[1:], strict=False):
+    for (name, size), (small, small_size) in itertools.pairwise(units):
         if seconds >= size:
             whole, rest = divmod(seconds, size)
             return f"{whole:.0f}{name} {rest // small_size:.0f}{small}"
@@ -135,7 +136,7 @@ def render_run_page(folder: ResultsFolder, record: RunRecord, cache: dict[str, A
     ok = record.status == "ok"
     series = run_series(record.run_dir, summary, folder.base_dirs, cache) if ok else None
     trades = series.trades[:MAX_TRADE_ROWS] if series else []
-    data = {"charts": [], "equity": None}
+    data: dict[str, Any] = {"charts": [], "equity": None}
     if series is not None:
         data = {"charts": [{"symbol": c.symbol, "bars": c.bars, "indicators": c.indicators, "markers": c.markers}
                            for c in series.charts], "equity": series.equity}

@@ -31,8 +31,8 @@ from ..executor.indicators import compute_indicators, parse_indicators
 MAX_BARS = 5000          # candlesticks per symbol on a page
 MAX_EQUITY_POINTS = 5000
 MAX_SYMBOLS = 8          # price charts on a page; the other symbols are named, not drawn
-MAX_MARKERS = 4000       # entry/exit markers per symbol
-MAX_TRADE_ROWS = 5000    # rows of the trade table (all trades stay in trades.parquet)
+MAX_MARKERS = 2000       # entry/exit markers per symbol (beyond it, every k-th trade is marked)
+MAX_TRADE_ROWS = 2000    # rows of the trade table (all trades stay in trades.parquet)
 MAX_LABELLED_EXITS = 40  # exit markers carry the trade's P&L up to this many trades on a chart
 OVERLAY_TYPES = frozenset({"sma", "ema", "bbands", "wma", "vwap"})  # drawn over the price; others below it
 
@@ -81,7 +81,7 @@ class PriceChart:
     bars: dict[str, list[Any]]            # t (s), o, h, l, c
     indicators: list[dict[str, Any]]      # {name, pane, t, v}
     markers: list[dict[str, Any]]
-    markers_dropped: int = 0
+    unmarked_trades: int = 0
 
 
 @dataclass
@@ -176,6 +176,9 @@ def _markers(trades: list[Trade], bar_ms: I64) -> tuple[list[dict[str, Any]], in
     (more would hide the price)."""
     out: list[dict[str, Any]] = []
     label_exits = len(trades) <= MAX_LABELLED_EXITS
+    total = len(trades)
+    if 2 * total > MAX_MARKERS:  # spread over the whole run rather than crowded at its start
+        trades = trades[::-(-2 * total // MAX_MARKERS)]
     for t in trades:
         short = t.side == "short"
         for ms, kind in ((t.entry_ms, "entry"), (t.exit_ms, "exit")):
@@ -190,8 +193,7 @@ def _markers(trades: list[Trade], bar_ms: I64) -> tuple[list[dict[str, Any]], in
                           "color": "#2563eb", "text": f"{t.pnl:+.2f}" if label_exits and t.pnl is not None else ""}
             out.append({"time": int(bar_ms[i] // 1000), **marker})
     out.sort(key=lambda m: m["time"])
-    dropped = max(0, len(out) - MAX_MARKERS)
-    return out[:MAX_MARKERS], dropped
+    return out, total - len(trades)
 
 
 def price_chart(c: SymbolCandles, indicators: dict[str, Any] | None, trades: list[Trade]) -> PriceChart:
@@ -248,7 +250,7 @@ def run_series(run_dir: Path, summary: dict[str, Any], bases: list[Path],
                cache: dict[str, dict[str, SymbolCandles] | str] | None = None) -> RunSeries:
     """Everything a run page charts. Never raises for a missing or unreadable file: the page says why."""
     out = RunSeries()
-    run_config = summary.get("run_config") if isinstance(summary.get("run_config"), dict) else {}
+    run_config: dict[str, Any] = summary["run_config"] if isinstance(summary.get("run_config"), dict) else {}
     try:
         out.trades = read_trades(run_dir / "trades.parquet")
     except (OSError, pa.ArrowException, KeyError) as exc:

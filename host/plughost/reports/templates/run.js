@@ -12,7 +12,9 @@ REPORT.charts.forEach(function (c, n) {
     var s = chart.addSeries(LC.LineSeries, {color: PALETTE[k % PALETTE.length], lineWidth: 1, title: ind.name,
       priceLineVisible: false, lastValueVisible: false}, ind.pane);
     s.setData(points(ind.t, ind.v));
-    lines.push([ind.name, s, PALETTE[k % PALETTE.length]]);
+    var lastValue = null;
+    for (var j = ind.v.length - 1; j >= 0 && lastValue === null; j--) lastValue = ind.v[j];
+    lines.push([ind.name, s, PALETTE[k % PALETTE.length], lastValue]);
   });
   if (chart.panes().length > 1) chart.panes()[1].setHeight(110);
   if (c.markers.length) LC.createSeriesMarkers(candles, c.markers);
@@ -25,9 +27,9 @@ REPORT.charts.forEach(function (c, n) {
     var html = "<span>" + fmtTime(d.time) + "</span><span>O " + fmtNum(d.open) + "</span><span>H " + fmtNum(d.high) +
       "</span><span>L " + fmtNum(d.low) + "</span><span>C " + fmtNum(d.close) + "</span>";
     lines.forEach(function (l) {
-      var v = param && param.seriesData ? param.seriesData.get(l[1]) : null;
+      var v = param && param.seriesData ? param.seriesData.get(l[1]) : {value: l[3]};
       html += '<span><i style="background:' + l[2] + '"></i>' + l[0].replace(/[<>&]/g, "") + " " +
-        (v && v.value !== undefined ? fmtNum(v.value) : "-") + "</span>";
+        (v && v.value !== undefined && v.value !== null ? fmtNum(v.value) : "-") + "</span>";
     });
     legend.innerHTML = html;
   }
