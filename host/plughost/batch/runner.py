@@ -347,8 +347,11 @@ def run_batch(
         if report:
             from ..reports import write_reports  # the presentation layer, imported late: batch stays below it
 
-            result.report = write_reports(out_dir, base_dir=batch.base_dir, title=f"plughost batch: {batch.path.name}",
-                                          journal=journal, only_stale=True)
+            try:
+                result.report = write_reports(out_dir, base_dir=batch.base_dir, journal=journal, only_stale=True,
+                                              title=f"plughost batch: {batch.path.name}")
+            except (PlughostError, OSError, ValueError, pa.ArrowException) as exc:  # the runs are safe; say so
+                progress.note(f"the HTML report was not written: {exc}; retry with `plughost report {out_dir}`")
         return result
     finally:
         journal.close()

@@ -25,7 +25,7 @@ from .. import __version__
 from ..batch.journal import Journal
 from ..executor.results import format_number
 from .collect import LOWER_IS_BETTER, ResultsFolder, RunRecord, collect_runs
-from .series import MAX_TRADE_ROWS, SymbolCandles, equity_series, fmt_time, run_series
+from .series import MAX_TRADE_ROWS, LoadedCandles, equity_series, fmt_time, run_series
 
 ASSETS = Path(__file__).parent / "assets"
 CHART_LIBRARY = "lightweight-charts.standalone.production.js"
@@ -144,7 +144,7 @@ def render_run_page(folder: ResultsFolder, record: RunRecord, cache: dict[str, A
     return _env().get_template("run.html.j2").render(
         title=f"{record.run_id}: {record.strategy}", run=record, summary=summary, ok=ok, series=series,
         trades=trades, metrics=metrics, tail=_tail(record.error), artifacts=_artifacts(record.run_dir),
-        data=_json_safe(data), run_config=summary.get("run_config") or {}, version=__version__,
+        data=data, run_config=summary.get("run_config") or {}, version=__version__,
         generated=time.strftime("%Y-%m-%d %H:%M:%S"), counts={k: summary.get(k) for k in (
             "candles", "ignored_signals", "rejected_signals", "expired_orders", "unmatched_alerts")},
     )
@@ -197,7 +197,7 @@ def write_reports(out_dir: Path, *, base_dir: Path | None = None, title: str | N
     newer than the run's summary.json (a resumed batch rewrites only what changed). Raises `UsageError`
     when DIR holds no run."""
     folder = collect_runs(out_dir, base_dir=base_dir, journal=journal)
-    cache: dict[str, dict[str, SymbolCandles] | str] = {}
+    cache: dict[str, LoadedCandles | str] = {}
     for record in folder.runs:
         if not record.has_files:
             continue

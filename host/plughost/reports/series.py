@@ -53,6 +53,35 @@ class SymbolCandles:
 
 
 @dataclass
+class Bars:
+    """A symbol's candles grouped for the chart (the part of a price chart that depends on the file only)."""
+
+    starts: I64
+    ends: I64
+    bar_ms: I64
+    data: dict[str, list[Any]]
+
+
+@dataclass
+class LoadedCandles:
+    """A candle file read once per report: a sweep's runs share it."""
+
+    symbols: dict[str, SymbolCandles]
+    bars: dict[str, Bars] = field(default_factory=dict)
+
+    def bars_of(self, symbol: str) -> Bars:
+        if symbol not in self.bars:
+            c = self.symbols[symbol]
+            starts = group_starts(c.ts, MAX_BARS)
+            ends = _ends(starts, len(c.ts))
+            bar_ms = c.ts[starts]
+            self.bars[symbol] = Bars(starts, ends, bar_ms, {
+                "t": (bar_ms // 1000).tolist(), "o": _r(c.open[starts]), "h": _r(np.maximum.reduceat(c.high, starts)),
+                "l": _r(np.minimum.reduceat(c.low, starts)), "c": _r(c.close[ends])})
+        return self.bars[symbol]
+
+
+@dataclass
 class Trade:
     symbol: str
     side: str
@@ -96,7 +125,16 @@ class RunSeries:
 
 def _r(values: Any) -> list[float | None]:
     """8 significant digits (enough for any price a chart shows, half the bytes of repr); NaN -> null."""
-    return [float(f"{v:.8g}") if math.isfinite(v) else None for v in np.asarray(values, dtype=np.float64).tolist()]
+    a = np.asarray(values, dtype=np.float64)
+    finite = np.isfinite(a)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = 10.0 ** (7 - np.floor(np.log10(np.abs(np.where(finite & (a != 0), a, 1.0)))))
+        rounded = np.where(finite, np.round(a * scale) / scale, 0.0)
+    out: list[float | None] = rounded.tolist()
+    if not finite.all():
+        for i in np.flatnonzero(~finite).tolist():
+            out[i] = None
+    return out
 
 
 def to_ms(column: pa.ChunkedArray | pa.Array) -> list[int | None]:
@@ -196,14 +234,13 @@ def _markers(trades: list[Trade], bar_ms: I64) -> tuple[list[dict[str, Any]], in
     return out, total - len(trades)
 
 
-def price_chart(c: SymbolCandles, indicators: dict[str, Any] | None, trades: list[Trade]) -> PriceChart:
+def price_chart(loaded: LoadedCandles, symbol: str, indicators: dict[str, Any] | None,
+                trades: list[Trade]) -> PriceChart:
+    c = loaded.symbols[symbol]
     n = len(c.ts)
-    starts = group_starts(c.ts, MAX_BARS)
-    ends = _ends(starts, n)
-    bar_ms = c.ts[starts]
-    t = (bar_ms // 1000).tolist()
-    bars = {"t": t, "o": _r(c.open[starts]), "h": _r(np.maximum.reduceat(c.high, starts)),
-            "l": _r(np.minimum.reduceat(c.low, starts)), "c": _r(c.close[ends])}
+    grouped = loaded.bars_of(symbol)
+    starts, ends, bar_ms, bars = grouped.starts, grouped.ends, grouped.bar_ms, grouped.data
+    t = bars["t"]
     lines: list[dict[str, Any]] = []
     specs = parse_indicators(indicators) if indicators else []
     if specs:
@@ -247,7 +284,7 @@ def resolve_candles(candles: str, bases: list[Path]) -> Path | None:
 
 
 def run_series(run_dir: Path, summary: dict[str, Any], bases: list[Path],
-               cache: dict[str, dict[str, SymbolCandles] | str] | None = None) -> RunSeries:
+               cache: dict[str, LoadedCandles | str] | None = None) -> RunSeries:
     """Everything a run page charts. Never raises for a missing or unreadable file: the page says why."""
     out = RunSeries()
     run_config: dict[str, Any] = summary["run_config"] if isinstance(summary.get("run_config"), dict) else {}
@@ -256,7 +293,7 @@ def run_series(run_dir: Path, summary: dict[str, Any], bases: list[Path],
     except (OSError, pa.ArrowException, KeyError) as exc:
         out.equity_note = f"trades.parquet unreadable: {exc}"
     out.trades_total = len(out.trades)
-    candles: dict[str, SymbolCandles] | None = None
+    loaded: LoadedCandles | None = None
     written = str(run_config.get("candles") or "")
     path = resolve_candles(written, bases) if written else None
     if path is None:
@@ -268,7 +305,7 @@ def run_series(run_dir: Path, summary: dict[str, Any], bases: list[Path],
         cached = (cache or {}).get(key)
         if cached is None:
             try:
-                cached = read_candles(path, run_config.get("timestamp_unit"))
+                cached = LoadedCandles(read_candles(path, run_config.get("timestamp_unit")))
             except (PlughostError, OSError, pa.ArrowException, ValueError) as exc:
                 cached = f"the candle file {path} could not be read ({exc}), so there is no price chart"
             if cache is not None:
@@ -277,15 +314,16 @@ def run_series(run_dir: Path, summary: dict[str, Any], bases: list[Path],
         if isinstance(cached, str):
             out.price_note = cached
         else:
-            candles = cached
-    if candles is not None:
+            loaded = cached
+    candles = loaded.symbols if loaded is not None else None
+    if loaded is not None and candles is not None:
         symbols = sorted(candles)
         wanted = [s for s in summary.get("symbols") or symbols if s in candles] or symbols
         for symbol in wanted[:MAX_SYMBOLS]:
             try:
-                out.charts.append(price_chart(candles[symbol], run_config.get("indicators"), out.trades))
+                out.charts.append(price_chart(loaded, symbol, run_config.get("indicators"), out.trades))
             except PlughostError as exc:  # an indicator this version cannot compute: chart without it
-                out.charts.append(price_chart(candles[symbol], None, out.trades))
+                out.charts.append(price_chart(loaded, symbol, None, out.trades))
                 out.price_note = f"indicators not drawn: {exc.message}"
         if len(wanted) > MAX_SYMBOLS:
             out.price_note = (f"price charts of the first {MAX_SYMBOLS} of {len(wanted)} symbols; "
