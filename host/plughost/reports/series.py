@@ -319,9 +319,12 @@ def run_series(run_dir: Path, summary: dict[str, Any], bases: list[Path],
     if loaded is not None and candles is not None:
         symbols = sorted(candles)
         wanted = [s for s in summary.get("symbols") or symbols if s in candles] or symbols
+        # the effective set (plugin.json's and the run's) in newer summaries, else the run config's
+        indicators = summary.get("indicators") if isinstance(summary.get("indicators"), dict) \
+            else run_config.get("indicators")
         for symbol in wanted[:MAX_SYMBOLS]:
             try:
-                out.charts.append(price_chart(loaded, symbol, run_config.get("indicators"), out.trades))
+                out.charts.append(price_chart(loaded, symbol, indicators, out.trades))
             except PlughostError as exc:  # an indicator this version cannot compute: chart without it
                 out.charts.append(price_chart(loaded, symbol, None, out.trades))
                 out.price_note = f"indicators not drawn: {exc.message}"
