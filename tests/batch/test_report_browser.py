@@ -403,3 +403,16 @@ def test_the_folder_can_be_moved(results: Path, tmp_path: Path, browser: Page) -
     assert links and all(_local_target(u, moved) for u in links)
     browser.open(links[0])
     assert browser.js("document.getElementById('back').href") == (moved / "report.html").as_uri()
+
+
+def test_a_folder_of_failed_runs_only(results: Path, tmp_path: Path, browser: Page) -> None:
+    """No metric anywhere: the overview still renders (no ranking, an empty heatmap) without a script error."""
+    only = tmp_path / "failed-only"
+    shutil.copytree(results / "runs" / "broken", only / "runs" / "broken")
+    proc = subprocess.run([str(PLUGHOST), "report", str(only)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    browser.open((only / "report.html").as_uri())
+    assert browser.js("document.querySelectorAll('#runs tbody tr').length") == 1
+    assert browser.js("document.querySelectorAll('.failure').length") == 1
+    browser.open((only / "runs" / "broken" / "report.html").as_uri())
+    assert not browser.errors, browser.errors

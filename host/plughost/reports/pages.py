@@ -25,7 +25,7 @@ from .. import __version__
 from ..batch.journal import Journal
 from ..executor.results import format_number
 from .collect import LOWER_IS_BETTER, ResultsFolder, RunRecord, collect_runs
-from .series import MAX_TRADE_ROWS, LoadedCandles, equity_series, fmt_time, run_series
+from .series import MAX_TRADE_ROWS, LoadedCandles, Trade, equity_series, fmt_time, run_series
 
 ASSETS = Path(__file__).parent / "assets"
 CHART_LIBRARY = "lightweight-charts.standalone.production.js"
@@ -131,11 +131,23 @@ def _artifacts(run_dir: Path) -> list[tuple[str, str, int]]:
 
 
 # ------------------------------------------------------------------------------------------ run page
+def table_trades(trades: list[Trade]) -> list[tuple[int, Trade]]:
+    """(number, trade) rows of the trade table: all of them up to MAX_TRADE_ROWS; beyond, the first half of
+    that many by time plus the best and worst quarter of the rest by P&L (what sorting would bring up)."""
+    if len(trades) <= MAX_TRADE_ROWS:
+        return list(enumerate(trades, 1))
+    head = MAX_TRADE_ROWS // 2
+    rest = sorted(range(head, len(trades)), key=lambda i: trades[i].pnl or 0.0)
+    quarter = MAX_TRADE_ROWS // 4
+    keep = sorted({*range(head), *rest[:quarter], *rest[-quarter:]})
+    return [(i + 1, trades[i]) for i in keep]
+
+
 def render_run_page(folder: ResultsFolder, record: RunRecord, cache: dict[str, Any] | None = None) -> str:
     summary = record.summary or {}
     ok = record.status == "ok"
     series = run_series(record.run_dir, summary, folder.base_dirs, cache) if ok else None
-    trades = series.trades[:MAX_TRADE_ROWS] if series else []
+    trades = table_trades(series.trades) if series else []
     data: dict[str, Any] = {"charts": [], "equity": None}
     if series is not None:
         data = {"charts": [{"symbol": c.symbol, "bars": c.bars, "indicators": c.indicators, "markers": c.markers}
