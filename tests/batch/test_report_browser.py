@@ -332,6 +332,10 @@ def _hover_and_zoom(page: Page) -> None:
     for _ in range(3):
         page.mouse("mouseWheel", left + width * 0.5, top + height * 0.5, deltaX=0, deltaY=-300)
     assert page.js(span) < wide * 0.9  # zoomed in
+    page.tools.drain(0.3)
+    shown = "(c => { const r = c.timeScale().getVisibleRange(); return [r.from, r.to]; })"
+    price_range, equity_range = page.js(f"{shown}(priceCharts[0].chart)"), page.js(f"{shown}(echart)")
+    assert abs(equity_range[0] - price_range[0]) <= 120 and abs(equity_range[1] - price_range[1]) <= 120  # in step
     moved_from = page.js("priceCharts[0].chart.timeScale().getVisibleLogicalRange().from")
     page.mouse("mousePressed", left + width * 0.5, top + height * 0.5, button="left", clickCount=1)
     for step in range(1, 7):

@@ -82,3 +82,20 @@ document.querySelectorAll("#trades tbody tr").forEach(function (tr) {
     pc.el.scrollIntoView({behavior: "smooth", block: "center"});
   });
 });
+
+// Zooming or panning one chart moves the others to the same time range.
+(function () {
+  var all = priceCharts.map(function (p) { return p.chart; });
+  if (typeof echart !== "undefined") all.push(echart);
+  if (all.length < 2) return;
+  var syncing = false;
+  all.forEach(function (source) {
+    source.timeScale().subscribeVisibleTimeRangeChange(function (range) {
+      if (syncing || !range) return;
+      syncing = true;
+      try {
+        all.forEach(function (other) { if (other !== source) other.timeScale().setVisibleRange(range); });
+      } finally { syncing = false; }
+    });
+  });
+})();
