@@ -198,12 +198,15 @@ def results(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
     a run whose candle file is deleted afterwards), then a single `plughost run` into the same folder."""
     tmp = tmp_path_factory.mktemp("report")
     gone = write_candles(tmp / "gone.parquet", 300, seed=9)
+    write_candles(tmp / "kept.parquet", 300, seed=10)
     batch = {
         "runs": [
             {"id": "with-indicators", "strategy": "toy", "candles": str(data_dir / "c1.parquet"), "config": {"n": 8},
              "indicators": {"sma_20": {"type": "sma", "period": 20}, "rsi_14": {"type": "rsi", "period": 14}}},
             {"id": "broken", "strategy": "toy", "candles": str(data_dir / "c0.parquet"), "config": {"mode": "raise"}},
             {"id": "no-candles", "strategy": "toy", "candles": "gone.parquet", "config": {"n": 7}},
+            # relative to the batch file, which is not where `plughost report` runs
+            {"id": "relative", "strategy": "toy", "candles": "kept.parquet", "config": {"n": 6}},
         ],
         "sweeps": [{"id": "grid", "strategy": "toy", "candles": str(data_dir / "c0.parquet"),
                     "features": ["tally", "artist"], "grid": SWEEP}],
@@ -218,7 +221,8 @@ def results(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
     assert single.returncode == 0, single.stderr
     assert (out / "runs" / "single" / "report.html").is_file()
     gone.unlink()
-    rewrite = subprocess.run([str(PLUGHOST), "report", str(out)], capture_output=True, text=True, timeout=120)
+    rewrite = subprocess.run([str(PLUGHOST), "report", str(out)], capture_output=True, text=True, timeout=120,
+                             cwd=REPO)
     assert rewrite.returncode == 0, rewrite.stderr
     assert rewrite.stdout.strip() == str(out / "report.html")
     return out
@@ -271,7 +275,7 @@ def test_every_link_works_and_every_page_renders(results: Path, browser: Page) -
                 continue
             queue.append(target)
     run_ids = sorted(p.name for p in (results / "runs").iterdir() if not p.name.startswith("."))
-    assert len(run_ids) == 3 + 6 + 1
+    assert len(run_ids) == 4 + 6 + 1
     for run_id in run_ids:  # every run page was reached from the overview
         assert (results / "runs" / run_id / "report.html").as_uri() in seen, run_id
     assert any(u.endswith("/artifacts/artist/page.html") for u in seen)
@@ -311,6 +315,8 @@ def _check_run_page(page: Page, run_id: str) -> None:
         assert page.js("priceCharts[0].chart.panes().length") == 2
         _hover_and_zoom(page)
         page.screenshot("report-run.png")
+    if run_id == "relative":
+        assert page.js("REPORT.charts[0].bars.t.length") == 300
     if run_id.startswith("grid-"):
         assert page.js("document.querySelectorAll('#params .card').length") == 2
         assert page.js("document.querySelectorAll('#artifacts a').length") == 2
@@ -357,7 +363,7 @@ def _check_sorting(page: Page, table: str, header: str) -> None:
 
 def test_overview_ranks_sorts_and_draws_the_heatmap(results: Path, browser: Page) -> None:
     browser.open((results / "report.html").as_uri())
-    assert browser.js("document.querySelectorAll('#runs tbody tr').length") == 10
+    assert browser.js("document.querySelectorAll('#runs tbody tr').length") == 11
     params = browser.js("Array.from(document.querySelectorAll('#runs th.param')).map(t => t.textContent)")
     assert params == ["n", "delay_ms"]
     # grid values in their own columns, one row per point
