@@ -127,7 +127,8 @@ def _record(run_id: str, index: int, run_dir: Path, summary: dict[str, Any] | No
     status = row.status if row is not None else str(s.get("status") or "unknown")
     if row is not None and summary is not None and row.status in ("ok", "failed"):
         status = str(s.get("status") or row.status)
-    error = s.get("error") if summary is not None else (row.error if row is not None else None)
+    unfinished = row is not None and row.status not in ("ok", "failed")  # its files, if any, are an older attempt's
+    error = row.error if row is not None and (summary is None or unfinished) else s.get("error")
     metrics = s.get("metrics") if summary is not None else (row.metrics if row is not None else None)
     config = s.get("config") if isinstance(s.get("config"), dict) else (row.spec.get("config") if row else None)
     return RunRecord(
