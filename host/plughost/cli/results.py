@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -12,19 +13,25 @@ from ..batch.cli import stdout_console
 from ..batch.journal import STATE_DIR, Journal
 from ..errors import UsageError
 from ..executor.results import format_number
-from ..reports import LOWER_IS_BETTER, ResultsFolder, RunRecord, collect_runs, write_reports
 from .common import handle_errors
+
+if TYPE_CHECKING:  # the reports (Jinja2 and all) load when a command needs them, not at every CLI start
+    from ..reports import ResultsFolder, RunRecord
 
 DIR_ARG = click.argument("out_dir", metavar="DIR", type=click.Path(file_okay=False, path_type=Path))
 
 
 def _folder(out_dir: Path) -> ResultsFolder:
+    from ..reports import collect_runs
+
     if not out_dir.is_dir():
         raise UsageError(f"{out_dir} is not a folder", hint="pass the --out folder of a `plughost run`")
     return collect_runs(out_dir)
 
 
 def _check_metric(folder: ResultsFolder, metric: str) -> None:
+    from ..reports import LOWER_IS_BETTER
+
     valid = folder.metric_names()
     if metric not in valid:
         raise UsageError(f"unknown metric {metric!r} for --sort; the runs in {folder.out_dir} have: "
@@ -111,7 +118,8 @@ def report(out_dir: Path, title: str | None) -> None:
     (price with trades and indicators, equity against buy-and-hold, drawdown, trades, metrics, config).
     Works on any folder written by `plughost run`, with or without a batch journal. The pages are
     self-contained and work offline. Exit status 0, or 2 when DIR holds no run."""
-    folder = _folder(out_dir)  # a clear error before anything is written
-    del folder
+    from ..reports import write_reports
+
+    _folder(out_dir)  # a clear error before anything is written
     path = write_reports(out_dir, title=title)
     click.echo(str(path))
