@@ -148,6 +148,9 @@ def test_report_reads_the_newer_result_format_and_bounds_a_long_run(tmp_path: Pa
     assert len(page) < 1_500_000
     folder = collect_runs(out)
     assert folder.metric_names()[:4] == ["num_trades", "return_pct", "cagr", "max_drawdown"]
+    (out / "runs" / "new-format" / "trades.parquet").write_bytes(b"torn")  # a damaged file: said, not fatal
+    assert plughost("report", str(out)).returncode == 0
+    assert "trades.parquet could not be read" in (out / "runs" / "new-format" / "report.html").read_text()
 
 
 def test_old_journal_without_params_column_is_read(sweep: Path, tmp_path: Path) -> None:

@@ -119,6 +119,7 @@ class RunSeries:
     price_note: str | None = None         # why there is no price chart (or only some symbols)
     equity: dict[str, list[Any]] | None = None   # t, equity, dd, and bh when the candles are there
     equity_note: str | None = None
+    trades_note: str | None = None
     trades: list[Trade] = field(default_factory=list)
     trades_total: int = 0
 
@@ -291,7 +292,7 @@ def run_series(run_dir: Path, summary: dict[str, Any], bases: list[Path],
     try:
         out.trades = read_trades(run_dir / "trades.parquet")
     except (OSError, pa.ArrowException, KeyError) as exc:
-        out.equity_note = f"trades.parquet unreadable: {exc}"
+        out.trades_note = f"trades.parquet could not be read: {exc}"
     out.trades_total = len(out.trades)
     loaded: LoadedCandles | None = None
     written = str(run_config.get("candles") or "")
