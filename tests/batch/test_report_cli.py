@@ -113,7 +113,8 @@ def _hand_made_run(out: Path, candles: Path, *, n_candles: int) -> dict[str, Any
     eq_ts = pa.array(np.arange(n_candles, dtype=np.int64) * 60_000 + t0, pa.timestamp("ms", tz="UTC"))
     pq.write_table(pa.table({"timestamp": eq_ts, "equity": 10_000 + np.sin(np.arange(n_candles) / 50.0) * 100}),
                    run_dir / "equity.parquet")
-    summary = {"run_id": "new-format", "status": "ok", "strategy": "hand", "config": {"k": 1}, "error": None,
+    summary = {"run_id": "new-format", "status": "ok", "strategy": "hand", "error": None,
+               "config": {"k": 1, "note": "</script><script>window.pwned = 1</script>"},
                "metrics": {"num_trades": 3, "return_pct": 0.016, "sharpe": 0.5, "cagr": 1.2, "sortino": 0.7,
                            "calmar": 0.3, "max_drawdown": 2.0},
                "plugin_metrics": {}, "ignored_signals": 0, "rejected_signals": 0, "expired_orders": 2,
@@ -146,6 +147,8 @@ def test_report_reads_the_newer_result_format_and_bounds_a_long_run(tmp_path: Pa
     assert "stop_loss" in page and "LIQUIDATED" in page and "expired orders" in page and "sortino" in page
     assert "2023-11-14 22:23:20" in page  # the first entry time, read from an Arrow timestamp
     assert len(page) < 1_500_000
+    assert "<script>window.pwned" not in page  # config text is escaped, in HTML and in the page's JSON
+    assert "<script>window.pwned" not in (out / "report.html").read_text()
     folder = collect_runs(out)
     assert folder.metric_names()[:4] == ["num_trades", "return_pct", "cagr", "max_drawdown"]
     (out / "runs" / "new-format" / "trades.parquet").write_bytes(b"torn")  # a damaged file: said, not fatal

@@ -106,6 +106,16 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), allow_nan=False, default=str)
+
+
+def _script_json(text: str) -> str:
+    """JSON text safe inside <script type="application/json"> (escaped as Jinja's tojson does; the template
+    marks it safe)."""
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").replace("'", "\\u0027")
+
+
 def _write(path: Path, text: str) -> Path:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text, encoding="utf-8")
@@ -148,15 +158,15 @@ def render_run_page(folder: ResultsFolder, record: RunRecord, cache: dict[str, A
     ok = record.status == "ok"
     series = run_series(record.run_dir, summary, folder.base_dirs, cache) if ok else None
     trades = table_trades(series.trades) if series else []
-    data: dict[str, Any] = {"charts": [], "equity": None}
-    if series is not None:
-        data = {"charts": [{"symbol": c.symbol, "bars": c.bars, "indicators": c.indicators, "markers": c.markers}
-                           for c in series.charts], "equity": series.equity}
+    charts = ",".join(
+        f'{{"symbol":{_dumps(c.symbol)},"bars":{c.bars_json},"indicators":{_dumps(c.indicators)},'
+        f'"markers":{_dumps(c.markers)}}}' for c in (series.charts if series else []))
+    data_json = f'{{"charts":[{charts}],"equity":{_dumps(series.equity if series else None)}}}'
     metrics = [(k, v) for k, v in (record.metrics or {}).items()]
     return _env().get_template("run.html.j2").render(
         title=f"{record.run_id}: {record.strategy}", run=record, summary=summary, ok=ok, series=series,
         trades=trades, metrics=metrics, tail=_tail(record.error), artifacts=_artifacts(record.run_dir),
-        data=data, run_config=summary.get("run_config") or {}, version=__version__,
+        data_json=_script_json(data_json), run_config=summary.get("run_config") or {}, version=__version__,
         generated=time.strftime("%Y-%m-%d %H:%M:%S"), counts={k: summary.get(k) for k in (
             "candles", "ignored_signals", "rejected_signals", "expired_orders", "unmatched_alerts")},
     )
@@ -194,7 +204,8 @@ def render_overview(folder: ResultsFolder, title: str) -> str:
     failed = [r for r in runs if r.status == "failed"]
     return _env().get_template("overview.html.j2").render(
         title=title, folder=folder, runs=runs, failed=failed, table_metrics=table_metrics,
-        metric_names=metric_names, plugin_keys=plugin_keys, data=_json_safe(data), tail=_tail,
+        metric_names=metric_names, plugin_keys=plugin_keys, data=data, tail=_tail,
+        data_json=_script_json(_dumps(_json_safe(data))),
         counts={"all": len(runs), "ok": sum(r.status == "ok" for r in runs), "failed": len(failed),
                 "other": sum(r.status not in ("ok", "failed") for r in runs)},
         flat_plugin=lambda r: {f"{p}: {k}": v for p, vals in r.plugin_metrics.items() if isinstance(vals, dict)

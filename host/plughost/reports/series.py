@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +61,7 @@ class Bars:
     ends: I64
     bar_ms: I64
     data: dict[str, list[Any]]
+    json: str = ""        # `data` encoded once: the largest part of every page of a sweep over this file
 
 
 @dataclass
@@ -78,6 +80,7 @@ class LoadedCandles:
             self.bars[symbol] = Bars(starts, ends, bar_ms, {
                 "t": (bar_ms // 1000).tolist(), "o": _r(c.open[starts]), "h": _r(np.maximum.reduceat(c.high, starts)),
                 "l": _r(np.minimum.reduceat(c.low, starts)), "c": _r(c.close[ends])})
+            self.bars[symbol].json = json.dumps(self.bars[symbol].data, separators=(",", ":"), allow_nan=False)
         return self.bars[symbol]
 
 
@@ -108,6 +111,7 @@ class PriceChart:
     candles: int
     per_bar: int                          # candles grouped into one bar
     bars: dict[str, list[Any]]            # t (s), o, h, l, c
+    bars_json: str
     indicators: list[dict[str, Any]]      # {name, pane, t, v}
     markers: list[dict[str, Any]]
     unmarked_trades: int = 0
@@ -251,7 +255,8 @@ def price_chart(loaded: LoadedCandles, symbol: str, indicators: dict[str, Any] |
             kind = types.get(name, types.get(name.split(".")[0], ""))
             lines.append({"name": name, "pane": 0 if kind in OVERLAY_TYPES else 1, "t": t, "v": v})
     markers, dropped = _markers([tr for tr in trades if tr.symbol in ("", c.symbol)], bar_ms)
-    return PriceChart(c.symbol, n, int(-(-n // len(starts))) if len(starts) else 1, bars, lines, markers, dropped)
+    return PriceChart(c.symbol, n, int(-(-n // len(starts))) if len(starts) else 1, bars, grouped.json, lines, markers,
+                      dropped)
 
 
 def equity_series(path: Path, candles: dict[str, SymbolCandles] | None, capital: float) -> dict[str, list[Any]]:
