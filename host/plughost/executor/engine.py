@@ -271,6 +271,7 @@ def run_backtest(
         "timestamp_unit": job.state.timestamp_unit,
         "features": [f.name for f in job.run.sorted_features()],
         "run_config": job.run.to_user_dict(),
+        "indicators": job._indicator_specs(),  # declared (plugin.json) + the run's: what the run page draws
         "warnings": [],
         "started_at": started,
         "duration_s": 0.0,
