@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -94,7 +95,7 @@ def _plain(case: dict[str, Any], cuts: list[int] | None = None) -> tuple[OrderBo
     rows, book = case["rows"], OrderBook(case["symbols"], case["rules"])
     curve: list[list[float]] = []
     bounds = [0, *(cuts or []), len(rows)]
-    for lo, hi in zip(bounds, bounds[1:], strict=False):
+    for lo, hi in itertools.pairwise(bounds):
         part = rows[lo:hi]
         if not part:
             continue
