@@ -5,6 +5,7 @@ host traceback, and every plugin process is gone when `run_backtest` returns."""
 from __future__ import annotations
 
 import contextlib
+import datetime
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +33,10 @@ from .runconfig import RunConfig
 from .stream import StreamPlan, batches, flat_alerts, plan_stream
 
 Progress = Callable[[int], None]
+
+
+def _iso(ms: int) -> str:
+    return datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 @dataclass
@@ -137,7 +142,7 @@ class _Run:
         strategy = cast(StrategyProxy, self._start(self.strategy_entry))
         rules = run.rules()
         strategy.initialize(self.strategy_config, self.run_id, history=run.history, size=run.size,
-                            symbols=plan.symbols, rules=rules.to_wire())
+                            symbols=plan.symbols, rules=rules.to_wire(), lookahead_check=run.lookahead_check)
         ledger = Ledger(plan.symbols, rules, strategy.name)
         self.state.ledger = ledger
         self.timings["setup_s"] = time.perf_counter() - self.started
@@ -151,6 +156,8 @@ class _Run:
                 if exc.at is not None and 0 <= exc.at < len(batch):
                     exc.locate(plan.symbols[int(batch.symbol[exc.at])], int(batch.timestamp[exc.at]))
                 raise
+            if result.lookahead_at is not None:
+                self._lookahead_warning(strategy.name, batch, result.lookahead_at)
             self.state.watch_closes(batch)
             self.equity.add(*ledger.apply(batch, result))
             self.state.candles += len(batch)
@@ -161,6 +168,19 @@ class _Run:
             if self.progress:
                 self.progress(len(batch))
         self.timings["loop_s"] = time.perf_counter() - self.started - self.timings["setup_s"]
+
+    def _lookahead_warning(self, plugin: str, batch: CandleBatch, at: int) -> None:
+        if any(w.get("code") == "LOOKAHEAD_SUSPECTED" for w in self.state.warnings):
+            return  # the first finding names the candle; one warning a run
+        symbol = batch.symbols[int(batch.symbol[at])]
+        when = int(batch.timestamp[at])
+        self.state.warnings.append({
+            "code": "LOOKAHEAD_SUSPECTED", "plugin": plugin, "symbol": symbol, "timestamp": when,
+            "message": f"on_batch decided differently at {symbol} {_iso(when)} when the candles after it were "
+                       "cut from its batch: the strategy seems to read later candles than the one it signals on",
+            "hint": "check for shift(-1), centred windows or batch-wide statistics in on_batch "
+                    "(run key lookahead_check = false turns the check off)",
+        })
 
     def _path(self, value: str) -> Path:
         path = Path(value).expanduser()
