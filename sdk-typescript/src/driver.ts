@@ -344,15 +344,23 @@ class BatchWalk {
     const n = this.batch.n;
     const i = this.i;
     const t = cols.timestamp[i]!;
+    const bars = this.bars;
     let j = i;
-    this.bars.length = 0;
-    while (j < n && cols.timestamp[j] === t) {
-      this.bars.push({ sym: sym[j]!, timestamp: t, open: cols.open[j]!, high: cols.high[j]!, low: cols.low[j]!, close: cols.close[j]! });
-      j++;
+    for (; j < n && cols.timestamp[j] === t; j++) {
+      const k = j - i;
+      // A pool of Bar objects reused from group to group: no allocation per candle.
+      if (k === bars.length) bars.push({ sym: 0, timestamp: 0, open: 0, high: 0, low: 0, close: 0 });
+      const b = bars[k]!;
+      b.sym = sym[j]!;
+      b.timestamp = t;
+      b.open = cols.open[j]!;
+      b.high = cols.high[j]!;
+      b.low = cols.low[j]!;
+      b.close = cols.close[j]!;
     }
     this.groupStart = i;
     this.groupEnd = j;
-    this.d.context.book.fillsAt(this.bars);
+    this.d.context.book.fillsAt(bars, j - i);
   }
 
   private afterCandle(i: number): void {

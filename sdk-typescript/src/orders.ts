@@ -169,6 +169,9 @@ export class OrderBook {
   private readonly pendingEntry: (Order | null)[];
   private readonly pendingExit: (Order | null)[];
   private viewCache: Map<string, PositionView> | null = null;
+  /** Scratch for fillsAt: the priced orders of each candle of the timestamp, before its fills. */
+  private readonly triedEntry: (Order | null)[];
+  private readonly triedExit: (Order | null)[];
 
   constructor(readonly rules: Rules, readonly symbols: readonly string[]) {
     this.cash = rules.initialCapital;
@@ -177,6 +180,8 @@ export class OrderBook {
     this.ended = new Uint8Array(symbols.length);
     this.pendingEntry = symbols.map(() => null);
     this.pendingExit = symbols.map(() => null);
+    this.triedEntry = symbols.map(() => null);
+    this.triedExit = symbols.map(() => null);
   }
 
   // ---- the portfolio as strategies see it ----
@@ -278,30 +283,49 @@ export class OrderBook {
 
   // ---- fills at a timestamp (section 3) ----
 
-  /** The fills of the timestamp of `bars` (its candles, in symbol order), before the strategy sees them. */
-  fillsAt(bars: readonly Bar[]): void {
-    const tried: (Order | null)[] = [];
-    for (const b of bars) {
-      tried.push(priced(this.pendingEntry[b.sym]!), priced(this.pendingExit[b.sym]!));
-    }
-    for (const b of bars) this.exitsAtOpen(b);
-    for (const b of bars) this.entriesAtOpen(b);
-    for (const b of bars) this.inside(b);
-    for (let k = 0; k < bars.length; k++) {
+  /**
+   * The fills of one timestamp: `bars[0..count)` are its candles, in symbol order, before the strategy
+   * sees them. No allocation: this runs once per timestamp.
+   */
+  fillsAt(bars: readonly Bar[], count = bars.length): void {
+    let busy = false;
+    for (let k = 0; k < count && !busy; k++) {
       const s = bars[k]!.sym;
-      for (const o of [tried[2 * k]!, tried[2 * k + 1]!]) {
-        if (o === null || (this.pendingEntry[s] !== o && this.pendingExit[s] !== o)) continue;
-        o.validLeft -= 1;
-        if (o.validLeft <= 0) {
-          this.drop(s, o);
-          this.expired++;
-        }
-      }
+      busy = this.pendingEntry[s] !== null || this.pendingExit[s] !== null || (this.open.size > 0 && this.open.has(s));
     }
-    for (const b of bars) {
+    if (!busy) return;
+    const triedEntry = this.triedEntry;
+    const triedExit = this.triedExit;
+    for (let k = 0; k < count; k++) {
+      const s = bars[k]!.sym;
+      triedEntry[k] = priced(this.pendingEntry[s]!);
+      triedExit[k] = priced(this.pendingExit[s]!);
+    }
+    for (let k = 0; k < count; k++) this.exitsAtOpen(bars[k]!);
+    for (let k = 0; k < count; k++) this.entriesAtOpen(bars[k]!);
+    for (let k = 0; k < count; k++) this.inside(bars[k]!);
+    for (let k = 0; k < count; k++) {
+      const s = bars[k]!.sym;
+      this.useUp(s, triedEntry[k]!);
+      this.useUp(s, triedExit[k]!);
+      triedEntry[k] = null;
+      triedExit[k] = null;
+    }
+    for (let k = 0; k < count; k++) {
+      const b = bars[k]!;
       const p = this.open.get(b.sym);
       if (p === undefined || p.trailPct === null || !live(p, b.timestamp)) continue;
       p.best = p.side === 'long' ? Math.max(p.best, b.high) : Math.min(p.best, b.low);
+    }
+  }
+
+  /** A priced order tried at this timestamp that is still pending uses up one candle of its `valid_for`. */
+  private useUp(s: number, o: Order | null): void {
+    if (o === null || (this.pendingEntry[s] !== o && this.pendingExit[s] !== o)) return;
+    o.validLeft -= 1;
+    if (o.validLeft <= 0) {
+      this.drop(s, o);
+      this.expired++;
     }
   }
 
