@@ -202,13 +202,9 @@ export class OrderBook {
     return p.view;
   }
 
-  /** Every open position by symbol name, in the order they were opened. Rebuilt only after a change. */
+  /** Every open position by symbol name, in symbol order. Rebuilt only after a change. */
   positions(): ReadonlyMap<string, PositionView> {
-    if (this.viewCache === null) {
-      const m = new Map<string, PositionView>();
-      for (const s of this.open.keys()) m.set(this.symbols[s]!, this.position(s)!);
-      this.viewCache = m;
-    }
+    this.viewCache ??= new Map(this.sortedPositions());
     return this.viewCache;
   }
 
@@ -415,7 +411,11 @@ export class OrderBook {
   }
 
   private liquidate(ts: number): void {
-    for (const [s, p] of [...this.open]) this.close(s, p, p.units, this.markOf(s, p), ts, 'liquidated');
+    // In symbol order (the trades' order, and the cash's order of additions, as in the Python book).
+    for (const s of [...this.open.keys()].sort((x, y) => x - y)) {
+      const p = this.open.get(s)!;
+      this.close(s, p, p.units, this.markOf(s, p), ts, 'liquidated');
+    }
     this.pendingEntry.fill(null);
     this.pendingExit.fill(null);
     this.liquidated = true;
@@ -465,9 +465,8 @@ export class OrderBook {
     const price = slipped ? this.slip(raw, o.side === 'long') : raw;
     const units = this.units(o, price);
     const fee = this.fee(units, price);
-    let notional = 0;
+    let notional = units * price;
     for (const [q, h] of this.open) notional += h.units * this.markOf(q, h);
-    notional += units * price;
     if (notional + fee > this.rules.leverage * this.equity() * (1 + 1e-9)) return this.reject('insufficient_cash');
     if (o.side === 'long') this.cash -= units * price + fee;
     else this.cash += units * price - fee;
@@ -490,7 +489,7 @@ export class OrderBook {
   private close(s: number, p: Held, units: number, price: number, ts: number, reason: string | null): void {
     const fee = this.fee(units, price);
     const whole = units >= p.units;
-    const entryShare = whole ? p.entryFee : p.entryFee * units / p.units;
+    const entryShare = whole ? p.entryFee : p.entryFee * (units / p.units);
     if (p.side === 'long') this.cash += units * price - fee;
     else this.cash -= units * price + fee;
     const fees = fee + entryShare;
