@@ -7,33 +7,23 @@ class BracketBreakout {
     stopPct = 2.0;
     targetPct = 4.0;
     validFor = 3;
-    state = new Map();
     initialize(config) {
         this.lookback = Number(config['lookback'] ?? 20);
         this.stopPct = Number(config['stop_pct'] ?? 2.0);
         this.targetPct = Number(config['target_pct'] ?? 4.0);
         this.validFor = Number(config['valid_for'] ?? 3);
-        if (!(Number.isInteger(this.lookback) && this.lookback >= 1))
-            throw new RangeError(`lookback must be an integer >= 1, got ${this.lookback}`);
+        if (!(Number.isInteger(this.lookback) && this.lookback >= 2))
+            throw new RangeError(`lookback must be an integer >= 2, got ${this.lookback}`);
         if (!(Number.isInteger(this.validFor) && this.validFor >= 1))
             throw new RangeError(`valid_for must be an integer >= 1, got ${this.validFor}`);
         if (!(this.stopPct > 0 && this.stopPct < 100))
             throw new RangeError(`stop_pct must be in (0, 100), got ${this.stopPct}`);
         if (!(this.targetPct > 0 && this.targetPct < 100))
             throw new RangeError(`target_pct must be in (0, 100), got ${this.targetPct}`);
-        this.state.clear();
     }
     onCandle(candle, ctx) {
-        let st = this.state.get(candle.symbol);
-        if (st === undefined) {
-            st = { n: 0, nextAllowed: 0 };
-            this.state.set(candle.symbol, st);
-        }
-        st.n += 1;
         const h = ctx.history;
-        if (st.n < this.lookback + 1 || h.length < this.lookback + 1)
-            return null;
-        if (ctx.position !== null || st.n < st.nextAllowed)
+        if (ctx.position !== null || h.length < this.lookback + 1)
             return null;
         let hi = -Infinity;
         let lo = Infinity;
@@ -43,9 +33,7 @@ class BracketBreakout {
             if (h.low(i) < lo)
                 lo = h.low(i);
         }
-        const mid = (hi + lo) / 2;
-        st.nextAllowed = st.n + this.validFor;
-        if (candle.close > mid) {
+        if (candle.close > (hi + lo) / 2) {
             return {
                 type: 'entry', side: 'long', stop: hi, validFor: this.validFor,
                 stopLoss: hi * (1 - this.stopPct / 100), takeProfit: hi * (1 + this.targetPct / 100), reason: 'breakout-long',
