@@ -211,6 +211,8 @@ export class StrategyDriver {
     }
     // Series that got no rows keep their buffers; their kept tail still ends at `length`.
     for (let s = 0; s < nsym; s++) if (counts[s] === 0) this.states[s]!.seenEnd = this.states[s]!.series.length;
+    const isEnd = new Uint8Array(n);
+    for (const e of batch.ends) isEnd[e] = 1;
     const names = batch.indicators.map(([name]) => name);
     if (names.join('\u0000') !== this.indicatorNames.join('\u0000')) {
       this.indicatorNames = names;
@@ -222,7 +224,7 @@ export class StrategyDriver {
     return {
       cols, store, names,
       values: batch.indicators.map(([name, bin]) => f64View(bin, n, name)),
-      ends: new Set(batch.ends),
+      isEnd,
     };
   }
 
@@ -246,7 +248,8 @@ interface Prepared {
   store: Int32Array;
   names: string[];
   values: Float64Array[];
-  ends: Set<number>;
+  /** 1 for candles that are the last of their symbol. */
+  isEnd: Uint8Array;
 }
 
 type Phase = 'alerts' | 'candles';
@@ -306,36 +309,45 @@ class BatchWalk {
         this.startGroup();
         this.phase = 'candles';
       }
-      const i = this.i;
-      const s = symCol[i]!;
-      const state = states[s]!;
-      const st = p.store[i]!;
-      this.decision.sym = s;
-      this.decision.timestamp = cols.timestamp[i]!;
-      this.decision.close = cols.close[i]!;
-      this.decision.alert = null;
-      book.mark(this.bars[i - this.groupStart]!);
-      state.seenEnd = st + 1;
-      const ind = state.indicators;
-      for (let j = 0; j < names.length; j++) ind.set(names[j]!, values[j]![i]!);
+      // The candles of the current timestamp group: the hot loop.
+      const end = this.groupEnd;
+      const store = p.store;
+      const isEnd = p.isEnd;
+      const onCandle = d.onCandle;
+      const nind = names.length;
       this.hook = 'on_candle';
-      this.at = i;
-      if (replay) {
-        this.takeAll(this.byCandle!.get(i), null, i, this.decision);
-      } else if (d.onCandle !== undefined) {
-        ctx.at(s, state.name, state, st + 1);
-        const candle = new CandleRecord(cols.timestamp[i]!, cols.open[i]!, cols.high[i]!, cols.low[i]!, cols.close[i]!,
-          cols.volume[i]!, state.name);
-        const r = d.onCandle.call(d.plugin, candle, ctx);
-        if (isThenable(r)) return Promise.resolve(r).then((v) => { this.takeCandle(v, i); this.afterCandle(i); return this.run(); });
-        if (r !== undefined && r !== null) this.takeCandle(r, i);
+      while (this.i < end) {
+        const i = this.i;
+        const s = symCol[i]!;
+        const state = states[s]!;
+        const st = store[i]!;
+        book.mark(s, cols.close[i]!, cols.timestamp[i]!);
+        state.seenEnd = st + 1;
+        if (nind > 0) {
+          const ind = state.indicators;
+          for (let j = 0; j < nind; j++) ind.set(names[j]!, values[j]![i]!);
+        }
+        this.at = i;
+        if (replay) {
+          this.takeAll(this.byCandle!.get(i), null, i, this.candleDecision(i));
+        } else if (onCandle !== undefined) {
+          ctx.at(s, state.name, state, st + 1);
+          const candle = new CandleRecord(cols.timestamp[i]!, cols.open[i]!, cols.high[i]!, cols.low[i]!, cols.close[i]!,
+            cols.volume[i]!, state.name);
+          const r = onCandle.call(d.plugin, candle, ctx);
+          if (r !== undefined && r !== null) {
+            if (isThenable(r)) return Promise.resolve(r).then((v) => { this.takeCandle(v, i); this.afterCandle(i); return this.run(); });
+            this.takeCandle(r, i);
+          }
+        }
+        if (isEnd[i] === 1) book.endSymbol(s, cols.timestamp[i]!);
+        this.i = i + 1;
       }
-      this.afterCandle(i);
+      this.phase = 'alerts';
     }
     return this.finish();
   }
 
-  private groupStart = 0;
 
   /** The fills of the timestamp group starting at candle `i` (all in this batch: a batch never splits one). */
   private startGroup(): void {
@@ -358,15 +370,24 @@ class BatchWalk {
       b.low = cols.low[j]!;
       b.close = cols.close[j]!;
     }
-    this.groupStart = i;
     this.groupEnd = j;
     this.d.context.book.fillsAt(bars, j - i);
   }
 
+  /** After an awaited onCandle: the rest of what the hot loop does after the call. */
   private afterCandle(i: number): void {
-    if (this.p.ends.has(i)) this.d.context.book.endSymbol(this.batch.symbol[i]!, this.p.cols.timestamp[i]!);
+    if (this.p.isEnd[i] === 1) this.d.context.book.endSymbol(this.batch.symbol[i]!, this.p.cols.timestamp[i]!);
     this.i = i + 1;
     if (this.i >= this.groupEnd) this.phase = 'alerts';
+  }
+
+  private candleDecision(i: number): Decision {
+    const dec = this.decision;
+    dec.sym = this.batch.symbol[i]!;
+    dec.timestamp = this.p.cols.timestamp[i]!;
+    dec.close = this.p.cols.close[i]!;
+    dec.alert = null;
+    return dec;
   }
 
   /** ctx for an alert: its symbol's history and indicators up to the last candle of it seen. */
@@ -455,7 +476,7 @@ class BatchWalk {
   }
 
   private takeCandle(r: unknown, i: number): void {
-    this.takeAll(r, null, i, this.decision);
+    this.takeAll(r, null, i, this.candleDecision(i));
   }
 
   /** One signal or a list, in order. */

@@ -86,6 +86,19 @@ export class Series {
         a.copyWithin(0, from, this.length);
       }
     }
+    const r0 = rows[0]!;
+    if (count > 0 && rows[count - 1]! - r0 === count - 1) {
+      // Contiguous rows (a one-symbol batch, or a symbol's run): one block copy per column.
+      this.timestamp.set(cols.timestamp.subarray(r0, r0 + count), tail);
+      this.open.set(cols.open.subarray(r0, r0 + count), tail);
+      this.high.set(cols.high.subarray(r0, r0 + count), tail);
+      this.low.set(cols.low.subarray(r0, r0 + count), tail);
+      this.close.set(cols.close.subarray(r0, r0 + count), tail);
+      this.volume.set(cols.volume.subarray(r0, r0 + count), tail);
+      this.base = tail;
+      this.length = need;
+      return;
+    }
     for (let k = 0; k < count; k++) {
       const r = rows[k]!;
       const d = tail + k;

@@ -404,10 +404,10 @@ export class OrderBook {
 
   // ---- marks, liquidation, end of data (sections 4, 6, 7) ----
 
-  /** The candle's close becomes its symbol's mark; then the liquidation check (section 6). */
-  mark(b: Bar): void {
-    this.marks[b.sym] = b.close;
-    if (this.open.size > 0 && this.equity() <= 0) this.liquidate(b.timestamp);
+  /** A candle's close becomes its symbol's mark; then the liquidation check (section 6). */
+  mark(sym: number, close: number, timestamp: number): void {
+    this.marks[sym] = close;
+    if (this.open.size > 0 && this.equity() <= 0) this.liquidate(timestamp);
   }
 
   private liquidate(ts: number): void {

@@ -60,7 +60,7 @@ export function replay(c: OrdersCase): Replay {
     book.fillsAt(bars);
     for (let r = i; r < j; r++) {
       const bar = bars[r - i]!;
-      book.mark(bar);
+      book.mark(bar.sym, bar.close, bar.timestamp);
       const where = { sym: bar.sym, timestamp: bar.timestamp, close: bar.close, alert: null };
       for (const s of c.signals) if (s['at'] === r && (s['alert'] ?? null) === null) book.submit(fromWire(s), where);
       if (ends.has(r)) book.endSymbol(bar.sym, bar.timestamp);
