@@ -289,7 +289,8 @@ class BatchWalk {
     const values = p.values;
     for (;;) {
       if (this.phase === 'alerts') {
-        if (this.a < order.length && alerts[order[this.a]!]!.at <= this.i) {
+        // Alerts after the last candle (`at == n`) are dropped (docs/orders.md section 1), as the host does.
+        if (this.i < n && this.a < order.length && alerts[order[this.a]!]!.at <= this.i) {
           const k = order[this.a++]!;
           const alert = alerts[k]!;
           this.hook = 'on_alert';

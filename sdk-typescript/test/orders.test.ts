@@ -68,7 +68,7 @@ export function replay(c: OrdersCase): Replay {
     equity.push([t, book.equity()]);
     i = j;
   }
-  deliverUpTo(Infinity);
+  // Alerts after the last candle are dropped (docs/orders.md section 1).
   return { book, equity };
 }
 
