@@ -18,6 +18,8 @@ export interface ParsedBatch {
   indicators: [string, Uint8Array][];
   /** Indexes of candles that are the last candle of their symbol. */
   ends: number[];
+  /** The run's symbols when the batch names them (the host does; a feature may not have them from initialize). */
+  symbols: string[] | null;
   alerts: BatchAlert[];
   last: boolean;
 }
@@ -64,11 +66,17 @@ export function parseCandles(p: Params): ParsedBatch {
       indicators.push([name, bin]);
     }
   }
+  const rawSymbols = p!['symbols'];
+  let symbols: string[] | null = null;
+  if (rawSymbols !== undefined && rawSymbols !== null) {
+    if (!isList(rawSymbols) || !rawSymbols.every(isString)) invalid('params.symbols must be a list of strings');
+    symbols = rawSymbols;
+  }
   const last = field(p, 'last', isBool, 'a bool');
   const rawAlerts = p!['alerts'] ?? [];
   if (!isList(rawAlerts)) invalid('params.alerts must be a list');
   const alerts = rawAlerts.map((a, k) => parseAlert(a, k, n));
-  return { offset, n, columns, symbol, indicators, ends, alerts, last };
+  return { offset, n, columns, symbol, indicators, ends, symbols, alerts, last };
 }
 
 function parseAlert(a: unknown, k: number, n: number): BatchAlert {

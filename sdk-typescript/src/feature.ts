@@ -49,7 +49,7 @@ export class FeatureDriver {
     copyF64(c, 0, cols.close, n, 'close');
     copyF64(v, 0, cols.volume, n, 'volume');
     const sym = batch.symbol;
-    const symbols = this.symbols;
+    const symbols = batch.symbols ?? this.symbols;
     const names: string[] = new Array<string>(n);
     for (let i = 0; i < n; i++) {
       const name = symbols[sym[i]!];

@@ -138,9 +138,9 @@ test('feature: pre_run, post_run (metrics, text and bytes artifacts), trades, ca
 test('feature onCandle failure: the batch goes on, one hook_error with a count, later batches delivered', async () => {
   let seen = 0;
   const h = new MemoryHost({ hooks: { onCandle: async (c) => { seen++; if (c.close > 1) throw new Error('c'); } } }, 'feature');
-  await h.initialize();
-  h.notify('candles', candlesParams('X', 0, rowsFromCloses([1, 2, 3])));
-  h.notify('candles', candlesParams('X', 3, rowsFromCloses([1])));
+  // Without initialize's run.symbols, the batch's own `symbols` name the candles (as the host sends them).
+  h.notify('candles', { ...candlesParams('X', 0, rowsFromCloses([1, 2, 3])), symbols: ['X'] });
+  h.notify('candles', { ...candlesParams('X', 3, rowsFromCloses([1])), symbols: ['X'] });
   await h.settle();
   assert.equal(seen, 4);
   const errors = h.out.filter((m) => Array.isArray(m) && m[1] === 'hook_error') as unknown[][];
