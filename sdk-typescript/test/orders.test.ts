@@ -99,3 +99,8 @@ test('protocol/vectors/orders.json exists and has cases', () => {
   assert.ok(sharedCases.length > 0, `${shared} is missing or empty`);
 });
 for (const c of sharedCases) test(`orders.json: ${c.name}`, () => check(c));
+
+// Extra cases in the same format, e.g. random ones replayed by the Python book
+// (tests/node/test_orders_differential.py sets this).
+const extra = process.env['PLUGHOST_ORDERS_CASES'];
+if (extra !== undefined && extra !== '') for (const c of load(extra)) test(`extra: ${c.name}`, () => check(c));
