@@ -20,7 +20,7 @@ import pytest
 from tests.conftest import REPO
 
 sys.path.insert(0, str(REPO / "protocol"))
-from make_vectors import replay_case  # noqa: E402
+from make_vectors import replay_case
 
 TEST_JS = REPO / "sdk-typescript" / "build-test" / "test" / "orders.test.js"
 
