@@ -85,7 +85,7 @@ def _case(seed: int) -> dict[str, Any]:
         row[1] = remap[row[1]]
     last_ts = {s: max(row[0] for row in candles if row[1] == s) for s in range(len(symbols))}
     starts = [i for i, row in enumerate(candles) if i == 0 or row[0] != candles[i - 1][0]]
-    alerts = []
+    alerts: list[dict[str, Any]] = []
     for _ in range(r.randint(0, 4)):
         s = r.randrange(len(symbols))
         when = r.randint(0, last_ts[s] // M) * M - r.choice([0, M // 2])
