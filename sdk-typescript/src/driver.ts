@@ -155,6 +155,7 @@ export class StrategyDriver {
     this.states = this.run.symbols.map((s) => new SymbolState(s, new Series(s, this.run.history)));
     this.ctx = new Context(this.run.runId, new HistoryView(this.run.history), this.book, this.noIndicators);
     this.exited = false;
+    this.indicatorNames = [];
   }
 
   /** The book, for tests. */

@@ -162,6 +162,22 @@ test('a list of signals, and signals naming another symbol; onExit once after th
   assert.deepEqual(c.book, { cash: 9998, positions: {} });
 });
 
+test('a second stream (offset 0 again) starts from a fresh book, history and indicators', async () => {
+  const seen: string[] = [];
+  const plugin: StrategyPlugin = {
+    onCandle: (c, ctx) => {
+      seen.push(`${c.close}:${ctx.history.length}:${ctx.indicator('sma')}:${ctx.cash}`);
+      return ctx.position === null ? { type: 'entry' } : null;
+    },
+  };
+  const h = new MemoryHost(plugin);
+  await h.initialize();
+  const first = resultOf(await h.request('candles', candlesParams('X', 0, rowsFromCloses([1, 2, 3]), { last: true, indicators: { sma: [NaN, 1.5, 2.5] } })));
+  assert.equal(first.book.cash, 10000 + (3 - 2));
+  resultOf(await h.request('candles', candlesParams('X', 0, rowsFromCloses([7]), { last: true, indicators: { sma: [7] } })));
+  assert.deepEqual(seen, ['1:1:NaN:10000', '2:2:1.5:9998', '3:3:2.5:9998', '7:1:7:10000']);
+});
+
 test('async methods (Promises) give the same result as sync ones', async () => {
   const rule = (c: Candle, ctx: StrategyContext): Signal | null =>
     (ctx.position === null && c.close < 5 ? { type: 'entry' } : ctx.position !== null && c.close > 7 ? { type: 'exit' } : null);
