@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { MemoryHost } from './harness';
 import { FIXTURES, REPO_ROOT, assertClose, candlesParams, merge, rowsFromCloses, type OrdersCase, type Row } from './helpers';
 import type { Alert, BatchSignal, Candle, CandleBatch, Signal, StrategyContext, StrategyPlugin } from '../src/types';
+import { entry, exit, hold } from '../src/signals';
 
 type Book = { cash: number; positions: Record<string, { side: string; size: number; entry_price: number; entry_timestamp: number }> };
 type Result = { signals: Record<string, unknown>[]; book: Book };
@@ -382,4 +383,20 @@ test('a symbol index outside run.symbols is a protocol error', async () => {
   await h.initialize();
   const r = await h.request('candles', candlesParams('X', 0, rowsFromCloses([1], T0, 4)));
   assert.equal((r[2] as Record<string, unknown>)['type'], 'ProtocolError');
+});
+
+test('the signal helpers carry every field to the wire', async () => {
+  const h = new MemoryHost({
+    onCandle: (c, ctx) => (ctx.position === null
+      ? [hold(), entry({ side: 'short', size: 2, stop: c.low, validFor: 2, stopLoss: c.high + 5, takeProfit: c.low - 5, trailPct: 50, reason: 'e' })]
+      : exit({ price: c.low, validFor: 3, symbol: 'X', reason: 'x' })),
+  });
+  await h.initialize();
+  const r = resultOf(await h.request('candles', candlesParams('X', 0, rowsFromCloses([10, 9, 8]))));
+  assert.deepEqual(r.signals[0], { at: 0, alert: null, type: 'entry', side: 'short', size: 2, price: null, stop: 9, valid_for: 2,
+    stop_loss: 16, take_profit: 4, trail_pct: 50, symbol: null, reason: 'e' });
+  // The short stop entry at 9 fills at candle 1's open (9); then exits are limit buys at the low.
+  assert.deepEqual(r.signals.slice(1).map((s) => [s['at'], s['type'], s['price'], s['valid_for'], s['symbol']]),
+    [[1, 'exit', 8, 3, 'X'], [2, 'exit', 7, 3, 'X']]);
+  assert.deepEqual(r.book.positions['X'], { side: 'short', size: 2, entry_price: 9, entry_timestamp: T0 + 60_000 });
 });
