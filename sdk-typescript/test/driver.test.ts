@@ -395,8 +395,9 @@ test('the signal helpers carry every field to the wire', async () => {
   const r = resultOf(await h.request('candles', candlesParams('X', 0, rowsFromCloses([10, 9, 8]))));
   assert.deepEqual(r.signals[0], { at: 0, alert: null, type: 'entry', side: 'short', size: 2, price: null, stop: 9, valid_for: 2,
     stop_loss: 16, take_profit: 4, trail_pct: 50, symbol: null, reason: 'e' });
-  // The short stop entry at 9 fills at candle 1's open (9); then exits are limit buys at the low.
+  // The short stop entry at 9 fills at candle 1's open (9); the exit, a limit buy at candle 1's low (8),
+  // at candle 2's open (8); flat again, candle 2 enters again.
   assert.deepEqual(r.signals.slice(1).map((s) => [s['at'], s['type'], s['price'], s['valid_for'], s['symbol']]),
-    [[1, 'exit', 8, 3, 'X'], [2, 'exit', 7, 3, 'X']]);
-  assert.deepEqual(r.book.positions['X'], { side: 'short', size: 2, entry_price: 9, entry_timestamp: T0 + 60_000 });
+    [[1, 'exit', 8, 3, 'X'], [2, 'entry', null, 2, null]]);
+  assert.deepEqual(r.book, { cash: 10002, positions: {} });
 });
