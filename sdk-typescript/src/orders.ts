@@ -143,7 +143,8 @@ export function validSignal(s: OrderSignal, symbols: ReadonlyMap<string, number>
   if (s.trailPct !== null && !(Number.isFinite(s.trailPct) && s.trailPct > 0 && s.trailPct < 100)) return false;
   if (s.validFor !== null && !(Number.isInteger(s.validFor) && s.validFor >= 1)) return false;
   if (s.price !== null && s.stop !== null) return false;
-  if (s.stopLoss !== null && s.takeProfit !== null) {
+  // Levels belong to entries (an exit's are ignored, not checked).
+  if (s.type === 'entry' && s.stopLoss !== null && s.takeProfit !== null) {
     if (s.side === 'short' ? !(s.stopLoss > s.takeProfit) : !(s.stopLoss < s.takeProfit)) return false;
   }
   if (s.symbol !== null && !symbols.has(s.symbol)) return false;

@@ -361,6 +361,11 @@ test('signal shape errors are the plugin\'s error (hook, at); bad values are sen
     assert.equal(err['hook'], 'on_candle');
     assert.equal(err['at'], 1);
   }
+  // An exit's levels are ignored, not checked: a "wrong side" pair on an exit is a valid signal.
+  const ok = new MemoryHost({ onCandle: (_c, ctx) => (ctx.position === null ? { type: 'entry' } : { type: 'exit', stopLoss: 5, takeProfit: 4 }) });
+  await ok.initialize();
+  const okr = resultOf(await ok.request('candles', candlesParams('X', 0, rowsFromCloses([1, 2, 3, 4]))));
+  assert.equal(okr.book.cash, 10000 + (3 - 2) - 4); // in at 2, out at 3 (the exit filled), in again at 4
   const values: Signal[] = [{ type: 'entry', size: 0 }, { type: 'entry', price: -1 }, { type: 'entry', price: NaN },
     { type: 'entry', symbol: 'NOPE' }, { type: 'entry', price: 1, stop: 2 }, { type: 'entry', stopLoss: 5, takeProfit: 4 },
     { type: 'entry', trailPct: 100 }, { type: 'entry', validFor: 0.5 }];
