@@ -248,3 +248,38 @@ def test_crashing_strategy_leaves_a_failed_summary_and_no_process(tmp_path):
     assert out.status == "failed"
     assert out.summary["error"]["code"] == "PLUGIN_CRASHED" and out.summary["error"]["exit_code"] == 9
     assert out.summary["error"]["plugin"] == "crasher"
+
+
+def test_the_cheat_from_the_issue_cannot_trade_inside_the_candle_it_saw(tmp_path):
+    """'Buy this candle's low, sell the next one's high' made +1,456 % in 4 days when fills could happen
+    inside the candle the strategy had seen. Now its orders are limits for later candles only."""
+    folder = tmp_path / "plugins" / "cheat"
+    folder.mkdir(parents=True)
+    (folder / "plugin.json").write_text(json.dumps({"name": "cheat", "version": "1.0.0", "type": "strategy",
+                                                    "language": "python", "entry": "s.py"}))
+    (folder / "s.py").write_text(
+        "from plughost_sdk import Signal, StrategyPlugin\n\n"
+        "class Cheat(StrategyPlugin):\n"
+        "    def on_candle(self, candle, ctx):\n"
+        "        tag = f'{candle.timestamp}'\n"
+        "        if ctx.position is None:\n"
+        "            return Signal.entry(price=candle.low, reason=tag)\n"
+        "        return Signal.exit(price=candle.high, reason=tag)\n")
+    sample = REPO / "data" / "sample" / "BTCUSD-1m.parquet"
+    registry = Registry.discover([tmp_path / "plugins"], use_cache=False)
+    out = run_backtest(RunConfig.parse({"strategy": "cheat", "candles": str(sample), "size": 0.1}),
+                       registry=registry, out_dir=tmp_path / "out", run_id="cheat")
+    assert out.status == "ok", out.error
+    table = pq.read_table(sample).to_pydict()
+    bars = {t: (lo, hi) for t, lo, hi in zip(table["timestamp"], table["low"], table["high"], strict=True)}
+    done = pq.read_table(out.run_dir / "trades.parquet")
+    assert done.num_rows > 50
+    for trade in done.to_pylist():
+        entry_ms = int(trade["entry_time"].timestamp() * 1000)
+        exit_ms = int(trade["exit_time"].timestamp() * 1000)
+        assert entry_ms > int(trade["entry_reason"])  # filled on a later candle than the one it saw
+        lo, hi = bars[entry_ms]
+        assert lo <= trade["entry_price"] <= hi
+        if trade["exit_reason"] != "end_of_data":
+            assert exit_ms > int(trade["exit_reason"])
+    assert out.summary["metrics"]["return_pct"] < 5.0  # nowhere near the +1,456 % of peeking fills
