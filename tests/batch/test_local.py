@@ -186,3 +186,28 @@ def test_resume_redoes_torn_runs_and_keeps_the_rest(tmp_path: Path, data_dir: Pa
     for i in ids[1:]:
         assert (out / "runs" / i / "summary.json").stat().st_mtime_ns == mtimes[i]  # untouched
     assert not any(p.name.startswith(".") for p in (out / "runs").iterdir())
+
+
+def test_an_exception_while_recording_one_run_fails_only_that_run(tmp_path: Path, data_dir: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A host bug while journalling one result (injected: the first record of run 1 raises) must not take the
+    batch down: that run fails with RECORD_FAILED, the others finish and the report is written."""
+    batch = load_batch(write_batch(tmp_path / "b.json", {"runs": good_runs(data_dir)[:3]}))
+    victim = batch.runs[1].id
+    original = Journal.record_attempt
+    raised: list[str] = []
+
+    def flaky(self: Journal, run_id: str, attempt: int, result: dict[str, Any], *, final_status: str) -> None:
+        if run_id == victim and not raised:
+            raised.append(run_id)
+            raise TypeError("injected: cannot encode this result")
+        original(self, run_id, attempt, result, final_status=final_status)
+
+    monkeypatch.setattr(Journal, "record_attempt", flaky)
+    result = run_batch(batch, tmp_path / "out", registry=registry(), workers=1)
+    rows = {r.id: r for r in result.rows}
+    assert raised == [victim]
+    assert rows[victim].status == "failed" and rows[victim].error_code == "RECORD_FAILED"
+    assert "injected" in (rows[victim].error or {}).get("message", "")
+    assert [r.status for r in result.rows if r.id != victim] == ["ok", "ok"]
+    assert result.report is not None and result.report.is_file()
