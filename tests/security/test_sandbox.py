@@ -13,7 +13,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from plughost.errors import SandboxUnavailable
-from plughost.transport.sandbox import check_available
+from plughost.transport.sandbox import bwrap_path, check_available
 
 from .conftest import plughost, write_json
 
@@ -24,6 +24,17 @@ except SandboxUnavailable as exc:
     WHY_NOT = str(exc)
 
 pytestmark = pytest.mark.skipif(bool(WHY_NOT), reason=f"no sandbox here: {WHY_NOT}")
+HAVE_BWRAP = bool(bwrap_path()) and not WHY_NOT and not check_available().startswith("unshare:")
+
+
+@pytest.fixture(params=["bwrap", "unshare"])
+def backend(request: pytest.FixtureRequest, home: dict[str, str]) -> dict[str, str]:
+    """The environment selecting a sandbox tool: bubblewrap, or the unshare fallback (bwrap hidden)."""
+    if request.param == "bwrap":
+        if not HAVE_BWRAP:
+            pytest.skip("bubblewrap is not installed")
+        return home
+    return {**home, "PLUGHOST_BWRAP": "/nonexistent/bwrap"}
 
 
 @pytest.fixture
@@ -61,8 +72,9 @@ def run_snoop(tmp_path: Path, candles: Path, plugins: Path, home: dict[str, str]
 
 
 def test_sandboxed_plugin_reaches_no_secret_port_file_or_folder(tmp_path: Path, candles: Path, plugins: Path,
-                                                                 home: dict[str, str], listener: int,
+                                                                 backend: dict[str, str], listener: int,
                                                                  bait: Path) -> None:
+    home = backend
     secret = f"sk-{uuid.uuid4().hex}"
     env = probe_env(secret, listener, bait)
     # unsandboxed first: proves the probe finds what it looks for (as root it reads every environ)
@@ -86,7 +98,8 @@ def test_sandboxed_plugin_reaches_no_secret_port_file_or_folder(tmp_path: Path, 
 
 
 def test_sandbox_gives_identical_trades_in_both_languages(tmp_path: Path, candles: Path, plugins: Path,
-                                                          home: dict[str, str]) -> None:
+                                                          backend: dict[str, str]) -> None:
+    home = backend
     for strategy in ("snoop", "simple-ma", "sma-cross"):
         trades = []
         for flag in ((), ("--sandbox",)):
@@ -115,6 +128,7 @@ def test_sandbox_batch_key_and_warm_starts(tmp_path: Path, candles: Path, plugin
 def test_sandbox_unavailable_is_a_clear_error(tmp_path: Path, candles: Path, plugins: Path,
                                               home: dict[str, str]) -> None:
     res = plughost("run", "--strategy", "snoop", "--candles", candles, "--out", tmp_path / "out", "--sandbox",
-                   "--plugins-dir", plugins, env={**home, "PLUGHOST_BWRAP": "/nonexistent/bwrap"})
+                   "--plugins-dir", plugins, env={**home, "PLUGHOST_BWRAP": "/nonexistent/bwrap",
+                                                  "PLUGHOST_UNSHARE": "/nonexistent/unshare"})
     res.assert_clean()
     assert res.code == 2 and "SANDBOX_UNAVAILABLE" in res.err, res.err
