@@ -18,14 +18,14 @@ from pathlib import Path
 
 import click
 
+from .. import bundle
 from ..errors import UsageError
 from ..manifest import NAME_PATTERN
 from ..registry import Registry, resolve_roots
-from ..transport.process import REPO_ROOT
 from .common import handle_errors
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
-SDK_DIR = REPO_ROOT / "sdk-typescript"
+SDK_DIR = bundle.typescript_sdk_dir() or bundle.BUNDLE_DIR / "node_modules" / "@plughost" / "sdk"
 _PLACEHOLDER = re.compile(r"\{\{([a-z_]+)\}\}")
 
 
@@ -156,7 +156,7 @@ def create_plugin(name: str, type_: str, language: str, parent: Path, descriptio
     roots = [r for r in resolve_roots() if r.is_dir()]
     if parent.is_dir():
         roots.append(parent)
-    taken = Registry.discover(roots).find_all(name)
+    taken = Registry.discover(roots, examples=False).find_all(name)
     if taken:
         raise UsageError(
             f"a plugin named '{name}' already exists ({', '.join(_display(e.path) for e in taken)})",
