@@ -1,0 +1,51 @@
+"""Build step for the `plughost` wheel: the files a user needs beside the Python code are copied into the
+package as `plughost/_bundled/` (read by host/plughost/bundle.py):
+
+    node_modules/@plughost/sdk/   sdk-typescript/package.json and its built dist/ (the Node runner)
+    node_modules/msgpackr/        the TypeScript SDK's one runtime dependency
+    plugins/                      the example plugins, with the TypeScript ones' built dist/
+
+They are taken from this checkout, built (`make setup`); a wheel without them could not run a Node plugin,
+so building one fails instead. An editable install (`pip install -e .`) copies nothing: it reads the
+checkout directly. Everything else is in pyproject.toml.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from setuptools import setup
+from setuptools.command.build_py import build_py
+
+ROOT = Path(__file__).resolve().parent
+SKIP = shutil.ignore_patterns("node_modules", "__pycache__", "*.pyc", ".*", "*.tsbuildinfo", "build-test")
+MSGPACKR_SKIP = shutil.ignore_patterns("*.map", "*.min.js", "test*", "benchmark.md", "rollup.config.js")
+
+
+def bundle(target: Path) -> None:
+    sdk = ROOT / "sdk-typescript"
+    runner = sdk / "dist" / "runner.js"
+    msgpackr = ROOT / "node_modules" / "msgpackr"
+    missing = [p for p in (runner, msgpackr / "package.json") if not p.is_file()]
+    missing += [p.parent / "dist" for p in (ROOT / "plugins").glob("*/*/package.json") if not (p.parent / "dist").is_dir()]
+    if missing:
+        raise SystemExit(f"cannot build the plughost wheel: {', '.join(map(str, missing))} missing; run `make setup` first")
+    if target.exists():
+        shutil.rmtree(target)
+    modules = target / "node_modules"
+    (modules / "@plughost" / "sdk").mkdir(parents=True)
+    shutil.copy2(sdk / "package.json", modules / "@plughost" / "sdk" / "package.json")
+    shutil.copytree(sdk / "dist", modules / "@plughost" / "sdk" / "dist")
+    shutil.copytree(msgpackr, modules / "msgpackr", ignore=MSGPACKR_SKIP)
+    shutil.copytree(ROOT / "plugins", target / "plugins", ignore=SKIP)
+
+
+class BuildPy(build_py):
+    def run(self) -> None:
+        super().run()
+        if not getattr(self, "editable_mode", False):
+            bundle(Path(self.build_lib) / "plughost" / "_bundled")
+
+
+setup(cmdclass={"build_py": BuildPy})
