@@ -28,9 +28,11 @@ def bundle(target: Path) -> None:
     runner = sdk / "dist" / "runner.js"
     msgpackr = ROOT / "node_modules" / "msgpackr"
     missing = [p for p in (runner, msgpackr / "package.json") if not p.is_file()]
-    missing += [p.parent / "dist" for p in (ROOT / "plugins").glob("*/*/package.json") if not (p.parent / "dist").is_dir()]
+    missing += [p.parent / "dist" for p in (ROOT / "plugins").glob("*/*/package.json")
+                if not (p.parent / "dist").is_dir()]
     if missing:
-        raise SystemExit(f"cannot build the plughost wheel: {', '.join(map(str, missing))} missing; run `make setup` first")
+        raise SystemExit(f"cannot build the plughost wheel: {', '.join(map(str, missing))} missing; "
+                         "run `make setup` first")
     if target.exists():
         shutil.rmtree(target)
     modules = target / "node_modules"

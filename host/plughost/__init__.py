@@ -27,7 +27,34 @@ _EXPORTS = {
     "BatchFileError": "batch.errors", "BatchLocked": "batch.errors",
 }
 
-__all__ = sorted([*_EXPORTS, "__version__"])
+__all__ = [
+    "BatchFileError",
+    "BatchLocked",
+    "BatchResult",
+    "ConfigError",
+    "DataError",
+    "FrameTooLarge",
+    "HandshakeError",
+    "InterfaceMismatch",
+    "ManifestError",
+    "PlughostError",
+    "PluginCrashed",
+    "PluginDisabled",
+    "PluginError",
+    "PluginFailure",
+    "PluginNotFound",
+    "PluginProtocolError",
+    "PluginSpawnFailed",
+    "PluginStartTimeout",
+    "PluginTimeout",
+    "ResourceLimitExceeded",
+    "Result",
+    "RunError",
+    "UsageError",
+    "__version__",
+    "run",
+    "run_batch",
+]
 
 if TYPE_CHECKING:
     from .api import BatchResult, Result, RunError, run, run_batch
@@ -39,6 +66,7 @@ if TYPE_CHECKING:
         HandshakeError,
         InterfaceMismatch,
         ManifestError,
+        PlughostError,
         PluginCrashed,
         PluginDisabled,
         PluginError,
@@ -48,7 +76,6 @@ if TYPE_CHECKING:
         PluginSpawnFailed,
         PluginStartTimeout,
         PluginTimeout,
-        PlughostError,
         ResourceLimitExceeded,
         UsageError,
     )

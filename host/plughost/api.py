@@ -134,7 +134,7 @@ def _as_table(value: Any, what: str) -> pa.Table | None:
 def _file_input(value: Any, what: str, folder: Path) -> str:
     table = _as_table(value, what)
     if table is None:
-        return os.fspath(value)
+        return str(os.fspath(value))
     path = folder / f"{what}.parquet"  # the file stem names the symbol when there is no `symbol` column
     pq.write_table(table, path)
     return str(path)
@@ -344,14 +344,15 @@ def run_batch(
         elif isinstance(path_or_runs, Sequence):
             data = {"runs": [dict(r) if isinstance(r, Mapping) else r for r in path_or_runs]}
         else:
-            raise UsageError(f"run_batch takes a batch file path or a list of runs, not {type(path_or_runs).__name__}")
+            raise UsageError("run_batch takes a batch file path, a list of runs or a batch dict, "
+                             f"not {type(path_or_runs).__name__}")
         batch = parse_batch(data, Path("plughost.run_batch()"))  # relative paths: the working folder
         label = "batch"
     roots = _roots(plugins_dir)
     registry = Registry.discover(roots or None)
     check_plugins(batch, registry)
     progress = BatchProgress(label=label)
-    result = run_batch_files(batch, Path(out).expanduser().absolute(), registry=registry, engine_name=engine, workers=workers,
-                             resume=resume, progress=progress)
+    result = run_batch_files(batch, Path(out).expanduser().absolute(), registry=registry, engine_name=engine,
+                             workers=workers, resume=resume, progress=progress)
     rows = [r.to_dict() for r in result.rows]
     return BatchResult(result.out_dir, rows, result.interrupted, result.report)

@@ -16,7 +16,7 @@ import click
 
 from ..manifest import Diagnostic
 from ..registry import ENV_PLUGIN_PATH
-from .common import handle_errors, open_registry, plugins_dir_option
+from .common import complete_plugins, handle_errors, open_registry, plugins_dir_option
 
 
 def _first_problem(diags: list[Diagnostic]) -> str:
@@ -119,7 +119,7 @@ def _render_report(report: Any) -> str:
 
 
 @click.command("validate-plugin")
-@click.argument("target", metavar="NAME|PATH")
+@click.argument("target", metavar="NAME|PATH", shell_complete=complete_plugins(paths=True))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable report on stdout.")
 @click.option("--no-trial", is_flag=True, help="Static checks only: do not start the plugin.")
 @click.option(
@@ -187,7 +187,7 @@ def _set_state(name: str, plugins_dirs: tuple[Path, ...], enabled: bool) -> None
 
 
 @click.command("enable-plugin")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_plugins())
 @plugins_dir_option
 @handle_errors
 def enable_plugin(name: str, plugins_dirs: tuple[Path, ...]) -> None:
@@ -203,7 +203,7 @@ def enable_plugin(name: str, plugins_dirs: tuple[Path, ...]) -> None:
 
 
 @click.command("disable-plugin")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_plugins())
 @plugins_dir_option
 @handle_errors
 def disable_plugin(name: str, plugins_dirs: tuple[Path, ...]) -> None:

@@ -15,7 +15,7 @@ from ..config import load_config_file
 from ..errors import PlughostError, UsageError
 from ..executor.engine import RunOutcome, run_backtest
 from ..executor.runconfig import RunConfig
-from .common import handle_errors, open_registry, plugins_dir_option
+from .common import complete_plugins, handle_errors, open_registry, plugins_dir_option
 from .render import console, print_run_summary, run_progress
 
 RUN_HELP = """Run one backtest, or a batch of them.
@@ -59,12 +59,14 @@ Exit status: 0 ok, 1 the run failed (the error is in summary.json too), 2 bad in
 
 
 @click.command("run", help=RUN_HELP)
-@click.option("--strategy", metavar="NAME", help="Strategy plugin to run (see `plughost list-plugins`).")
+@click.option("--strategy", metavar="NAME", shell_complete=complete_plugins("strategy"),
+              help="Strategy plugin to run (see `plughost list-plugins`).")
 @click.option("--candles", metavar="PATH", help="Candle file: Parquet, Arrow IPC (.arrow/.feather) or CSV.")
 @click.option("--alerts", metavar="PATH", help="Alert file: Parquet, CSV, JSON or JSON Lines.")
 @click.option("--config", "config_path", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path),
               help="Strategy config (JSON or TOML), plus the run keys listed above.")
-@click.option("--feature", "features", multiple=True, metavar="NAME", help="Feature plugin to attach. Repeatable.")
+@click.option("--feature", "features", multiple=True, metavar="NAME", shell_complete=complete_plugins("feature"),
+              help="Feature plugin to attach. Repeatable.")
 @click.option("--out", "out_dir", default="plughost-out", show_default=True, type=click.Path(path_type=Path),
               help="Output folder.")
 @click.option("--batch", "batch_file", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path),

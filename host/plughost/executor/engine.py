@@ -29,7 +29,8 @@ from .metrics import MetricsAccumulator
 from .results import RunWriter, json_safe, trades_columns
 from .runconfig import RunConfig
 
-Progress = Callable[[int], None]
+# progress(candles_done_in_this_step, total_candles_of_the_run): called once with 0 when the total is known
+Progress = Callable[[int, int], None]
 
 
 @dataclass
@@ -107,6 +108,7 @@ class _Run:
         self.strategy_entry: PluginEntry | None = None
         self.started = time.perf_counter()
         self.timings: dict[str, float] = {}
+        self.total_candles = 0
 
     # -- plugins --------------------------------------------------------------------------------
 
@@ -131,6 +133,9 @@ class _Run:
         source = open_candles(self._path(run.candles))
         alerts = load_alerts(self._path(run.alerts)) if run.alerts else {}
         symbols = source.symbols()
+        self.total_candles = sum(source.count(s) for s in symbols)
+        if self.progress:
+            self.progress(0, self.total_candles)
         self.state.unmatched_alerts = sum(len(v) for k, v in alerts.items() if k not in symbols)
         strategy = cast(StrategyProxy, self._start(self.strategy_entry))
         strategy.initialize(self.strategy_config, self.run_id, history=run.history, size=run.size, symbols=symbols)
@@ -178,7 +183,7 @@ class _Run:
                 self.features.trades([t.to_dict() for t in book.trades[sent_trades:]])
                 sent_trades = len(book.trades)
             if self.progress:
-                self.progress(len(batch))
+                self.progress(len(batch), self.total_candles)
 
     def _apply(self, book: Book, batch: CandleBatch, result: BatchResult) -> list[tuple[int, float, float, float]]:
         changes = []
