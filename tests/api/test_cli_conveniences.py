@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from plughost.executor.engine import run_backtest
 from plughost.executor.runconfig import RunConfig
 from plughost.registry import Registry

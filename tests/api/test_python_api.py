@@ -10,11 +10,10 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
+import plughost
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
-import plughost
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "data" / "sample" / "BTCUSD-1m.parquet"

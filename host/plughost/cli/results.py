@@ -10,14 +10,17 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..batch.cli import runs_table, stdout_console
-from ..batch.journal import STATE_DIR, Journal, RunRow
 from ..errors import UsageError
 from .common import handle_errors
+
+if TYPE_CHECKING:
+    from ..batch.journal import Journal, RunRow
+
+STATE_DIR = ".plughost"  # batch.journal.STATE_DIR, not imported so that the CLI starts fast
 
 # Metrics where less is better: `--sort` puts the smallest first for these, the largest first otherwise.
 LOWER_IS_BETTER = frozenset({"max_drawdown", "max_drawdown_abs", "avg_holding_ms", "duration_s"})
@@ -25,6 +28,8 @@ LOWER_IS_BETTER = frozenset({"max_drawdown", "max_drawdown_abs", "avg_holding_ms
 
 def _summary_row(run_dir: Path, index: int) -> RunRow | None:
     """A journal-like row from a run folder's summary.json; None when it has none (or a torn one)."""
+    from ..batch.journal import RunRow
+
     try:
         summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -48,6 +53,8 @@ def _summary_row(run_dir: Path, index: int) -> RunRow | None:
 
 def load_rows(out_dir: Path) -> tuple[list[RunRow], Journal | None]:
     """Every run in `out_dir`: the journal's rows first (if any), then run folders it does not know."""
+    from ..batch.journal import Journal
+
     journal_path = out_dir / STATE_DIR / "journal.sqlite"
     journal = Journal(journal_path, readonly=True) if journal_path.is_file() else None
     rows = journal.rows() if journal is not None else []
@@ -130,6 +137,8 @@ def results(out_dir: Path, sort_by: str | None, reverse: bool, as_json: bool, st
     finally:
         if journal is not None:
             journal.close()
+    from ..batch.cli import runs_table, stdout_console
+
     console = stdout_console()
     order = f", by {sort_by}" if sort_by else ""
     console.print(runs_table(rows, f"{len(rows)} runs in {out_dir}{order}"))

@@ -7,16 +7,15 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..config import load_config_file
 from ..errors import PlughostError, UsageError
-from ..executor.engine import RunOutcome, run_backtest
-from ..executor.runconfig import RunConfig
 from .common import complete_plugins, handle_errors, open_registry, plugins_dir_option
-from .render import console, print_run_summary, run_progress
+
+if TYPE_CHECKING:
+    from ..executor.engine import RunOutcome
 
 RUN_HELP = """Run one backtest, or a batch of them.
 
@@ -105,6 +104,12 @@ def run(
         sys.exit(code)
     if not strategy or not candles:
         raise UsageError(_what_next(strategy, candles))
+    # imported here, not at the top: pyarrow and the engine would slow every command's start (even --help)
+    from ..config import load_config_file
+    from ..executor.engine import run_backtest
+    from ..executor.runconfig import RunConfig
+    from .render import run_progress
+
     registry = open_registry(plugins_dirs)
     data: dict[str, Any] = {"strategy": strategy, "candles": candles, "alerts": alerts,
                             "features": list(features)}
@@ -129,6 +134,8 @@ def run(
 
 
 def _report(outcome: RunOutcome, as_json: bool) -> None:
+    from .render import console, print_run_summary
+
     if as_json:
         click.echo(json.dumps(json.loads((outcome.run_dir / "summary.json").read_text()) if outcome.run_dir
                               else outcome.summary, indent=2))
