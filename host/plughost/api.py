@@ -120,7 +120,9 @@ def _as_table(value: Any, what: str) -> pa.Table | None:
         return pa.Table.from_batches([value])
     if _pandas_frame(value):
         frame = value
-        if type(frame.index).__name__ != "RangeIndex":  # a time index (yfinance and co.) becomes a column
+        index = frame.index
+        default = type(index).__name__ == "RangeIndex" and index.name is None and index.start == 0 and index.step == 1
+        if not default:  # a time index (yfinance and co.) becomes a column
             names = {str(c).lower() for c in frame.columns}
             frame = frame.reset_index(names=["timestamp"]) if frame.index.nlevels == 1 and "timestamp" not in names \
                 else frame.reset_index()
