@@ -115,13 +115,14 @@ def _typescript_values(target: Path) -> dict[str, str]:
         sdk = str(SDK_DIR)
     else:
         dependency, sdk = _sdk_version(), "<plughost checkout>/sdk-typescript"
+    where = ("in your plughost checkout ({sdk}), which must be\nbuilt first (`make setup` there)"
+             if bundle.checkout_root() is not None else "that came with plughost ({sdk})").format(sdk=sdk)
     return {
         "sdk_dependency": dependency,
         "build_command": "`npm run build` in this folder",
         "build_steps": (
             "This folder is outside the plughost npm workspace. `@plughost/sdk` is not on the npm registry:\n"
-            f"`package.json` points at the SDK in your plughost checkout ({sdk}), which must be\n"
-            "built first (`make setup` there). Then, in this folder:\n\n"
+            f"`package.json` points at the SDK {where}. Then, in this folder:\n\n"
             "```sh\nnpm install && npm run build\n```\n\n"
             "If you move this folder, fix the `@plughost/sdk` path in `package.json` "
             "(or `npm install /path/to/plughost/sdk-typescript`)."
