@@ -83,6 +83,8 @@ def test_results_lists_single_runs_and_sorts_them(tmp_path: Path) -> None:
     assert r.returncode == 0 and "fast5" in r.stdout and "by max_drawdown" in r.stdout
     r = _cli("results", "out", "--sort", "sharpness", cwd=tmp_path)
     assert r.returncode == 2 and "sharpe" in r.stderr and "Traceback" not in r.stderr
+    r = _cli("results", "out/runs/fast5", "--json", cwd=tmp_path)  # one run's own folder
+    assert [row["run_id"] for row in json.loads(r.stdout)] == ["fast5"]
     r = _cli("results", ".", cwd=tmp_path)
     assert r.returncode == 2 and "holds no runs" in r.stderr
 

@@ -55,6 +55,9 @@ def load_rows(out_dir: Path) -> tuple[list[RunRow], Journal | None]:
     """Every run in `out_dir`: the journal's rows first (if any), then run folders it does not know."""
     from ..batch.journal import Journal
 
+    if (out_dir / "summary.json").is_file():  # DIR is one run's folder (OUT/runs/<run_id>)
+        row = _summary_row(out_dir, 0)
+        return ([row] if row is not None else []), None
     journal_path = out_dir / STATE_DIR / "journal.sqlite"
     journal = Journal(journal_path, readonly=True) if journal_path.is_file() else None
     rows = journal.rows() if journal is not None else []
@@ -102,8 +105,8 @@ def sort_rows(rows: list[RunRow], metric: str, *, reverse: bool = False) -> list
 @handle_errors
 def results(out_dir: Path, sort_by: str | None, reverse: bool, as_json: bool, status: str | None) -> None:
     """List the runs in an output folder: a batch's (from its journal, DIR/.plughost/journal.sqlite) and
-    single runs (`plughost run --out DIR`, from DIR/runs/*/summary.json): status, attempts, metrics and
-    error code. Exit status 0, or 2 when DIR holds no runs.
+    single runs (`plughost run --out DIR`, from DIR/runs/*/summary.json; DIR may also be one run's folder):
+    status, attempts, metrics and error code. Exit status 0, or 2 when DIR holds no runs.
 
     \b
     Examples:
@@ -130,7 +133,7 @@ def results(out_dir: Path, sort_by: str | None, reverse: bool, as_json: bool, st
                 d = r.to_dict()
                 in_journal = journal is not None and r.origin != "single run"
                 d["attempt_log"] = journal.attempts(r.id) if journal is not None and in_journal else []
-                d["run_dir"] = str(out_dir / "runs" / r.id)
+                d["run_dir"] = str(out_dir if (out_dir / "summary.json").is_file() else out_dir / "runs" / r.id)
                 out.append(d)
             click.echo(json.dumps(out, indent=2, default=str))
             return
