@@ -66,7 +66,7 @@ def test_run_on_an_arrow_table_in_memory(workdir: Path) -> None:
     res = plughost.run("sma-cross", candles(), fast=5, slow=20, fee_bps=2)
     assert isinstance(res, plughost.Result)
     assert res.status == "ok" and res.ok and res.error is None and res.run_dir is None
-    assert res.config == {"fast": 5, "slow": 20}
+    assert res.config["fast"] == 5 and res.config["slow"] == 20  # keywords that are not run keys: parameters
     assert res.summary["run_config"]["fee_bps"] == 2
     assert res.metrics["num_trades"] == res.trades.num_rows > 0
     assert {"entry_time", "exit_time", "entry_price", "exit_price", "pnl"} <= set(res.trades.column_names)
@@ -93,9 +93,9 @@ def test_pandas_frame_path_and_table_give_the_same_trades(workdir: Path) -> None
 
 
 def test_run_to_disk_and_load_it_back(workdir: Path) -> None:
-    res = plughost.run("simple-ma", SAMPLE, out="results", run_id="ts-run", fast=5, slow=20)
-    assert res.status == "ok" and res.run_dir == workdir / "results" / "runs" / "ts-run"
-    assert json.loads((res.run_dir / "summary.json").read_text())["run_id"] == "ts-run"
+    res = plughost.run("rsi-strategy", SAMPLE, out="results", run_id="rsi-run")
+    assert res.status == "ok" and res.run_dir == workdir / "results" / "runs" / "rsi-run"
+    assert json.loads((res.run_dir / "summary.json").read_text())["run_id"] == "rsi-run"
     again = plughost.Result.load(res.run_dir)
     assert again.summary == res.summary and again.trades == res.trades and again.equity == res.equity
 
