@@ -44,7 +44,7 @@ test-node:
 	npm test --silent
 
 lint: setup
-	$(VENV)/bin/ruff check host sdk-python tests bench protocol data
+	$(VENV)/bin/ruff check host sdk-python tests bench protocol data setup.py
 	$(VENV)/bin/mypy
 
 bench: setup

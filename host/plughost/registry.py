@@ -1,7 +1,8 @@
 """Plugin discovery: roots, scan, metadata cache, enable/disable state, lookup by name.
 
     roots = resolve_roots(cli_dirs)                 # --plugins-dir, else $PLUGHOST_PLUGIN_PATH, else plugins/
-    reg = Registry.discover(roots)                  # never raises for a broken plugin
+    reg = Registry.discover(roots)                  # never raises for a broken plugin; the bundled examples
+                                                    # (plughost.bundle) answer names no root holds
     reg.list(type="strategy")                       # every entry, valid or not, sorted by name
     entry = reg.get("sma-cross")                    # PluginNotFound (with close names) / ManifestError
     entry = reg.get_runnable("sma-cross")           # + PluginDisabled when disabled
