@@ -157,15 +157,30 @@ def _config(config: Mapping[str, Any] | PathLike | None) -> dict[str, Any]:
 def _roots(plugins_dir: PathLike | Sequence[PathLike] | None) -> list[Path]:
     if plugins_dir is None:
         return []
-    dirs = [plugins_dir] if isinstance(plugins_dir, str | os.PathLike) else list(plugins_dir)
+    if isinstance(plugins_dir, str | os.PathLike):
+        dirs: list[Any] = [plugins_dir]
+    elif isinstance(plugins_dir, list | tuple):
+        dirs = list(plugins_dir)
+    else:
+        raise UsageError(f"plugins_dir must be a folder or a list of folders, not {type(plugins_dir).__name__}")
     out = []
     for d in dirs:
+        if not isinstance(d, str | os.PathLike):
+            raise UsageError(f"plugins_dir entries must be folder paths, not {type(d).__name__}")
         path = Path(d).expanduser()
         if not path.is_dir():
             raise UsageError(f"plugins_dir {d!s} is not a folder",
                              hint="pass a folder holding plugin folders (directly or one level down)")
         out.append(path)
     return out
+
+
+def _out_dir(out: Any) -> Path | None:
+    if out is None:
+        return None
+    if not isinstance(out, str | os.PathLike) or not str(out):
+        raise UsageError(f"out must be a folder path (or None to keep results in memory), not {out!r}")
+    return Path(out).expanduser().absolute()
 
 
 def _strategy(strategy: Any, roots: list[Path]) -> str:
@@ -214,6 +229,9 @@ def run(
 
     if isinstance(features, str):
         features = [features]
+    if not isinstance(features, list | tuple):
+        raise UsageError(f"features must be a list of names (or dicts), not {type(features).__name__}")
+    out_dir = _out_dir(out)
     roots = _roots(plugins_dir)
     name = _strategy(strategy, roots)
     run_id = run_keys.pop("run_id", None) or run_keys.pop("id", None) \
@@ -236,8 +254,8 @@ def run(
         registry.get_runnable(name, type="strategy")
         for feature in run_config.features:
             registry.get_runnable(feature.name, type="feature")
-        out_dir = Path(out).expanduser().absolute() if out is not None else scratch / "out"
-        outcome = run_backtest(run_config, registry=registry, out_dir=out_dir, run_id=run_id, base_dir=Path.cwd())
+        outcome = run_backtest(run_config, registry=registry, out_dir=out_dir or scratch / "out", run_id=run_id,
+                               base_dir=Path.cwd())
         if outcome.error is not None and outcome.error.exit_status == 2:
             error = outcome.error  # bad input (data, config, manifest): as `plughost run` exits 2
             for what in ("candles", "alerts"):  # name a table given in memory as the user knows it
@@ -245,7 +263,7 @@ def run(
             raise error
         if outcome.run_dir is None:
             raise PlughostError(f"run {run_id} wrote no results", hint="this is a plughost bug; please report it")
-        return Result.load(outcome.run_dir, keep_path=out is not None)
+        return Result.load(outcome.run_dir, keep_path=out_dir is not None)
 
 
 # ------------------------------------------------------------------------------------------------- batch
@@ -331,7 +349,8 @@ def run_batch(
     from .batch.spec import load_batch, parse_batch
     from .registry import Registry
 
-    if out is None:
+    out_dir = _out_dir(out)
+    if out_dir is None:
         raise UsageError("run_batch needs an out folder", hint="run_batch(..., out='sweep-out')")
     if workers is not None and (not isinstance(workers, int) or workers < 1):
         raise UsageError("workers must be a whole number >= 1", hint="or leave it out: one worker per core")
@@ -354,7 +373,7 @@ def run_batch(
     registry = Registry.discover(roots or None)
     check_plugins(batch, registry)
     progress = BatchProgress(label=label)
-    result = run_batch_files(batch, Path(out).expanduser().absolute(), registry=registry, engine_name=engine,
+    result = run_batch_files(batch, out_dir, registry=registry, engine_name=engine,
                              workers=workers, resume=resume, progress=progress)
     rows = [r.to_dict() for r in result.rows]
     return BatchResult(result.out_dir, rows, result.interrupted, result.report)

@@ -139,6 +139,12 @@ def test_strategy_from_a_plugin_folder_and_a_failed_run(workdir: Path) -> None:
     ({"plugins_dir": "nowhere"}, plughost.UsageError, "nowhere"),
     ({"strategy": "./nowhere"}, plughost.UsageError, "not a plugin folder"),
     ({"run_id": "../escape"}, plughost.UsageError, "not a valid run id"),
+    ({"out": 5}, plughost.UsageError, "out must be a folder path"),
+    ({"plugins_dir": 5}, plughost.UsageError, "plugins_dir"),
+    ({"features": "nope", "config": 5}, plughost.UsageError, "config must be a dict"),
+    ({"features": [{"nam": "x"}]}, plughost.ConfigError, "features"),
+    ({"alerts": 3.5}, plughost.UsageError, "alerts must be a path"),
+    ({"strategy": None}, plughost.UsageError, "strategy must be a plugin name"),
     ({"candles": pa.table({"timestamp": [1, 2], "close": [1.0, 2.0]})}, plughost.DataError, "the candles table"),
 ])
 def test_bad_input_raises_from_the_error_tree(workdir: Path, kwargs: dict[str, object], error: type[Exception],
@@ -176,3 +182,28 @@ def test_run_batch_from_runs_and_from_a_file(workdir: Path) -> None:
         plughost.run_batch([{"strategy": "sma-cross"}], out="bad")
     with pytest.raises(plughost.PluginNotFound):
         plughost.run_batch([{"strategy": "nope", "candles": str(SAMPLE)}], out="bad")
+
+
+def test_alerts_from_a_table_reach_the_strategy(workdir: Path) -> None:
+    folder = workdir / "alert-follower"
+    folder.mkdir()
+    (folder / "plugin.json").write_text(json.dumps(
+        {"name": "alert-follower", "version": "0.1.0", "type": "strategy", "language": "python", "entry": "main.py"}))
+    (folder / "main.py").write_text(textwrap.dedent("""
+        from plughost_sdk import Signal, StrategyPlugin
+
+        class Follow(StrategyPlugin):
+            def on_alert(self, alert, ctx):
+                return Signal.entry(reason=alert.data["why"]) if ctx.position is None else None
+
+            def on_candle(self, candle, ctx):
+                if ctx.position is not None and candle.timestamp - ctx.position.entry_timestamp >= 600_000:
+                    return Signal.exit(reason="ten minutes")
+                return None
+    """))
+    t0 = 1_700_000_000_000
+    alerts = pa.table({"id": ["a1", "a2"], "timestamp": [t0 + 60_000 * 50, t0 + 60_000 * 200],
+                       "symbol": ["candles", "candles"], "why": ["first", "second"]})
+    res = plughost.run(folder, candles(), alerts=alerts)
+    assert res.status == "ok", res.error
+    assert res.trades.column("entry_reason").to_pylist() == ["first", "second"]
