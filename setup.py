@@ -5,14 +5,15 @@ package as `plughost/_bundled/` (read by host/plughost/bundle.py):
     node_modules/msgpackr/        the TypeScript SDK's one runtime dependency
     plugins/                      the example plugins, with the TypeScript ones' built dist/
 
-They are taken from this checkout, built (`make setup`); a wheel without them could not run a Node plugin,
-so building one fails instead. An editable install (`pip install -e .`) copies nothing: it reads the
-checkout directly. Everything else is in pyproject.toml.
+They are taken from this checkout, built by `make setup` (or here, with npm, when they are missing); a
+wheel without them could not run a Node plugin, so building one fails instead. An editable install
+(`pip install -e .`) copies nothing: it reads the checkout directly. Everything else is in pyproject.toml.
 """
 
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 from setuptools import setup
@@ -23,13 +24,21 @@ SKIP = shutil.ignore_patterns("node_modules", "__pycache__", "*.pyc", ".*", "*.t
 MSGPACKR_SKIP = shutil.ignore_patterns("*.map", "*.min.js", "test*", "benchmark.md", "rollup.config.js")
 
 
+def _missing() -> list[Path]:
+    missing = [p for p in (ROOT / "sdk-typescript" / "dist" / "runner.js", ROOT / "node_modules" / "msgpackr" /
+                           "package.json") if not p.is_file()]
+    return missing + [p.parent / "dist" for p in (ROOT / "plugins").glob("*/*/package.json")
+                      if not (p.parent / "dist").is_dir()]
+
+
 def bundle(target: Path) -> None:
     sdk = ROOT / "sdk-typescript"
-    runner = sdk / "dist" / "runner.js"
     msgpackr = ROOT / "node_modules" / "msgpackr"
-    missing = [p for p in (runner, msgpackr / "package.json") if not p.is_file()]
-    missing += [p.parent / "dist" for p in (ROOT / "plugins").glob("*/*/package.json")
-                if not (p.parent / "dist").is_dir()]
+    missing = _missing()
+    if missing and shutil.which("npm"):  # a fresh clone: build the TypeScript side as `make setup` does
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=ROOT, check=True)
+        subprocess.run(["npm", "run", "build", "--silent"], cwd=ROOT, check=True)
+        missing = _missing()
     if missing:
         raise SystemExit(f"cannot build the plughost wheel: {', '.join(map(str, missing))} missing; "
                          "run `make setup` first")
