@@ -157,7 +157,7 @@ def test_python_api_on_an_arrow_table(installed: Path, tmp_path: Path) -> None:
     work = tmp_path / "notebook"
     work.mkdir()
     code = textwrap.dedent("""
-        import json, sys
+        import importlib.util, json, sys
         import numpy as np, pyarrow as pa
         import plughost
         n = 600
@@ -173,12 +173,14 @@ def test_python_api_on_an_arrow_table(installed: Path, tmp_path: Path) -> None:
             suggestion = "sma-cross" in str(exc)
         print(json.dumps({"status": [py.status, ts.status], "run_dir": py.run_dir,
                           "trades": [py.trades.num_rows, ts.trades.num_rows], "equity": py.equity.num_rows,
-                          "suggestion": suggestion, "file": plughost.__file__}))
+                          "suggestion": suggestion, "file": plughost.__file__,
+                          "pandas": importlib.util.find_spec("pandas") is not None}))
     """)
     proc = _sh([installed, "-c", code], cwd=work, env=env)
     data = json.loads(proc.stdout.strip().splitlines()[-1])
     assert data["status"] == ["ok", "ok"] and data["run_dir"] is None
     assert data["trades"][0] == data["trades"][1] > 0 and data["equity"] == 600
     assert data["suggestion"]
+    assert data["pandas"] is False, "pandas is optional: installing plughost must not pull it in"
     assert not data["file"].startswith(str(REPO)), "the installed package ran, not the checkout"
     assert list(work.iterdir()) == [], "out=None writes nothing in the working folder"
