@@ -340,9 +340,11 @@ def run_batch(
     resume: bool = False,
     plugins_dir: PathLike | Sequence[PathLike] | None = None,
     engine: str = "local",
+    progress: bool = True,
 ) -> BatchResult:
     """Run a batch file (TOML/JSON path), a list of run dicts, or a dict with `runs`/`sweeps`/`defaults`
-    as a batch file holds, into `out` (required: a batch's journal and results live there)."""
+    as a batch file holds, into `out` (required: a batch's journal and results live there). `progress`
+    prints a line a finished run on stderr (a bar on a terminal)."""
     from .batch.cli import check_plugins
     from .batch.progress import BatchProgress
     from .batch.runner import run_batch as run_batch_files
@@ -372,8 +374,7 @@ def run_batch(
     roots = _roots(plugins_dir)
     registry = Registry.discover(roots or None)
     check_plugins(batch, registry)
-    progress = BatchProgress(label=label)
-    result = run_batch_files(batch, out_dir, registry=registry, engine_name=engine,
-                             workers=workers, resume=resume, progress=progress)
+    result = run_batch_files(batch, out_dir, registry=registry, engine_name=engine, workers=workers, resume=resume,
+                             progress=BatchProgress(enabled=progress, label=label))
     rows = [r.to_dict() for r in result.rows]
     return BatchResult(result.out_dir, rows, result.interrupted, result.report)

@@ -176,7 +176,7 @@ def test_run_batch_from_runs_and_from_a_file(workdir: Path) -> None:
         candles = "{SAMPLE}"
         grid = {{ fast = [5, 8] }}
     """))
-    swept = plughost.run_batch(workdir / "sweep.toml", out=workdir / "sweep2", resume=True)
+    swept = plughost.run_batch(workdir / "sweep.toml", out=workdir / "sweep2", resume=True, progress=False)
     assert swept.status == "ok" and len(swept) == 2
     with pytest.raises(plughost.BatchFileError, match="candles"):
         plughost.run_batch([{"strategy": "sma-cross"}], out="bad")
