@@ -185,7 +185,9 @@ def _out_dir(out: Any) -> Path | None:
 
 def _strategy(strategy: Any, roots: list[Path]) -> str:
     """The strategy's name; a plugin folder given by path is added to `roots`."""
-    if isinstance(strategy, os.PathLike) or (isinstance(strategy, str) and ("/" in strategy or strategy == ".")):
+    # the rule of `validate-plugin NAME|PATH`: a path has a separator or starts with a dot
+    if isinstance(strategy, os.PathLike) or (isinstance(strategy, str) and (os.sep in strategy
+                                                                           or strategy.startswith("."))):
         folder = Path(strategy).expanduser()
         if not (folder / "plugin.json").is_file():
             raise UsageError(f"{strategy!s} is not a plugin folder (it has no plugin.json)",
