@@ -207,3 +207,24 @@ def test_alerts_from_a_table_reach_the_strategy(workdir: Path) -> None:
     res = plughost.run(folder, candles(), alerts=alerts)
     assert res.status == "ok", res.error
     assert res.trades.column("entry_reason").to_pylist() == ["first", "second"]
+
+
+def test_a_batch_with_a_failing_run(workdir: Path) -> None:
+    folder = workdir / "mine" / "raiser"
+    folder.mkdir(parents=True)
+    (folder / "plugin.json").write_text(json.dumps(
+        {"name": "raiser", "version": "0.1.0", "type": "strategy", "language": "python", "entry": "main.py"}))
+    (folder / "main.py").write_text(
+        "from plughost_sdk import StrategyPlugin\n\nclass R(StrategyPlugin):\n"
+        "    def on_candle(self, candle, ctx):\n        raise KeyError('no such column')\n")
+    batch = plughost.run_batch([{"id": "good", "strategy": "sma-cross", "candles": str(SAMPLE)},
+                                {"id": "bad", "strategy": "raiser", "candles": str(SAMPLE)}],
+                               out="mixed", plugins_dir=workdir / "mine", workers=1, progress=False)
+    assert batch.status == "failed" and batch.ok == ["good"] and batch.failed == ["bad"]
+    runs = batch.runs.to_pylist()
+    assert {r["run_id"]: r["error_code"] for r in runs} == {"good": None, "bad": "PLUGIN_ERROR"}
+    bad = batch["bad"]
+    assert bad.status == "failed" and bad.error is not None and bad.error.plugin == "raiser"
+    assert "no such column" in bad.error.message
+    with pytest.raises(plughost.UsageError, match="no run 'other'"):
+        batch.result("other")
