@@ -314,6 +314,22 @@ class BatchResult:
                              for v in values]
         return pa.table(columns)
 
+    @classmethod
+    def load(cls, out: PathLike) -> BatchResult:
+        """The runs already in an output folder (a batch's, or single runs'), as `plughost results` lists them."""
+        from .batch.listing import load_rows
+
+        folder = Path(out).expanduser().absolute()
+        if not folder.is_dir():
+            raise UsageError(f"{folder} is not a folder", hint="pass the --out folder of a `plughost run`")
+        rows, journal = load_rows(folder)
+        if journal is not None:
+            journal.close()
+        if (folder / "summary.json").is_file():  # one run's own folder: its parent's parent is the out folder
+            folder = folder.parent.parent
+        report = folder / "report.html"
+        return cls(folder, [r.to_dict() for r in rows], report=report if report.is_file() else None)
+
     def result(self, run_id: str) -> Result:
         if run_id not in self._cache:
             if run_id not in self.ids:

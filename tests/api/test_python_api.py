@@ -228,3 +228,7 @@ def test_a_batch_with_a_failing_run(workdir: Path) -> None:
     assert "no such column" in bad.error.message
     with pytest.raises(plughost.UsageError, match="no run 'other'"):
         batch.result("other")
+    plughost.run("sma-cross", candles(), out="mixed", run_id="single")  # a single run in the same folder
+    again = plughost.BatchResult.load("mixed")
+    assert sorted(again.ids) == ["bad", "good", "single"] and again.failed == ["bad"]
+    assert again["single"].status == "ok" and again["bad"].error == bad.error
