@@ -80,6 +80,24 @@ class Result:
             f"trades={m.get('num_trades')}, return_pct={m.get('return_pct')}, sharpe={m.get('sharpe')}")
         return f"<Result {self.run_id} {self.status}: {about}>"
 
+    def _repr_html_(self) -> str:
+        """Jupyter's view: the status, the error or the main metrics, in a small table."""
+        from html import escape
+
+        from .executor.results import format_number
+
+        rows = [("status", self.status)]
+        if self.error is not None:
+            rows += [("error", str(self.error)), ("plugin", self.error.plugin or "")]
+        m = self.metrics
+        for key, pattern in (("num_trades", "{:.0f}"), ("return_pct", "{:+.2f}%"), ("max_drawdown", "{:.2f}%"),
+                             ("sharpe", "{:.2f}"), ("win_rate", "{:.1%}")):
+            if key in m:
+                rows.append((key, format_number(m.get(key), pattern)))
+        body = "".join(f"<tr><th style='text-align:left'>{escape(k)}</th><td>{escape(str(v))}</td></tr>"
+                       for k, v in rows)
+        return f"<b>plughost.Result</b> <code>{escape(self.run_id)}</code><table>{body}</table>"
+
     @classmethod
     def load(cls, run_dir: PathLike, *, keep_path: bool = True) -> Result:
         """Read a run folder (`OUT/runs/<run_id>/`). Whatever columns trades.parquet has are kept."""

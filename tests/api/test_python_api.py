@@ -74,6 +74,8 @@ def test_run_on_an_arrow_table_in_memory(workdir: Path) -> None:
     assert res.trades.column("symbol").to_pylist()[0] == "candles"  # no symbol column: named after the input
     assert list(workdir.iterdir()) == []  # out=None: nothing written here
     assert "ok" in repr(res) and res.run_id in repr(res)
+    html = res._repr_html_()  # what Jupyter shows
+    assert "<table>" in html and "sharpe" in html and res.run_id in html
 
 
 def test_pandas_frame_path_and_table_give_the_same_trades(workdir: Path) -> None:
