@@ -25,7 +25,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .errors import PlughostError, UsageError
+from .errors import DataError, PlughostError, UsageError
 
 PathLike = str | os.PathLike[str]
 
@@ -152,11 +152,16 @@ def _as_table(value: Any, what: str) -> pa.Table | None:
 
 
 def _file_input(value: Any, what: str, folder: Path) -> str:
-    table = _as_table(value, what)
-    if table is None:
-        return str(os.fspath(value))
-    path = folder / f"{what}.parquet"  # the file stem names the symbol when there is no `symbol` column
-    pq.write_table(table, path)
+    try:
+        table = _as_table(value, what)
+        if table is None:
+            return str(os.fspath(value))
+        path = folder / f"{what}.parquet"  # the file stem names the symbol when there is no `symbol` column
+        pq.write_table(table, path)
+    except (pa.ArrowException, TypeError, ValueError) as exc:  # e.g. an object column of mixed types
+        raise DataError(f"cannot be stored as Arrow: {exc}", file=f"the {what} table",
+                        hint="give every column one type: numbers for prices, times or integers for timestamp") \
+            from None
     return str(path)
 
 

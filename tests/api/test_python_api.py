@@ -32,6 +32,13 @@ def candles(n: int = 400) -> pa.Table:
                      "high": close + 1, "low": close - 1, "close": close, "volume": np.ones(n)})
 
 
+class _MixedFrame:
+    """An Arrow-speaking object whose stream fails, as a frame with a column of mixed types does."""
+
+    def __arrow_c_stream__(self, requested_schema: object = None) -> object:
+        return pa.array([1, "two"])  # raises ArrowInvalid/TypeError: mixed types
+
+
 @pytest.fixture
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A working folder outside the repository, with the plugin search path left to its defaults."""
@@ -148,6 +155,7 @@ def test_strategy_from_a_plugin_folder_and_a_failed_run(workdir: Path) -> None:
     ({"alerts": 3.5}, plughost.UsageError, "alerts must be a path"),
     ({"strategy": None}, plughost.UsageError, "strategy must be a plugin name"),
     ({"candles": pa.table({"timestamp": [1, 2], "close": [1.0, 2.0]})}, plughost.DataError, "the candles table"),
+    ({"candles": _MixedFrame()}, plughost.DataError, "the candles table: cannot be stored as Arrow"),
 ])
 def test_bad_input_raises_from_the_error_tree(workdir: Path, kwargs: dict[str, object], error: type[Exception],
                                               words: str) -> None:
