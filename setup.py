@@ -2,7 +2,7 @@
 package as `plughost/_bundled/` (read by host/plughost/bundle.py):
 
     node_modules/@plughost/sdk/   sdk-typescript/package.json and its built dist/ (the Node runner)
-    node_modules/msgpackr/        the TypeScript SDK's one runtime dependency
+    node_modules/<dependency>/    the TypeScript SDK's runtime dependencies (msgpackr)
     plugins/                      the example plugins, with the TypeScript ones' built dist/
 
 They are taken from this checkout, built by `make setup` (or here, with npm, when they are missing); a
@@ -12,6 +12,7 @@ wheel without them could not run a Node plugin, so building one fails instead. A
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -21,19 +22,38 @@ from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
 SKIP = shutil.ignore_patterns("node_modules", "__pycache__", "*.pyc", ".*", "*.tsbuildinfo", "build-test")
-MSGPACKR_SKIP = shutil.ignore_patterns("*.map", "*.min.js", "test*", "benchmark.md", "rollup.config.js")
+# what the SDK's runtime dependencies ship that Node never loads at run time
+DEPENDENCY_SKIP = shutil.ignore_patterns("node_modules", "*.map", "*.min.js", "test*", "benchmark*", "rollup.config.js")
+
+
+def _runtime_packages() -> list[str]:
+    """The TypeScript SDK's runtime dependencies, and theirs (optional ones left out), by package name."""
+    seen: list[str] = []
+    todo = list(json.loads((ROOT / "sdk-typescript" / "package.json").read_text()).get("dependencies", {}))
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.append(name)
+        manifest = ROOT / "node_modules" / name / "package.json"
+        if manifest.is_file():
+            todo += list(json.loads(manifest.read_text()).get("dependencies", {}))
+    return sorted(seen)
 
 
 def _missing() -> list[Path]:
-    missing = [p for p in (ROOT / "sdk-typescript" / "dist" / "runner.js", ROOT / "node_modules" / "msgpackr" /
-                           "package.json") if not p.is_file()]
+    wanted = [ROOT / "sdk-typescript" / "dist" / "runner.js"]
+    if (ROOT / "node_modules").is_dir():
+        wanted += [ROOT / "node_modules" / name / "package.json" for name in _runtime_packages()]
+    else:
+        wanted.append(ROOT / "node_modules")
+    missing = [p for p in wanted if not p.exists()]
     return missing + [p.parent / "dist" for p in (ROOT / "plugins").glob("*/*/package.json")
                       if not (p.parent / "dist").is_dir()]
 
 
 def bundle(target: Path) -> None:
     sdk = ROOT / "sdk-typescript"
-    msgpackr = ROOT / "node_modules" / "msgpackr"
     missing = _missing()
     if missing and shutil.which("npm"):  # a fresh clone: build the TypeScript side as `make setup` does
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=ROOT, check=True)
@@ -48,7 +68,8 @@ def bundle(target: Path) -> None:
     (modules / "@plughost" / "sdk").mkdir(parents=True)
     shutil.copy2(sdk / "package.json", modules / "@plughost" / "sdk" / "package.json")
     shutil.copytree(sdk / "dist", modules / "@plughost" / "sdk" / "dist")
-    shutil.copytree(msgpackr, modules / "msgpackr", ignore=MSGPACKR_SKIP)
+    for name in _runtime_packages():
+        shutil.copytree(ROOT / "node_modules" / name, modules / name, ignore=DEPENDENCY_SKIP)
     shutil.copytree(ROOT / "plugins", target / "plugins", ignore=SKIP)
 
 
