@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 import uuid
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -288,7 +289,19 @@ def run(
             raise error
         if outcome.run_dir is None:
             raise PlughostError(f"run {run_id} wrote no results", hint="this is a plughost bug; please report it")
+        if out_dir is not None:  # as `plughost run --out`: the run's page and the folder's overview
+            _write_reports(out_dir)
         return Result.load(outcome.run_dir, keep_path=out_dir is not None)
+
+
+def _write_reports(out_dir: Path) -> None:
+    """A report that cannot be written costs a warning, not the run (as in `plughost run`)."""
+    from .reports import write_reports
+
+    try:
+        write_reports(out_dir, base_dir=Path.cwd(), only_stale=True)
+    except (PlughostError, OSError) as exc:
+        warnings.warn(f"plughost: the HTML report was not written: {exc}", stacklevel=3)
 
 
 # ------------------------------------------------------------------------------------------------- batch
@@ -299,10 +312,14 @@ class BatchResult:
     """A batch's outcome: every run's status and metrics, each run's `Result` loaded on demand."""
 
     out_dir: Path
-    rows: list[dict[str, Any]]  # run_id, status, attempts, error, metrics, config, ... (`plughost results --json`)
+    rows: list[dict[str, Any]]  # run_id, status, attempts, error, metrics, params, ... (`plughost results --json`)
     interrupted: bool = False
-    report: Path | None = None
     _cache: dict[str, Result] = field(default_factory=dict)
+
+    @property
+    def report(self) -> Path | None:
+        path = self.out_dir / "report.html"
+        return path if path.is_file() else None
 
     @property
     def status(self) -> str:
@@ -324,13 +341,21 @@ class BatchResult:
 
     @property
     def runs(self) -> pa.Table:
-        """One row a run: run_id, status, error_code and every metric as a column."""
+        """One row a run: run_id, status, error_code, the grid parameters (`param.<key>`), then every metric."""
         metric_names: list[str] = []
+        param_names: list[str] = []
         for r in self.rows:
             metric_names += [k for k in (r.get("metrics") or {}) if k not in metric_names]
+            param_names += [k for k in (r.get("params") or {}) if k not in param_names]
         columns: dict[str, list[Any]] = {
             "run_id": self.ids, "status": [r.get("status") for r in self.rows],
             "error_code": [(r.get("error") or {}).get("code") for r in self.rows]}
+        for name in param_names:
+            values = [(r.get("params") or {}).get(name) for r in self.rows]
+            try:
+                columns[f"param.{name}"] = pa.array(values)
+            except (pa.ArrowException, TypeError, ValueError):  # mixed types: shown as text
+                columns[f"param.{name}"] = [None if v is None else json.dumps(v) for v in values]
         for name in metric_names:
             values = [(r.get("metrics") or {}).get(name) for r in self.rows]
             columns[name] = [float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
@@ -340,18 +365,10 @@ class BatchResult:
     @classmethod
     def load(cls, out: PathLike) -> BatchResult:
         """The runs already in an output folder (a batch's, or single runs'), as `plughost results` lists them."""
-        from .batch.listing import load_rows
-
         folder = Path(out).expanduser().absolute()
         if not folder.is_dir():
             raise UsageError(f"{folder} is not a folder", hint="pass the --out folder of a `plughost run`")
-        rows, journal = load_rows(folder)
-        if journal is not None:
-            journal.close()
-        if (folder / "summary.json").is_file():  # one run's own folder: its parent's parent is the out folder
-            folder = folder.parent.parent
-        report = folder / "report.html"
-        return cls(folder, [r.to_dict() for r in rows], report=report if report.is_file() else None)
+        return cls(folder, _rows(folder))
 
     def result(self, run_id: str) -> Result:
         if run_id not in self._cache:
@@ -417,5 +434,10 @@ def run_batch(
     check_plugins(batch, registry)
     result = run_batch_files(batch, out_dir, registry=registry, engine_name=engine, workers=workers, resume=resume,
                              progress=BatchProgress(enabled=progress, label=label))
-    rows = [r.to_dict() for r in result.rows]
-    return BatchResult(result.out_dir, rows, result.interrupted, result.report)
+    return BatchResult(result.out_dir, _rows(result.out_dir), result.interrupted)
+
+
+def _rows(out_dir: Path) -> list[dict[str, Any]]:
+    from .reports import collect_runs
+
+    return [r.to_dict() for r in collect_runs(out_dir).runs]

@@ -77,14 +77,10 @@ def test_results_lists_single_runs_and_sorts_them(tmp_path: Path) -> None:
     by_trades = {row["run_id"]: row["metrics"]["num_trades"] for row in rows}
     r = _cli("results", "out", "--sort", "num_trades", "--json", cwd=tmp_path)
     assert [row["run_id"] for row in json.loads(r.stdout)] == sorted(by_trades, key=lambda k: -by_trades[k])
-    r = _cli("results", "out", "--sort", "num_trades", "--reverse", "--json", cwd=tmp_path)
-    assert [row["run_id"] for row in json.loads(r.stdout)] == sorted(by_trades, key=lambda k: by_trades[k])
     r = _cli("results", "out", "--sort", "max_drawdown", cwd=tmp_path)  # smallest drawdown first
     assert r.returncode == 0 and "fast5" in r.stdout and "fast12" in r.stdout
     r = _cli("results", "out", "--sort", "sharpness", cwd=tmp_path)
     assert r.returncode == 2 and "sharpe" in r.stderr and "Traceback" not in r.stderr
-    r = _cli("results", "out/runs/fast5", "--json", cwd=tmp_path)  # one run's own folder
-    assert [row["run_id"] for row in json.loads(r.stdout)] == ["fast5"]
     r = _cli("results", ".", cwd=tmp_path)
     assert r.returncode == 2 and "holds no runs" in r.stderr
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from ._batch import CandleBatch
 from ._context import StrategyContext
+from ._lookahead import LookaheadCheck
 from ._plugin import FeaturePlugin, StrategyPlugin, implemented_methods
 from ._types import Alert, Candle, Signal, Trade, coerce_signals
 from .orders import OrderBook, Rules, replay, signal_problem
@@ -72,6 +73,7 @@ class StrategyDriver:
         self.ctx = StrategyContext("", self.book)
         self._items: list[list[Candle]] = []
         self._last_values: list[dict[str, list[float]]] = []
+        self.lookahead = LookaheadCheck(enabled=False)
 
     def initialize(self, params: Mapping[str, Any]) -> None:
         run = params.get("run") or {}
@@ -80,6 +82,8 @@ class StrategyDriver:
         rules = run.get("rules") or {"size": run.get("size", 1.0)}
         self.book = OrderBook(self.symbols, Rules.from_wire(rules), keep_trades=False)
         self.ctx = StrategyContext(str(params.get("run_id", "")), self.book)
+        self.lookahead = LookaheadCheck(enabled=bool(run.get("lookahead_check", False)),
+                                        seed=str(params.get("run_id", "")))
         self._call("initialize", None, self.plugin.initialize, dict(params.get("config") or {}))
 
     def _set_symbols(self, symbols: list[str]) -> None:
@@ -114,7 +118,11 @@ class StrategyDriver:
                 gc.enable()
         if batch.last:
             self._call("on_exit", batch.n, self.plugin.on_exit, self.ctx)
-        return {"signals": signals, "book": self.book.snapshot()}
+        out: dict[str, Any] = {"signals": signals, "book": self.book.snapshot()}
+        found = self.lookahead.take()
+        if found is not None:
+            out["lookahead"] = found
+        return out
 
     def _submit(self, signals: list[dict[str, Any]], sigs: list[Signal], at: int, alert: int | None, s: int,
                 ts: int, close: float | None, alert_fill: tuple[float | None, int, int] | None) -> None:
@@ -294,7 +302,7 @@ class StrategyDriver:
             a += 1
         return a, (alerts[a]["at"] if a < len(alerts) else _NO_ALERT)
 
-    def _run_vectorized(self, batch: CandleBatch, signals: list[dict[str, Any]]) -> None:
+    def _batch_signals(self, batch: CandleBatch) -> list[tuple[int, Signal]]:
         result = self._call("on_batch", None, self.plugin.on_batch, batch, self.ctx)
         pairs: list[tuple[int, Signal]] = []
         for i, value in (result or ()):
@@ -307,6 +315,13 @@ class StrategyDriver:
             except Exception as exc:
                 raise HookError("on_batch", at, exc) from exc
         pairs.sort(key=lambda p: p[0])
+        return pairs
+
+    def _run_vectorized(self, batch: CandleBatch, signals: list[dict[str, Any]]) -> None:
+        probe = self.lookahead.before(self.plugin, batch.n)
+        pairs = self._batch_signals(batch)
+        if probe is not None:
+            self.lookahead.check(self.plugin, probe, batch, pairs, self._batch_signals)
         decided = []
         for at, sig in pairs:
             signals.append(_wire(sig, at, None))
