@@ -285,7 +285,10 @@ def run(
         if outcome.error is not None and outcome.error.exit_status == 2:
             error = outcome.error  # bad input (data, config, manifest): as `plughost run` exits 2
             for what in ("candles", "alerts"):  # name a table given in memory as the user knows it
-                error.message = error.message.replace(str(scratch / f"{what}.parquet"), f"the {what} table")
+                temp = str(scratch / f"{what}.parquet")
+                error.message = error.message.replace(temp, f"the {what} table")
+                if getattr(error, "file", None) == temp:
+                    error.file = f"the {what} table"  # type: ignore[attr-defined]
             raise error
         if outcome.run_dir is None:
             raise PlughostError(f"run {run_id} wrote no results", hint="this is a plughost bug; please report it")
