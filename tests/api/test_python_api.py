@@ -105,6 +105,7 @@ def test_run_to_disk_and_load_it_back(workdir: Path) -> None:
     res = plughost.run("rsi-strategy", SAMPLE, out="results", run_id="rsi-run")
     assert res.status == "ok" and res.run_dir == workdir / "results" / "runs" / "rsi-run"
     assert json.loads((res.run_dir / "summary.json").read_text())["run_id"] == "rsi-run"
+    assert (workdir / "results" / "report.html").is_file()  # the HTML reports, as `plughost run --out` writes
     again = plughost.Result.load(res.run_dir)
     assert again.summary == res.summary and again.trades == res.trades and again.equity == res.equity
 
