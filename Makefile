@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
+# Wheels and editable installs of this checkout require the Python SDK by version (see setup.py).
+export PLUGHOST_SDK_REQUIREMENT := plughost-sdk==0.1.0
 
 .PHONY: setup run test test-quick test-python test-node test-deps lint bench wheel clean vendor-charts
 

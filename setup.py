@@ -13,6 +13,7 @@ wheel without them could not run a Node plugin, so building one fails instead. A
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -21,6 +22,31 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
+SDK_VERSION = "0.1.0"  # the same version: the host and the SDK share the protocol
+REQUIREMENTS = [
+    "msgpack==1.2.4",
+    "pydantic==2.13.4",
+    "click==8.4.0",
+    "pyarrow==26.0.1",
+    "numpy==2.4.6",
+    "psutil==7.2.2",
+    "jsonschema==4.26.0",
+    "rich==15.0.0",
+    "Jinja2==3.1.6",
+]
+
+
+def _sdk_requirement() -> str:
+    """`pip install <this checkout>` must find the Python SDK beside it (it is not on an index): then the
+    requirement points at sdk-python/ here. `make wheel` and `make setup` set PLUGHOST_SDK_REQUIREMENT to
+    the plain pin, so wheels meant to be installed elsewhere carry no path of this machine."""
+    pinned = os.environ.get("PLUGHOST_SDK_REQUIREMENT")
+    if pinned:
+        return pinned
+    sdk = ROOT / "sdk-python"
+    if (sdk / "pyproject.toml").is_file():
+        return f"plughost-sdk @ {sdk.as_uri()}"
+    return f"plughost-sdk=={SDK_VERSION}"
 SKIP = shutil.ignore_patterns("node_modules", "__pycache__", "*.pyc", ".*", "*.tsbuildinfo", "build-test")
 # what the SDK's runtime dependencies ship that Node never loads at run time
 DEPENDENCY_SKIP = shutil.ignore_patterns("node_modules", "*.map", "*.min.js", "test*", "benchmark*", "rollup.config.js")
@@ -80,4 +106,4 @@ class BuildPy(build_py):
             bundle(Path(self.build_lib) / "plughost" / "_bundled")
 
 
-setup(cmdclass={"build_py": BuildPy})
+setup(cmdclass={"build_py": BuildPy}, install_requires=[_sdk_requirement(), *REQUIREMENTS])
