@@ -93,8 +93,10 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     wheels = base / "wheels"
     leftovers = [p for p in (REPO / "build", REPO / "sdk-python" / "build") if not p.exists()]
     try:
+        # wheels for another machine: the SDK required by version, as `make wheel` builds them (setup.py)
+        env = {**os.environ, "PLUGHOST_SDK_REQUIREMENT": "plughost-sdk==0.1.0"}
         _sh([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", wheels, REPO, REPO / "sdk-python"],
-            cwd=base)
+            cwd=base, env=env)
     finally:
         for p in leftovers:  # setuptools builds in place; leave the checkout as it was
             shutil.rmtree(p, ignore_errors=True)
