@@ -186,3 +186,28 @@ def test_python_api_on_an_arrow_table(installed: Path, tmp_path: Path) -> None:
     assert data["pandas"] is False, "pandas is optional: installing plughost must not pull it in"
     assert not data["file"].startswith(str(REPO)), "the installed package ran, not the checkout"
     assert list(work.iterdir()) == [], "out=None writes nothing in the working folder"
+
+
+def test_pip_install_of_the_checkout_alone_works_from_any_folder(tmp_path: Path) -> None:
+    """`pip install <checkout>`, the first thing a user tries, finds the Python SDK beside it (setup.py)."""
+    venv = tmp_path / "venv"
+    _sh([sys.executable, "-m", "venv", venv], cwd=tmp_path)
+    python = venv / "bin" / "python"
+    env = {k: v for k, v in os.environ.items() if k != "PLUGHOST_SDK_REQUIREMENT"}
+    leftovers = [p for p in (REPO / "build", REPO / "sdk-python" / "build") if not p.exists()]
+    try:
+        _sh([python, "-m", "pip", "install", "--quiet", REPO], cwd=tmp_path, env=env)
+    finally:
+        for p in leftovers:
+            shutil.rmtree(p, ignore_errors=True)
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    _write_candles(work / "SOL.parquet")
+    user = _user_env(tmp_path)
+    run = _sh([python, "-m", "plughost", "run", "--strategy", "simple-ma", "--candles", "SOL.parquet", "--out", "out",
+               "--run-id", "r", "--json"], cwd=work, env=user)
+    assert json.loads(run.stdout)["status"] == "ok", run.stderr
+    code = ("import plughost, pyarrow.parquet as pq; "
+            "print(plughost.run('sma-cross', pq.read_table('SOL.parquet')).status)")
+    api = _sh([python, "-c", code], cwd=work, env=user)
+    assert api.stdout.strip() == "ok", api.stderr
