@@ -9,6 +9,7 @@
     +-- PluginDisabled                 the plugin is disabled (says how to enable it)
     +-- PluginFailure                  something went wrong with a running plugin process
         +-- PluginSpawnFailed          the process could not be started (PLUGIN_SPAWN_FAILED)
+        +-- PluginLoadFailed           the plugin's code failed to import, or exports no plugin (PLUGIN_LOAD_FAILED)
         +-- PluginStartTimeout         no handshake within the start timeout (PLUGIN_START_TIMEOUT)
         +-- HandshakeError             a bad or incompatible handshake (PLUGIN_HANDSHAKE_FAILED)
         +-- InterfaceMismatch          the plugin lacks a required method (INTERFACE_MISMATCH)
@@ -164,6 +165,48 @@ class PluginFailure(PlughostError):
 
 class PluginSpawnFailed(PluginFailure):
     code = "PLUGIN_SPAWN_FAILED"
+
+
+class PluginLoadFailed(PluginFailure):
+    """The runner could not load the plugin: a syntax error, a missing module, an exception raised at
+    import, or no plugin exported. The message starts with `file:line` and the offending source line."""
+
+    code = "PLUGIN_LOAD_FAILED"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        plugin: str | None,
+        error_type: str,
+        kind: str,
+        file: str | None,
+        line: int | None,
+        column: int | None = None,
+        source: str | None = None,
+        traceback: str = "",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(message, plugin=plugin, **kwargs)
+        self.error_type = error_type
+        self.kind = kind
+        self.file = file
+        self.line = line
+        self.column = column
+        self.source = source
+        self.traceback = traceback
+
+    def __str__(self) -> str:
+        # The plugin's traceback, not the stderr tail: the runner printed that same traceback there.
+        text = PlughostError.__str__(self)
+        lines = self.traceback.strip().splitlines()
+        if len(lines) > 1:
+            text += "\n  plugin traceback:\n" + "\n".join(f"    | {line}" for line in lines[-20:])
+        return text
+
+    def details(self) -> dict[str, Any]:
+        return {**super().details(), "type": self.error_type, "kind": self.kind, "file": self.file,
+                "line": self.line, "column": self.column, "source": self.source, "traceback": self.traceback}
 
 
 class PluginStartTimeout(PluginFailure):

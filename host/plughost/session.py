@@ -14,6 +14,7 @@ import select
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -24,6 +25,7 @@ from .errors import (
     PluginCrashed,
     PluginError,
     PluginFailure,
+    PluginLoadFailed,
     PluginProtocolError,
     PluginStartTimeout,
     PluginTimeout,
@@ -31,7 +33,7 @@ from .errors import (
 )
 from .protocol.codec import Notification, Request, Response, decode_message, notification_frame, request_frame
 from .protocol.framing import FrameDecoder, FrameSizeViolation, ProtocolViolation
-from .protocol.messages import PROTOCOL_VERSIONS, Hello
+from .protocol.messages import PROTOCOL_VERSIONS, Hello, LoadFailure
 from .transport.process import PluginProcess, signal_name
 
 DEFAULT_PARTIAL_FRAME_TIMEOUT = 10.0
@@ -78,6 +80,39 @@ _DOING = {
 
 def doing(method: str) -> str:
     return _DOING.get(method, f"in {method}")
+
+
+_LOAD_HINTS = {
+    "syntax": "fix the syntax at that line (the plugin was not run)",
+    "missing_module": "install the missing module where the plugin runs (Python: into the environment that runs "
+                      "plughost; TypeScript: `npm install` in the plugin folder), or fix the import's name",
+    "raised": "the plugin's module-level code raised while being imported; fix that line, or move the work "
+              "into initialize() where errors name the hook",
+    "no_plugin": "Python: define one StrategyPlugin/FeaturePlugin subclass or export an instance named `plugin`; "
+                 "TypeScript: `export default` a class or an object",
+}
+
+
+def _shown_path(file: str) -> str:
+    """A path the user can click: relative to the current folder when it is below it."""
+    with contextlib.suppress(ValueError, OSError):
+        return os.path.relpath(file) if Path(file).resolve().is_relative_to(Path.cwd()) else file
+    return file
+
+
+def load_failure_message(name: str, failure: LoadFailure) -> str:
+    """`file:line: Type: message`, then the offending source line, then which plugin: the user's line
+    comes first."""
+    where = _shown_path(failure.file) if failure.file else f"plugin '{name}'"
+    if failure.line:
+        where += f":{failure.line}"
+        if failure.column:
+            where += f":{failure.column}"
+    first_line = failure.message.strip().splitlines()[0] if failure.message.strip() else ""
+    text = f"{where}: {failure.type}: {first_line}" if first_line else f"{where}: {failure.type}"
+    if failure.source and failure.source.strip():
+        text += f"\n    {failure.source.strip()}"
+    return text + f"\nplugin '{name}' could not be loaded"
 
 
 class _Exited(Exception):
@@ -138,6 +173,8 @@ class Session:
             )) from None
         first = self._notifications.pop(0)
         self._hello = first
+        if first.method == "load_error":
+            raise self._fail(self._load_failed(first.params))
         if first.method != "hello":
             raise self._fail(HandshakeError(
                 f"plugin '{self.name}' sent {first.method!r} before its handshake", plugin=self.name,
@@ -297,6 +334,19 @@ class Session:
             return PluginCrashed(message, plugin=self.name, exit_code=None if sig else code, signal_name=sig,
                                  hint=hint, hook=hook, **fields)
         return cls(message, plugin=self.name, hint=hint, hook=hook, **fields)
+
+    def _load_failed(self, params: Any) -> PluginLoadFailed:
+        try:
+            failure = LoadFailure.parse(params)
+        except ProtocolViolation as exc:
+            failure = LoadFailure("Error", str(exc), "raised", None, None, None, None, "")
+        self.process.wait(1.0)  # the runner exits right after: let its stderr reach the tail
+        return PluginLoadFailed(
+            load_failure_message(self.name, failure), plugin=self.name, error_type=failure.type,
+            kind=failure.kind, file=failure.file, line=failure.line, column=failure.column, source=failure.source,
+            traceback=failure.traceback, hint=_LOAD_HINTS.get(failure.kind, _LOAD_HINTS["raised"]),
+            **self._stderr_fields(),
+        )
 
     def _plugin_error(self, error: dict[str, Any], method: str) -> PluginFailure:
         kind = str(error.get("type") or "Error")

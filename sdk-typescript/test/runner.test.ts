@@ -133,14 +133,33 @@ test('a strategy without onCandle/onBatch still says hello, with the methods it 
     assert.equal(await c.exited, 0);
   });
 
-test('loading errors: message on stderr, exit 1, nothing on stdout', TIMEOUT, async () => {
-  for (const [entry, pattern] of [['syntax-error.cjs', /SyntaxError/], ['missing.js', /loading failed/]] as const) {
-    const r = spawnSync(process.execPath, [RUNNER], { env: env(entry), encoding: 'utf8' });
-    assert.equal(r.status, 1, entry);
-    assert.equal(r.stdout, '', entry);
-    assert.match(r.stderr, pattern, entry);
-  }
-});
+test('loading errors: a load_error frame at the author\'s line instead of hello, the same on stderr, exit 1',
+  TIMEOUT, async () => {
+    const cases: [string, string, string, number | null, RegExp][] = [
+      ['syntax-error.cjs', 'syntax', 'syntax-error.cjs', 1, /SyntaxError/],
+      ['syntax-error.mjs', 'syntax', 'syntax-error.mjs', 2, /SyntaxError/],
+      ['missing-import.mjs', 'missing_module', 'missing-import.mjs', 2, /no-such-package-xyz/],
+      ['missing-require.cjs', 'missing_module', 'missing-require.cjs', 2, /no-such-package-xyz/],
+      ['raises.cjs', 'raised', 'raises.cjs', 2, /bad setup at import/],
+      ['no-export.cjs', 'no_plugin', 'no-export.cjs', null, /no plugin found/],
+      ['missing.js', 'no_plugin', 'missing.js', null, /does not exist/],
+    ];
+    for (const [entry, kind, file, line, pattern] of cases) {
+      const r = spawnSync(process.execPath, [RUNNER], { env: env(entry), encoding: 'buffer' });
+      assert.equal(r.status, 1, entry);
+      const frames = new FrameDecoder().push(r.stdout).map((f) => decode(f));
+      assert.equal(frames.length, 1, entry);
+      const [kindNo, method, params] = frames[0] as [number, string, Record<string, unknown>];
+      assert.equal(kindNo, 2);
+      assert.equal(method, 'load_error', entry);
+      assert.equal(params['kind'], kind, entry);
+      assert.ok(String(params['file']).endsWith(file), `${entry}: ${String(params['file'])}`);
+      assert.equal(params['line'], line, entry);
+      assert.match(`${String(params['type'])}: ${String(params['message'])}`, pattern, entry);
+      if (line !== null) assert.ok(String(params['source']).length > 0, entry);
+      assert.match(r.stderr.toString(), pattern, entry);
+    }
+  });
 
 test('a bad frame from the host makes the runner exit 1 with the reason', TIMEOUT, async () => {
   const c = new Child('tsc-cjs.js');
