@@ -31,7 +31,18 @@ export function instantiate(mod: unknown, _entry?: string): Record<string, unkno
   const v = unwrap(mod);
   // A constructor that throws is not wrapped: its own stack points at the author's line.
   if (typeof v === 'function') return new (v as new () => Record<string, unknown>)();
-  if (v !== null && typeof v === 'object') return v as Record<string, unknown>;
+  if (v !== null && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    // The module's exports rather than a plugin: `export class X` where `export default class X` was meant.
+    const isNamespace = Object.prototype.toString.call(o) === '[object Module]' || o['__esModule'] === true;
+    const pluginKeys = ['onCandle', 'onBatch', 'onAlert', 'onExit', 'initialize', 'hooks', 'name'];
+    if (isNamespace && !pluginKeys.some((k) => k in o)) {
+      const named = Object.keys(o).filter((k) => k !== '__esModule');
+      throw new LoadError(`no plugin found: the module has no default export (named exports: ${named.join(', ') || 'none'}); ` +
+        'write `export default class ...` or `export default { ... }`');
+    }
+    return o;
+  }
   throw new LoadError(`no plugin found: default-export a class or an object (got ${v === null ? 'null' : typeof v})`);
 }
 

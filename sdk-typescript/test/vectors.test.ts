@@ -6,6 +6,7 @@ import { FrameDecoder, encodeFrame } from '../src/framing';
 import { parseMessage } from '../src/messages';
 import { ProtocolError } from '../src/errors';
 import { PositionMirror, type FillRef } from '../src/position';
+import { loadErrorMap } from '../src/loaderror';
 import { fromJson, toJson, vectors, type MirrorCase } from './helpers';
 
 interface FrameVector { name: string; direction: string; hex: string; message: unknown }
@@ -98,3 +99,11 @@ for (const c of mirrorCases) {
     assert.deepEqual(p === null ? null : { entry_price: p.entryPrice, size: p.size, entry_timestamp: p.entryTimestamp }, c.expect.position);
   });
 }
+
+test('load_error: the runner sends the vector\'s keys, in its order', () => {
+  const frames = vectors<{ name: string; message: unknown[] }[]>('frames.json');
+  const vector = frames.find((f) => f.name === 'load_error_notification')!;
+  const sent = loadErrorMap(new Error('boom'), __filename);
+  assert.deepEqual(Object.keys(sent), Object.keys(vector.message[2] as object));
+  assert.equal(sent.kind, 'raised');
+});

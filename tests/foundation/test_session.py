@@ -8,7 +8,6 @@ import numpy as np
 import psutil
 import pytest
 from plughost.errors import (
-    HandshakeError,
     PluginCrashed,
     PluginError,
     PluginLoadFailed,

@@ -138,3 +138,21 @@ def test_host_book_follows_the_same_vectors(case):
     position = None if book.size <= 0 else {"entry_price": book.entry_price, "size": book.size,
                                              "entry_timestamp": book.entry_time}
     assert position == expect["position"]
+
+
+def test_load_error_vector_is_what_the_python_sdk_sends_and_the_host_reads(tmp_path):
+    from plughost.protocol.messages import LoadFailure
+    from plughost_sdk._loaderror import load_error
+
+    [vector] = [v for v in FRAMES if v["name"] == "load_error_notification"]
+    params = vector["message"][2]
+    failure = LoadFailure.parse(params)
+    assert (failure.kind, failure.line, failure.column, failure.source) == ("syntax", 12, 10, "    if x = 1:")
+    source = tmp_path / "strategy.py"
+    source.write_text("x = 1\nif x = 1:\n    pass\n")
+    try:
+        compile(source.read_text(), str(source), "exec")
+    except SyntaxError as exc:
+        sent = load_error(exc, source)
+    assert list(sent) == list(params)  # the same keys, in the vector's order (PROTOCOL.md section 3)
+    assert (sent["kind"], sent["line"], sent["source"], sent["file"]) == ("syntax", 2, "if x = 1:", str(source))
