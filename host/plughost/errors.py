@@ -10,11 +10,11 @@
     +-- PluginFailure                  something went wrong with a running plugin process
         +-- PluginSpawnFailed          the process could not be started (PLUGIN_SPAWN_FAILED)
         +-- PluginLoadFailed           the plugin's code failed to import, or exports no plugin (PLUGIN_LOAD_FAILED)
-        +-- PluginStartTimeout         no handshake within the start timeout (PLUGIN_START_TIMEOUT)
+        +-- PluginStartTimeout         no handshake within the start timeout (PLUGIN_START_TIMEOUT); has .stack
         +-- HandshakeError             a bad or incompatible handshake (PLUGIN_HANDSHAKE_FAILED)
         +-- InterfaceMismatch          the plugin lacks a required method (INTERFACE_MISMATCH)
         +-- PluginCrashed              the process died or closed its stream (PLUGIN_CRASHED)
-        +-- PluginTimeout              no answer within the call timeout (PLUGIN_TIMEOUT)
+        +-- PluginTimeout              no answer within the call timeout (PLUGIN_TIMEOUT); has .stack
         +-- PluginProtocolError        garbage on the wire (PLUGIN_PROTOCOL_ERROR)
         |   +-- FrameTooLarge          a frame header over the maximum (PLUGIN_FRAME_TOO_LARGE)
         +-- PluginError                the plugin raised; carries its traceback (PLUGIN_ERROR)
@@ -209,7 +209,33 @@ class PluginLoadFailed(PluginFailure):
                 "line": self.line, "column": self.column, "source": self.source, "traceback": self.traceback}
 
 
-class PluginStartTimeout(PluginFailure):
+class _Stopped(PluginFailure):
+    """A plugin stopped for not answering in time; carries its stack at that moment when the runtime
+    could give it (`stack`, and `stopped_at`, the innermost frame in the plugin's own code)."""
+
+    def __init__(self, message: str, *, plugin: str | None, stack: str | None = None,
+                 stopped_at: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(message, plugin=plugin, **kwargs)
+        self.stack = stack
+        self.stopped_at = stopped_at
+
+    def __str__(self) -> str:
+        text = PlughostError.__str__(self)
+        tail = self.stderr_tail
+        if self.stack:
+            text += "\n  plugin stack when it was stopped (most recent call first):\n" + "\n".join(
+                f"    | {line}" for line in self.stack.splitlines()[:40])
+            tail = tail.replace(self.stack, "")  # the dump came on stderr: show it once
+        lines = tail.strip().splitlines()[-15:]
+        if lines:
+            text += "\n  stderr (last lines):\n" + "\n".join(f"    | {line}" for line in lines)
+        return text
+
+    def details(self) -> dict[str, Any]:
+        return {**super().details(), "stack": self.stack, "stopped_at": self.stopped_at}
+
+
+class PluginStartTimeout(_Stopped):
     code = "PLUGIN_START_TIMEOUT"
 
 
@@ -241,7 +267,7 @@ class PluginCrashed(PluginFailure):
         return {**super().details(), "exit_code": self.exit_code, "signal": self.signal_name}
 
 
-class PluginTimeout(PluginFailure):
+class PluginTimeout(_Stopped):
     code = "PLUGIN_TIMEOUT"
 
     def __init__(self, message: str, *, plugin: str | None, timeout: float, **kwargs: Any) -> None:

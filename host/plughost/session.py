@@ -35,6 +35,8 @@ from .protocol.codec import Notification, Request, Response, decode_message, not
 from .protocol.framing import FrameDecoder, FrameSizeViolation, ProtocolViolation
 from .protocol.messages import PROTOCOL_VERSIONS, Hello, LoadFailure
 from .transport.process import PluginProcess, signal_name
+from .transport.stack import DEFAULT_WAIT as DEFAULT_STACK_WAIT
+from .transport.stack import capture_stack
 
 DEFAULT_PARTIAL_FRAME_TIMEOUT = 10.0
 _READ_CHUNK = 1 << 20
@@ -152,6 +154,8 @@ class Session:
         self.hook_errors: list[dict[str, Any]] = []
         self.teardown_error: PluginFailure | None = None
         self.memory_limit_mb: float | None = None
+        # How long a timed-out plugin gets to dump its stack before it is killed (0: kill at once).
+        self.stack_wait = DEFAULT_STACK_WAIT
 
     # -- public -------------------------------------------------------------------------------------
 
@@ -166,10 +170,11 @@ class Session:
         except _Exited as exc:
             raise self._fail(self._crash_error("before its handshake (hello)", str(exc), HandshakeError)) from None
         except _Deadline:
+            stack, stopped_at, where = self._stack()
             raise self._fail(PluginStartTimeout(
-                f"plugin '{self.name}' did not complete its handshake within {timeout:g}s",
+                f"plugin '{self.name}' did not complete its handshake within {timeout:g}s{where}",
                 plugin=self.name, hint="it may hang while importing; raise --start-timeout if it is just slow",
-                **self._stderr_fields(),
+                stack=stack, stopped_at=stopped_at, **self._stderr_fields(),
             )) from None
         first = self._notifications.pop(0)
         self._hello = first
@@ -374,11 +379,25 @@ class Session:
             **self._stderr_fields(),
         ))
 
+    def _stack(self) -> tuple[str | None, dict[str, Any] | None, str]:
+        """The plugin's stack before it is killed: (dump, its innermost own frame, "; it was at ..." text)."""
+        if self._failure is not None or self.stack_wait <= 0:
+            return None, None, ""
+        dump = capture_stack(self.process, self.stack_wait)
+        if dump is None:
+            return None, None, ""
+        stopped_at = {"file": dump.file, "line": dump.line, "function": dump.function} if dump.file else None
+        where = dump.where()
+        return dump.text, stopped_at, (f"; it was at {where}" if where else "")
+
     def _timeout(self, method: str, timeout: float) -> PluginFailure:
+        stack, stopped_at, where = self._stack()
         return self._fail(PluginTimeout(
-            f"plugin '{self.name}' did not answer within {timeout:g}s {doing(method)}; its process tree was killed",
-            plugin=self.name, timeout=timeout, hook=method,
-            hint="it may be stuck in a loop; raise --call-timeout if it is just slow", **self._stderr_fields(),
+            f"plugin '{self.name}' did not answer within {timeout:g}s {doing(method)}{where}; "
+            "its process tree was killed",
+            plugin=self.name, timeout=timeout, hook=method, stack=stack, stopped_at=stopped_at,
+            hint="it may be stuck in a loop (its stack is below); raise --call-timeout if it is just slow",
+            **self._stderr_fields(),
         ))
 
     def _handle(self, body: bytes) -> None:

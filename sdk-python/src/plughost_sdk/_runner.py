@@ -255,6 +255,9 @@ def main() -> int:
     proto_in, proto_out = _protect_stdio()
     _die_with_parent()
     faulthandler.enable(file=sys.stderr)
+    # The host sends SIGUSR1 to a plugin that does not answer in time, just before it kills it: the dump
+    # (written from a C handler, so even while Python code spins) is the stack the timeout error shows.
+    faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True)
     reader = FrameReader(proto_in, int(os.environ.get("PLUGHOST_MAX_FRAME", DEFAULT_MAX_FRAME)))
     entry = Path(os.environ.get("PLUGHOST_PLUGIN_ENTRY", ""))
     name = os.environ.get("PLUGHOST_PLUGIN_NAME", entry.stem)

@@ -1,0 +1,39 @@
+"""A plugin stopped for not answering in time is reported with its stack at that moment: the error names
+the line it was stuck on (`stopped_at`), and carries the whole dump (`stack`), shown by the CLI."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from .conftest import CANDLES, Cli
+
+ON_CANDLE = "        if len(ctx.history) < self.lookback:\n"
+
+
+def _line_of(path: Path, text: str) -> int:
+    return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if text in line)
+
+
+def test_python_timeout_shows_the_line_of_the_loop(scaffold: Callable[..., Path], cli: Cli, tmp_path: Path) -> None:
+    plugin = scaffold("probe")
+    strategy = plugin / "strategy.py"
+    text = strategy.read_text()
+    assert ON_CANDLE in text
+    strategy.write_text(text.replace(ON_CANDLE, "        spins = 0\n        while True:\n            spins += 1\n"
+                                     + ON_CANDLE, 1))
+    loop = _line_of(strategy, "spins += 1")
+    began = time.monotonic()
+    done = cli("run", "--strategy", "probe", "--candles", CANDLES, "--plugins-dir", plugin.parent,
+               "--out", tmp_path / "out", "--call-timeout", "1")
+    assert time.monotonic() - began < 15
+    assert done.exit_code == 1
+    error = json.loads(next((tmp_path / "out" / "runs").glob("*/summary.json")).read_text())["error"]
+    assert error["code"] == "PLUGIN_TIMEOUT"
+    assert error["stopped_at"]["line"] in (loop - 1, loop) and error["stopped_at"]["function"] == "on_candle"
+    assert error["stopped_at"]["file"].endswith("strategy.py")
+    assert f'strategy.py", line {error["stopped_at"]["line"]} in on_candle' in error["stack"]
+    assert f"it was at plugins-dev/probe/strategy.py:{error['stopped_at']['line']} in on_candle" in error["message"]
+    assert "plugin stack when it was stopped" in done.stderr and "in on_candle" in done.stderr
