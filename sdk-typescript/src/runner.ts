@@ -11,6 +11,7 @@ import { notification } from './messages';
 import { Server, type PluginKind } from './server';
 import { DEFAULT_MAX_FRAME } from './framing';
 import { MAGIC_COOKIE } from './version';
+import { startStackWatchdog } from './watchdog';
 
 const log = (line: string): void => {
   process.stderr.write(line.endsWith('\n') ? line : line + '\n');
@@ -75,6 +76,8 @@ async function main(): Promise<void> {
   process.stdin.on('end', () => process.exit(0));
   process.stdin.on('error', () => process.exit(0));
   server.hello();
+  // After hello: the worker's start (~20 ms) stays off the handshake.
+  setImmediate(startStackWatchdog);
 }
 
 process.on('unhandledRejection', (e) => {

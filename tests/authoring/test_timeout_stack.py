@@ -8,7 +8,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from .conftest import CANDLES, Cli
+import pytest
+
+from .conftest import CANDLES, Cli, build_typescript
 
 ON_CANDLE = "        if len(ctx.history) < self.lookback:\n"
 
@@ -37,3 +39,30 @@ def test_python_timeout_shows_the_line_of_the_loop(scaffold: Callable[..., Path]
     assert f'strategy.py", line {error["stopped_at"]["line"]} in on_candle' in error["stack"]
     assert f"it was at plugins-dev/probe/strategy.py:{error['stopped_at']['line']} in on_candle" in error["message"]
     assert "plugin stack when it was stopped" in done.stderr and "in on_candle" in done.stderr
+
+
+@pytest.mark.node
+def test_typescript_timeout_shows_the_ts_line_of_the_loop(scaffold: Callable[..., Path], cli: Cli,
+                                                          tmp_path: Path) -> None:
+    plugin = scaffold("probe", language="typescript")
+    index = plugin / "src" / "index.ts"
+    marker = "    const h = ctx.history;\n"
+    text = index.read_text()
+    assert marker in text
+    index.write_text(text.replace(marker, "    let spins = 0;\n    while (candle.close > 0) {\n      spins += 1;\n"
+                                  "    }\n    if (spins < 0) return null;\n" + marker, 1))
+    build_typescript(plugin)
+    loop = _line_of(index, "spins += 1")
+    began = time.monotonic()
+    done = cli("run", "--strategy", "probe", "--candles", CANDLES, "--plugins-dir", plugin.parent,
+               "--out", tmp_path / "out", "--call-timeout", "2")
+    assert time.monotonic() - began < 20
+    assert done.exit_code == 1
+    error = json.loads(next((tmp_path / "out" / "runs").glob("*/summary.json")).read_text())["error"]
+    assert error["code"] == "PLUGIN_TIMEOUT", error
+    assert error["stopped_at"] is not None, error["stack"]
+    assert error["stopped_at"]["file"].endswith("src/index.ts"), error["stopped_at"]
+    assert loop - 1 <= error["stopped_at"]["line"] <= loop + 1, (loop, error["stopped_at"])
+    assert "onCandle" in error["stopped_at"]["function"]
+    assert f"src/index.ts:{error['stopped_at']['line']} in" in error["message"]
+    assert "plugin stack when it was stopped" in done.stderr

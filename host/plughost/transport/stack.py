@@ -3,7 +3,9 @@
 Python runners register `faulthandler` for SIGUSR1: the dump is written from a C signal handler, so it
 comes even while the plugin spins in pure Python (`while True: pass`) or sleeps. The host sends the signal,
 waits until the dump has stopped growing on stderr (at most `wait` seconds), and then kills the process
-as before. Node runners are handled by `node_stack` (the runner's own watchdog thread), see PROTOCOL.md.
+as before. A Node runner cannot run a signal handler while its main thread is busy; it has a watchdog
+thread (sdk-typescript/src/watchdog.ts) that waits on a pipe (PLUGHOST_STACK_FD) and, when the host writes
+to it, pauses the main thread through the inspector and writes its stack (source-mapped) on stderr.
 """
 
 from __future__ import annotations
@@ -68,11 +70,15 @@ def capture_stack(process: PluginProcess, wait: float = DEFAULT_WAIT) -> StackDu
     """Ask the plugin's runner to dump its stack on stderr and return the dump; None when the runtime
     has no way to (or it did not answer within `wait`)."""
     sig = STACK_SIGNALS.get(process.spec.language)
-    if sig is None or wait <= 0 or process.poll() is not None:
+    if (sig is None and process.stack_fd is None) or wait <= 0 or process.poll() is not None:
         return None
     mark = process.stderr.received
     try:
-        os.kill(process.pid, sig)
+        if process.stack_fd is not None:
+            os.write(process.stack_fd, b"s")
+        else:
+            assert sig is not None
+            os.kill(process.pid, sig)
     except OSError:
         return None
     deadline = time.monotonic() + wait

@@ -1,0 +1,61 @@
+/**
+ * The stack of a plugin that does not answer: when the host gives up on a call it writes a byte to the
+ * pipe named by PLUGHOST_STACK_FD, then kills the process a moment later. A signal handler cannot help
+ * (Node runs them on the main thread, which is the one stuck), so a worker thread waits on the pipe and
+ * pauses the main thread through the inspector (V8 services that between two loop iterations, even in
+ * `while (true) {}`), evaluates `new Error().stack` in its top frame (source-mapped, so `src/*.ts` lines)
+ * and writes it on stderr. The inspector session is opened only then: nothing is paid until a timeout.
+ */
+import { Worker } from 'node:worker_threads';
+
+export const STACK_HEADER = "plughost: stack of the plugin's main thread when it was stopped (most recent call first):";
+
+const WORKER = `
+const { Session } = require('node:inspector');
+const net = require('node:net');
+const fs = require('node:fs');
+const { workerData } = require('node:worker_threads');
+let busy = false;
+async function dump() {
+  if (busy) return;
+  busy = true;
+  const session = new Session();
+  const post = (method, params) => new Promise((resolve, reject) =>
+    session.post(method, params || {}, (e, r) => (e ? reject(e) : resolve(r))));
+  try {
+    session.connectToMainThread();
+    const paused = new Promise((resolve) => session.once('Debugger.paused', (m) => resolve(m.params)));
+    await post('Debugger.enable');
+    await post('Debugger.pause');
+    const frames = (await paused).callFrames;
+    const r = await post('Debugger.evaluateOnCallFrame',
+      { callFrameId: frames[0].callFrameId, expression: 'new Error().stack', silent: true });
+    // Drop "Error" and the frame of the evaluated expression itself.
+    const stack = String(r.result.value).split('\\n').slice(1).filter((l) => !/^\\s+at eval \\(eval at /.test(l));
+    fs.writeSync(2, workerData.header + '\\n' + stack.join('\\n') + '\\n');
+    await post('Debugger.resume');
+  } catch (e) {
+    fs.writeSync(2, 'plughost: could not take the plugin\\'s stack: ' + String(e) + '\\n');
+  } finally {
+    session.disconnect();
+    busy = false;
+  }
+}
+const pipe = new net.Socket({ fd: workerData.fd, readable: true, writable: false });
+pipe.on('data', () => void dump());
+pipe.on('error', () => pipe.destroy());
+`;
+
+/** Starts the watchdog when the host gave a pipe; never keeps the process alive by itself. */
+export function startStackWatchdog(): void {
+  const raw = process.env['PLUGHOST_STACK_FD'];
+  const fd = Number(raw);
+  if (!raw || !Number.isInteger(fd) || fd < 0) return;
+  try {
+    const worker = new Worker(WORKER, { eval: true, workerData: { fd, header: STACK_HEADER }, stdout: false, stderr: false });
+    worker.on('error', () => undefined); // a watchdog that cannot run costs the stack, never the run
+    worker.unref();
+  } catch {
+    // same
+  }
+}
