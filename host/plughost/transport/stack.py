@@ -25,8 +25,8 @@ _QUIET = 0.05  # seconds without new stderr bytes after which a dump is taken as
 # faulthandler: `  File "/path/strategy.py", line 31 in on_candle`; V8: `    at onCandle (/path/index.ts:12:5)`
 _PY_FRAME = re.compile(r'^\s+File "(?P<file>[^"]+)", line (?P<line>\d+) in (?P<func>\S+)')
 _JS_FRAME = re.compile(r"^\s+at (?:(?P<func>.+?) \()?(?:file://)?(?P<file>/[^():]+):(?P<line>\d+):\d+\)?$")
-_HEADER = re.compile(r"^(?:Current thread|Thread) 0x[0-9a-f]+ \(most recent call first\):$|^Stack \(most recent call first\):$"
-                     r"|^plughost: stack of the plugin's main thread")
+_HEADER = re.compile(r"^(?:Current thread|Thread) 0x[0-9a-f]+ \(most recent call first\):$"
+                     r"|^Stack \(most recent call first\):$|^plughost: stack of the plugin's main thread")
 _LIBRARY_PARTS = ("site-packages", "dist-packages", "node_modules", "plughost_sdk")
 
 
