@@ -64,6 +64,7 @@ class RunSpec:
     id: str
     run: RunConfig
     spec: dict[str, Any]        # the canonical spec the id hashes (JSON-able)
+    grid_keys: tuple[str, ...] = ()  # the sweep's grid keys, for a run expanded from a sweep
 
     def label(self) -> str:
         return f"run {self.index} ({self.origin})"
@@ -165,7 +166,7 @@ class _Expander:
             raise self.fail(where, key, f"file not found: {real}", hint="paths are relative to the batch file")
         return value
 
-    def add(self, where: str, entry: dict[str, Any]) -> None:
+    def add(self, where: str, entry: dict[str, Any], grid_keys: tuple[str, ...] = ()) -> None:
         if "strategy" not in entry:
             raise self.fail(where, "strategy", "missing (every run names its strategy plugin)")
         data = {**self.cli_defaults, **entry}
@@ -190,7 +191,7 @@ class _Expander:
         else:
             run_id = derive_run_id(spec)
         run = run.model_copy(update={"id": run_id})
-        self.runs.append(RunSpec(index, where, run_id, run, spec))
+        self.runs.append(RunSpec(index, where, run_id, run, spec, grid_keys))
 
     def expand_sweep(self, where: str, sweep: dict[str, Any], defaults: dict[str, Any]) -> None:
         entry = _merge_defaults(defaults, {k: v for k, v in sweep.items() if k not in SWEEP_ONLY_KEYS})
@@ -217,7 +218,7 @@ class _Expander:
                 run = {**entry, "candles": file, "config": config}
                 if prefix is not None:
                     run["id"] = f"{prefix}-{n:04d}"
-                self.add(f"{where} #{n} ({Path(file).name}{'; ' + label if label else ''})", run)
+                self.add(f"{where} #{n} ({Path(file).name}{'; ' + label if label else ''})", run, tuple(keys))
                 n += 1
 
     def _candle_files(self, where: str, value: Any) -> list[str]:
