@@ -90,8 +90,8 @@ def raw_pipe(calls: int, spin: float) -> list[float]:
 
 
 def one_candle() -> CandleBatch:
-    return CandleBatch("B", 0, np.array([0], np.int64), np.array([1.0]), np.array([2.0]), np.array([0.5]),
-                       np.array([1.5]), np.array([10.0]))
+    return CandleBatch(["B"], 0, np.array([0], np.int64), np.array([1.0]), np.array([2.0]), np.array([0.5]),
+                       np.array([1.5]), np.array([10.0]), np.zeros(1, np.int32))
 
 
 def plugin_rows(spec: LaunchSpec, calls: int) -> tuple[list[float], list[float], float]:

@@ -2,7 +2,8 @@
 
 The message list below is the source of truth; the encoding is plain msgpack with the rules of
 PROTOCOL.md section 3. `python protocol/make_vectors.py --check` exits 1 when the committed files differ.
-position_mirror.json is written by hand (its expectations are worked out from the rules, not generated).
+orders.json replays protocol/order_cases.py through plughost_sdk.orders, after checking every expectation
+worked out by hand there; the TypeScript SDK and the host test against the recorded replay.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import msgpack
 
 HERE = Path(__file__).parent / "vectors"
+sys.path[:0] = [str(Path(__file__).parent), str(Path(__file__).parent.parent / "sdk-python" / "src")]
 
 
 def f64_bytes(values: list[float]) -> bytes:
@@ -34,7 +36,7 @@ MESSAGES: list[tuple[str, str, Any]] = [
         "hello_python_strategy",
         "plugin->host",
         [2, "hello", {
-            "protocol": 1,
+            "protocol": 2,
             "sdk": "plughost-sdk-python",
             "sdk_version": "0.1.0",
             "plugin": {"name": "sma-cross", "version": "1.2.0", "type": "strategy"},
@@ -46,7 +48,7 @@ MESSAGES: list[tuple[str, str, Any]] = [
         "hello_feature_no_name",
         "plugin->host",
         [2, "hello", {
-            "protocol": 1,
+            "protocol": 2,
             "sdk": "plughost-sdk-typescript",
             "sdk_version": "0.1.0",
             "plugin": {"name": None, "version": None, "type": "feature"},
@@ -60,7 +62,9 @@ MESSAGES: list[tuple[str, str, Any]] = [
         [0, 1, "initialize", {
             "config": {"fast": 10, "slow": 30, "label": "ünïcode ✓"},
             "run_id": "r-1a2b",
-            "run": {"history": 200, "size": 1.5, "symbols": ["BTCUSD"]},
+            "run": {"history": 200, "size": 1.5, "symbols": ["BTCUSD", "ETHUSD"],
+                    "rules": {"initial_capital": 10000.5, "fee_bps": 2.5, "slippage_bps": 0.5, "size": 1.5,
+                              "size_mode": "fraction", "leverage": 1.5, "fill_at": "next_open"}},
         }],
     ),
     ("initialize_response", "plugin->host", [1, 1, None, None]),
@@ -68,20 +72,22 @@ MESSAGES: list[tuple[str, str, Any]] = [
         "candles_request",
         "host->plugin",
         [0, 2, "candles", {
-            "symbol": "BTCUSD",
+            "symbols": ["BTCUSD", "ETHUSD"],
             "offset": 0,
             "n": 3,
             "columns": {
-                "timestamp": i64_bytes(TS),
+                "timestamp": i64_bytes([TS[0], TS[0], TS[1]]),
                 "open": f64_bytes([100.5, 101.25, 99.75]),
                 "high": f64_bytes([102.5, 103.5, 100.5]),
                 "low": f64_bytes([99.5, 100.5, 98.25]),
                 "close": f64_bytes([101.25, 99.75, 100.125]),
                 "volume": f64_bytes([10.5, 20.25, 0.5]),
+                "symbol": struct.pack("<3i", 0, 1, 0),
             },
-            "indicators": {"sma_2": f64_bytes([math.nan, 100.5, 99.9375])},
+            "indicators": {"sma_2": f64_bytes([math.nan, math.nan, 100.6875])},
+            "ends": [1, 2],
             "alerts": [{
-                "at": 1, "id": "a-1", "timestamp": TS[1], "symbol": "BTCUSD",
+                "at": 2, "id": "a-1", "timestamp": TS[1], "symbol": "BTCUSD",
                 "price": None, "data": {"source": "tv", "score": 0.75},
             }],
             "last": True,
@@ -92,10 +98,15 @@ MESSAGES: list[tuple[str, str, Any]] = [
         "plugin->host",
         [1, 2, None, {
             "signals": [
-                {"at": 1, "alert": 0, "type": "entry", "price": None, "size": None, "reason": "alert"},
-                {"at": 2, "alert": None, "type": "exit", "price": 100.125, "size": 0.5, "reason": "tp"},
+                {"at": 0, "alert": None, "type": "entry", "side": "short", "size": 0.5, "price": None,
+                 "stop": 99.5, "valid_for": 3, "stop_loss": 103.5, "take_profit": 95.25, "trail_pct": 2.5,
+                 "symbol": "ETHUSD", "reason": "breakout"},
+                {"at": 2, "alert": 0, "type": "exit", "side": None, "size": None, "price": 100.125, "stop": None,
+                 "valid_for": 1, "stop_loss": None, "take_profit": None, "trail_pct": None, "symbol": None,
+                 "reason": "tp"},
             ],
-            "position": {"entry_price": 101.25, "size": 0.5, "entry_timestamp": TS[1]},
+            "book": {"cash": 9899.5, "positions": {"BTCUSD": {"side": "long", "size": 0.5, "entry_price": 101.25,
+                                                              "entry_timestamp": TS[1]}}},
         }],
     ),
     (
@@ -115,6 +126,7 @@ MESSAGES: list[tuple[str, str, Any]] = [
         [2, "trades", {"trades": [{
             "symbol": "ETHUSD", "entry_time": TS[0], "entry_price": 2000.5, "exit_time": TS[2],
             "exit_price": 2010.25, "size": 1.5, "pnl": 14.625, "entry_reason": "x", "exit_reason": None,
+            "side": "short", "fees": 0.25,
         }]}],
     ),
     ("pre_run_response", "plugin->host",
@@ -199,10 +211,75 @@ def build() -> dict[str, str]:
     }
 
 
+def replay_case(case: dict[str, Any]) -> dict[str, Any]:
+    from plughost_sdk.orders import OrderBook, OrderSignal, Rules, replay
+
+    symbols = case.get("symbols", ["A"])
+    rules = Rules(**case.get("rules", {}))
+    candles = case["candles"]
+    ends = [max(i for i, row in enumerate(candles) if row[1] == s) for s in range(len(symbols))]
+    alerts = case.get("alerts", [])
+    book = OrderBook(symbols, rules)
+    equity: list[list[Any]] = []
+    cols = list(zip(*candles, strict=True))
+    replay(
+        book, cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], ends,
+        [(a["at"], a["price"], symbols.index(a["symbol"]), a["timestamp"]) for a in alerts],
+        [(x["at"], x["alert"], OrderSignal.from_wire(x)) for x in case["signals"]],
+        lambda row, ts: equity.append([ts, book.equity()]),
+    )
+    return {
+        "trades": [t._asdict() for t in book.trades], "ignored": book.ignored, "rejected": book.rejected,
+        "expired": book.expired, "cash": book.cash, "equity": equity, "positions": book.snapshot()["positions"],
+        "liquidated": book.liquidated,
+    }
+
+
+def check_by_hand(case: dict[str, Any], got: dict[str, Any]) -> list[str]:
+    must = case.get("must", {})
+    problems = []
+    for key in ("ignored", "rejected", "expired", "liquidated"):
+        if key in must and must[key] != got[key]:
+            problems.append(f"{key}: expected {must[key]}, got {got[key]}")
+    if "cash" in must and not math.isclose(must["cash"], got["cash"], rel_tol=1e-12):
+        problems.append(f"cash: expected {must['cash']}, got {got['cash']}")
+    if "trades" in must:
+        mine = [(t["side"], t["entry_time"], t["entry_price"], t["exit_time"], t["exit_price"], t["size"],
+                 t["exit_reason"]) for t in got["trades"]]
+        same = len(mine) == len(must["trades"]) and all(
+            a[:2] == b[:2] and a[3] == b[3] and a[6] == b[6]
+            and all(math.isclose(x, y, rel_tol=1e-12) for x, y in ((a[2], b[2]), (a[4], b[4]), (a[5], b[5])))
+            for a, b in zip(mine, must["trades"], strict=False))
+        if not same:
+            problems.append(f"trades: expected {must['trades']}, got {mine}")
+    return problems
+
+
+def build_orders() -> str:
+    from order_cases import CASES
+
+    out = []
+    for case in CASES:
+        got = replay_case(case)
+        problems = check_by_hand(case, got)
+        if problems:
+            raise SystemExit(f"order case {case['name']}: " + "; ".join(problems))
+        symbols = case.get("symbols", ["A"])
+        candles = case["candles"]
+        out.append({
+            "name": case["name"], "rules": {**vars(__import__("plughost_sdk.orders").orders.Rules(
+                **case.get("rules", {})))},
+            "symbols": symbols, "candles": candles,
+            "ends": [max(i for i, row in enumerate(candles) if row[1] == s) for s in range(len(symbols))],
+            "alerts": case.get("alerts", []), "signals": case["signals"], "expect": got,
+        })
+    return json.dumps(out, indent=1) + "\n"
+
+
 def main() -> int:
     check = "--check" in sys.argv
     stale = []
-    for name, text in build().items():
+    for name, text in {**build(), "orders.json": build_orders()}.items():
         path = HERE / name
         if check:
             if not path.exists() or path.read_text() != text:

@@ -124,7 +124,7 @@ def synthetic_batches(n: int = TRIAL_CANDLES, batch: int = TRIAL_BATCH, symbol: 
         end = min(n, start + batch)
         out.append(
             CandleBatch(
-                symbol=symbol,
+                symbols=[symbol],
                 offset=start,
                 timestamp=np.ascontiguousarray(ts[start:end]),
                 open=np.ascontiguousarray(open_[start:end]),
@@ -132,6 +132,8 @@ def synthetic_batches(n: int = TRIAL_CANDLES, batch: int = TRIAL_BATCH, symbol: 
                 low=np.ascontiguousarray(low[start:end]),
                 close=np.ascontiguousarray(close[start:end]),
                 volume=np.ascontiguousarray(volume[start:end]),
+                symbol=np.zeros(end - start, np.int32),
+                ends=[end - start - 1] if end == n else [],
                 indicators={},
                 alerts=[],
                 last=end == n,

@@ -46,7 +46,7 @@ def test_python_scaffold_validates_and_runs(kind: str, scaffold: Callable[..., P
     assert isinstance(metrics, dict)
     assert metrics["num_trades"] > 0  # the template strategy trades; the feature watches sma-cross trade
     if kind == "strategy":
-        assert summary["config"] == {"lookback": 20, "threshold_pct": 0.0}  # the schema's defaults
+        assert summary["config"] == {"lookback": 20, "threshold_pct": 0.0, "fraction": 0.95}  # schema defaults
     else:
         plugin_metrics = summary["plugin_metrics"]
         assert isinstance(plugin_metrics, dict)

@@ -68,21 +68,39 @@ def test_result_files_and_summary_fields(tmp_path):
     for key in ("num_trades", "total_pnl", "return_pct", "win_rate", "max_drawdown", "sharpe"):
         assert key in summary["metrics"]
     assert summary["plugins"]["scripted"]["calls"]["candles"]["calls"] == 1
-    equity = pq.read_table(out.run_dir / "equity.parquet").to_pydict()
-    assert equity["timestamp"] == ts
-    assert equity["equity"][-1] == pytest.approx(10_000 + 0.5)
-    assert [t["exit_reason"] for t in trades(out)] == [f"candle {ts[2]}:1@11"]
+    assert summary["expired_orders"] == 0 and summary["timestamp_unit"] in ("ms", None)
+    equity = pq.read_table(out.run_dir / "equity.parquet")
+    assert equity.schema.field("timestamp").type == pa.timestamp("ms", tz="UTC")
+    assert equity.column("timestamp").cast(pa.int64()).to_pylist() == ts
+    assert equity.column("equity").to_pylist()[-1] == pytest.approx(10_000 + 0.5)
+    (trade,) = trades(out)
+    # decided on candle 0 and candle 2, filled at the next candles' opens (11.0 and 11.5)
+    assert (trade["side"], trade["entry_price"], trade["exit_price"], trade["fees"]) == ("long", 11.0, 11.5, 0.0)
+    assert trade["exit_reason"] == f"candle {ts[2]}:1@11"
+    table = pq.read_table(out.run_dir / "trades.parquet")
+    assert table.schema.field("entry_time").type == pa.timestamp("ms", tz="UTC")
+    assert table.column("entry_time").cast(pa.int64()).to_pylist() == [ts[1]]
 
 
-# Each row: candles script, alerts, run keys, expected trades [(entry, exit, size, exit_reason)], ignored, rejected
+# Each row: candles script, alerts, run keys, expected trades [(entry, exit, size, exit_reason)], ignored, rejected.
+# BARS' opens equal the previous closes, so market orders decided on candle i fill at close[i] == open[i+1].
+# Every rule is pinned in detail by protocol/vectors/orders.json; these run them through real processes.
 FILL_CASES = {
     "close_fill_and_end_of_data": ({0: ["entry"]}, {}, {}, [(11.0, 13.0, 1.0, "end_of_data")], 0, 0),
     "entry_while_long_ignored": ({0: ["entry"], 1: ["entry"], 2: ["exit"]}, {}, {}, [(11.0, 11.5, 1.0, None)], 1, 0),
     "exit_while_flat_ignored": ({0: ["exit"], 3: ["exit"]}, {}, {}, [], 2, 0),
-    "price_in_range_fills": ({0: ["entry", 9.0], 1: ["exit", 13.0]}, {}, {}, [(9.0, 13.0, 1.0, None)], 0, 0),
-    "price_out_of_range_rejected": ({0: ["entry", 12.01], 1: ["entry", 10.5]}, {}, {},
-                                    [(10.5, 13.0, 1.0, "end_of_data")], 0, 1),
-    "range_bounds_inclusive": ({0: ["entry", 12.0], 1: ["exit", 10.0]}, {}, {}, [(12.0, 10.0, 1.0, None)], 0, 0),
+    "limit_not_reached_expires": ({0: ["entry", 9.0], 1: ["exit", 13.0]}, {}, {}, [], 1, 0),
+    "limit_buy_gapped_fills_at_open": ({0: ["entry", 12.01], 1: ["entry", 10.5]}, {}, {},
+                                       [(11.0, 13.0, 1.0, "end_of_data")], 1, 0),
+    "limit_sell_below_open_fills_at_open": ({0: ["entry", 12.0], 1: ["exit", 10.0]}, {}, {},
+                                            [(11.0, 12.5, 1.0, None)], 0, 0),
+    "limit_inside_range_fills_at_price": ({0: ["entry", 10.5], 1: ["exit", 12.9]}, {}, {},
+                                          [(10.5, 12.9, 1.0, None)], 0, 0),
+    "stop_loss_live_on_the_open_fill_candle": ({0: {"type": "entry", "stop_loss": 10.5}}, {}, {},
+                                               [(11.0, 10.5, 1.0, "stop_loss")], 0, 0),
+    "short_entry_and_cover": ({0: {"type": "entry", "side": "short"}, 1: ["exit"]}, {}, {},
+                              [(11.0, 12.5, 1.0, None)], 0, 0),
+    "insufficient_cash_rejected": ({0: ["entry", None, 5000.0]}, {}, {}, [], 0, 1),
     "partial_exit_then_rest": ({0: ["entry", None, 2.0], 1: ["exit", None, 0.5], 2: ["exit"]}, {}, {},
                                [(11.0, 12.5, 0.5, None), (11.0, 11.5, 1.5, None)], 0, 0),
     "oversized_exit_closes_all": ({0: ["entry"], 1: ["exit", None, 5.0]}, {}, {}, [(11.0, 12.5, 1.0, None)], 0, 0),
@@ -90,8 +108,9 @@ FILL_CASES = {
     "alert_with_price": ({}, {"a1": (1, 10.5, ["entry"])}, {}, [(10.5, 13.0, 1.0, "end_of_data")], 0, 0),
     "alert_without_price_fills_next_open": ({}, {"a1": (1, None, ["entry"])}, {},
                                             [(11.0, 13.0, 1.0, "end_of_data")], 0, 0),
-    "alert_after_last_candle_rejected": ({}, {"a1": (9, None, ["entry"])}, {}, [], 0, 1),
-    "alert_signal_price_checked_on_next_candle": ({}, {"a1": (1, None, ["entry", 13.5])}, {}, [], 0, 1),
+    "alert_after_last_candle_dropped": ({}, {"a1": (9, None, ["entry"])}, {}, [], 0, 0),
+    "alert_limit_gapped_fills_at_next_open": ({}, {"a1": (1, None, ["entry", 13.5])}, {},
+                                              [(11.0, 13.0, 1.0, "end_of_data")], 0, 0),
 }
 
 
@@ -112,7 +131,7 @@ def test_fill_rules(tmp_path, case):
     out = run(tmp_path, "scripted", tmp_path / "c.parquet", config=config, **run_keys, **extra)
     assert out.status == "ok", out.error
     got = [(t["entry_price"], t["exit_price"], t["size"], t["exit_reason"]) for t in trades(out)]
-    want = [(e, x, s, r if r == "end_of_data" else got[i][3]) for i, (e, x, s, r) in enumerate(expected)]
+    want = [(e, x, s, r if r in ("end_of_data", "stop_loss") else got[i][3]) for i, (e, x, s, r) in enumerate(expected)]
     assert got == want
     assert (out.summary["ignored_signals"], out.summary["rejected_signals"]) == (ignored, rejected)
 

@@ -45,7 +45,7 @@ def test_bytes_before_the_handshake_are_quoted(runner: Runner, lang: str) -> Non
 
 def test_wrong_protocol_version(runner: Runner) -> None:
     error = failed_error(runner.run("raw-wire", "wrong_version"), "PLUGIN_HANDSHAKE_FAILED", "raw-wire")
-    assert "protocol version 99" in error["message"] and "speaks 1" in error["message"]
+    assert "protocol version 99" in error["message"] and "speaks 2" in error["message"]
     runner.assert_clean_run_identical(CLEAN)
 
 
@@ -158,6 +158,6 @@ def test_negative_zero_keeps_its_sign(lang: str) -> None:
 @pytest.mark.parametrize("lang", LANGS)
 def test_nan_price_signal_is_a_typed_error(runner: Runner, lang: str) -> None:
     name = STRATEGY[lang]
-    error = failed_error(runner.run(name, "nan_price"), "PLUGIN_ERROR", name)
+    error = failed_error(runner.run(name, "nan_price"), "PLUGIN_PROTOCOL_ERROR", name)
     assert "price" in error["message"].lower()
     runner.assert_clean_run_identical(name)

@@ -84,7 +84,7 @@ def test_pre_run_changes_a_parameter_and_the_effective_config_is_recorded(tmp_pa
     direct = run(tmp_path, candles, [], run_id="direct", config={"fast": 5, "fee_bps": 2.5})
     s = summary(changed)
     assert s["status"] == "ok", s["error"]
-    assert s["config"] == {"fast": 5, "slow": 30}  # the strategy's effective config, defaults applied
+    assert s["config"] == {"fast": 5, "slow": 30, "fraction": 0.95}  # effective config, defaults applied
     assert s["run_config"]["config"]["fast"] == 5 and s["run_config"]["fee_bps"] == 2.5
     assert trades(changed) == trades(direct) and trades(changed)
 
@@ -295,7 +295,7 @@ def test_custom_metrics_against_hand_computation(tmp_path: Path, candles: Path) 
     eq = pq.read_table(outcome.run_dir / "equity.parquet")["equity"].to_numpy()  # type: ignore[operator]
     r = eq[1:] / eq[:-1] - 1
     assert m["sortino"] == pytest.approx(r.mean() / np.sqrt((np.minimum(r, 0) ** 2).mean()))
-    held = sum(t["exit_time"] - t["entry_time"] for t in trades(outcome))
+    held = sum((t["exit_time"] - t["entry_time"]).total_seconds() * 1000 for t in trades(outcome))
     assert m["time_in_market_pct"] == pytest.approx(100 * held / (2999 * MIN))
 
 

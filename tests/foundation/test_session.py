@@ -23,7 +23,8 @@ from tests.conftest import pid_gone, python_spec
 def batch(volume: float, n: int = 3, offset: int = 0, last: bool = False) -> CandleBatch:
     ts = np.arange(offset, offset + n, dtype=np.int64) * 60_000
     close = np.linspace(100.0, 101.0, n)
-    return CandleBatch("TEST", offset, ts, close - 0.5, close + 1, close - 1, close, np.full(n, volume), last=last)
+    return CandleBatch(["TEST"], offset, ts, close - 0.5, close + 1, close - 1, close, np.full(n, volume),
+                       np.zeros(n, np.int32), ends=[n - 1] if last else [], last=last)
 
 
 def test_handshake_and_calls(start):
@@ -35,7 +36,8 @@ def test_handshake_and_calls(start):
     proxy.initialize({"k": 1}, "run-1")
     result = proxy.run_batch(batch(9))  # closes rise past opens: entry at 0, then ignored entries
     assert [s.type for s in result.signals] == ["entry"] * 3
-    assert result.position is not None and result.position.entry_price == 100.0
+    # the entry decided on candle 0 filled at candle 1's open (100.0); the SDK's book mirror says so
+    assert result.book is not None and result.book.positions["TEST"].entry_price == 100.0
 
 
 def test_plugin_exception_carries_traceback_and_next_process_works(start):

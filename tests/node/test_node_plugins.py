@@ -35,7 +35,8 @@ def js_spec(file: str, plugin_type: str = "strategy") -> LaunchSpec:
 def batch(volume: float, n: int = 3, offset: int = 0, last: bool = False) -> CandleBatch:
     ts = np.arange(offset, offset + n, dtype=np.int64) * 60_000 + 1_700_000_000_000
     close = np.linspace(100.0, 101.0, n)
-    return CandleBatch("TEST", offset, ts, close - 0.5, close + 1, close - 1, close, np.full(n, volume), last=last)
+    return CandleBatch(["TEST"], offset, ts, close - 0.5, close + 1, close - 1, close, np.full(n, volume),
+                       np.zeros(n, np.int32), ends=[n - 1] if last else [], last=last)
 
 
 def test_handshake_calls_and_mirror(start):

@@ -4,23 +4,28 @@ from __future__ import annotations
 
 import json
 import math
+import struct
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from plughost.executor.fills import Book
+import numpy as np
+from plughost.executor.ledger import Ledger
 from plughost.protocol import codec as host_codec
 from plughost.protocol.framing import FrameDecoder, ProtocolViolation, encode_frame
+from plughost.protocol.messages import AlertEvent, CandleBatch, parse_batch_result
+from plughost_sdk import Signal, StrategyPlugin
 from plughost_sdk import _codec as sdk_codec
+from plughost_sdk._driver import StrategyDriver
 from plughost_sdk._framing import FrameError, FrameReader
-from plughost_sdk._position import PositionMirror
+from plughost_sdk.orders import Rules
 
 VECTORS = Path(__file__).resolve().parents[2] / "protocol" / "vectors"
 FRAMES = json.loads((VECTORS / "frames.json").read_text())
 BAD = json.loads((VECTORS / "bad_frames.json").read_text())
-MIRROR = json.loads((VECTORS / "position_mirror.json").read_text())
+ORDERS = json.loads((VECTORS / "orders.json").read_text())
 
 
 def from_json(value: Any) -> Any:
@@ -95,49 +100,101 @@ def test_python_sdk_refuses_bad_frames(vector, tmp_path):
             sdk_codec.check_message(sdk_codec.decode(body))
 
 
-def _replay(case: dict[str, Any], apply: Any) -> list[tuple[str, float | None, float | None]]:
-    candles, alerts = case["candles"], case["alerts"]
-    out = []
-    for s in case["signals"]:
-        if s["alert"] is None:
-            c = candles[s["at"]]
-            out.append(apply(s, c["close"], c["low"], c["high"], c["timestamp"]))
-        else:
-            a = alerts[s["alert"]]
-            nxt = candles[s["at"]] if s["at"] < len(candles) else None
-            fill = a["price"] if a["price"] is not None else (nxt["open"] if nxt else None)
-            out.append(apply(s, fill, nxt["low"] if nxt else None, nxt["high"] if nxt else None, a["timestamp"]))
-    return out
+def _batch_params(case: dict[str, Any]) -> dict[str, Any]:
+    cols = list(zip(*case["candles"], strict=True))
+    n = len(case["candles"])
+    return {
+        "symbols": case["symbols"], "offset": 0, "n": n,
+        "columns": {"timestamp": struct.pack(f"<{n}q", *cols[0]), "symbol": struct.pack(f"<{n}i", *cols[1]),
+                    **{name: struct.pack(f"<{n}d", *cols[k]) for k, name in enumerate(("open", "high", "low",
+                                                                                      "close"), start=2)},
+                    "volume": struct.pack(f"<{n}d", *([0.0] * n))},
+        "indicators": {}, "ends": case["ends"],
+        "alerts": [{**a, "data": {}} for a in case["alerts"]], "last": True,
+    }
 
 
-@pytest.mark.parametrize("case", MIRROR, ids=[c["name"] for c in MIRROR])
-def test_sdk_position_mirror_vectors(case):
-    mirror = PositionMirror(case["run_size"])
-    results = _replay(case, lambda s, fill, lo, hi, ts: mirror.apply(
-        s["type"], s["price"], s["size"], default_fill=fill, low=lo, high=hi, timestamp=ts))
+def _check_trades(trades: list[dict[str, Any]], expect: list[dict[str, Any]]) -> None:
+    assert len(trades) == len(expect)
+    for got, want in zip(trades, expect, strict=True):
+        for key, value in want.items():
+            if isinstance(value, float):
+                assert math.isclose(got[key], value, rel_tol=1e-9, abs_tol=1e-9), (key, got, want)
+            else:
+                assert got[key] == value, (key, got, want)
+
+
+@pytest.mark.parametrize("case", ORDERS, ids=[c["name"] for c in ORDERS])
+def test_host_ledger_books_the_order_vectors(case):
+    params = _batch_params(case)
+    cols = list(zip(*case["candles"], strict=True))
+    batch = CandleBatch(
+        case["symbols"], 0, np.array(cols[0], np.int64), *(np.array(cols[k], np.float64) for k in range(2, 6)),
+        np.zeros(len(cols[0])), np.array(cols[1], np.int32), case["ends"],
+        alerts=[AlertEvent(a["at"], a["id"], a["timestamp"], a["symbol"], a["price"]) for a in case["alerts"]],
+        last=True)
+    result = parse_batch_result({"signals": case["signals"]}, params["n"], len(case["alerts"]))
+    ledger = Ledger(case["symbols"], Rules(**case["rules"]), "x")
+    times, equity, _ = ledger.apply(batch, result)
     expect = case["expect"]
-    assert [r[0] for r in results] == expect["outcomes"]
-    assert [r[1] for r in results] == expect["fill_prices"]
-    assert [r[2] for r in results] == expect["fill_sizes"]
-    assert (mirror.ignored, mirror.rejected) == (expect["ignored"], expect["rejected"])
-    assert mirror.snapshot() == expect["position"]
+    _check_trades([t._asdict() for t in ledger.trades], expect["trades"])
+    book = ledger.book
+    assert (book.ignored, book.rejected, book.expired, book.liquidated) == (
+        expect["ignored"], expect["rejected"], expect["expired"], expect["liquidated"])
+    assert math.isclose(book.cash, expect["cash"], rel_tol=1e-12)
+    assert times.tolist() == [t for t, _ in expect["equity"]]
+    assert equity.tolist() == pytest.approx([e for _, e in expect["equity"]], rel=1e-12)
 
 
-@pytest.mark.parametrize("case", MIRROR, ids=[c["name"] for c in MIRROR])
-def test_host_book_follows_the_same_vectors(case):
-    book = Book("X", case["run_size"])
-    outcomes = _replay(case, lambda s, fill, lo, hi, ts: book.apply(
-        s["type"], s["price"], s["size"], default_fill=fill, low=lo, high=hi, timestamp=ts, reason=None))
+class _Replayer(StrategyPlugin):
+    """Emits a vector case's signals at the events they were decided at: the SDK's per-candle walk."""
+
+    def __init__(self, case: dict[str, Any]) -> None:
+        self.by_row: dict[int, list[Signal]] = {}
+        self.by_alert: dict[str, list[Signal]] = {}
+        self.row = 0
+        for raw in case["signals"]:
+            sig = Signal(raw["type"], **{k: raw[k] for k in ("side", "size", "price", "stop", "valid_for", "stop_loss",
+                                                             "take_profit", "trail_pct", "symbol", "reason")})
+            if raw["alert"] is None:
+                self.by_row.setdefault(raw["at"], []).append(sig)
+            else:
+                self.by_alert.setdefault(case["alerts"][raw["alert"]]["id"], []).append(sig)
+
+    def on_alert(self, alert, ctx):  # type: ignore[no-untyped-def]
+        return self.by_alert.get(alert.id)
+
+    def on_candle(self, candle, ctx):  # type: ignore[no-untyped-def]
+        out = self.by_row.get(self.row)
+        self.row += 1
+        return out
+
+
+class _BatchReplayer(StrategyPlugin):
+    def __init__(self, case: dict[str, Any]) -> None:
+        self.pairs = [(raw["at"], Signal(raw["type"], **{k: raw[k] for k in (
+            "side", "size", "price", "stop", "valid_for", "stop_loss", "take_profit", "trail_pct", "symbol",
+            "reason")})) for raw in case["signals"] if raw["alert"] is None]
+
+    def on_batch(self, batch, ctx):  # type: ignore[no-untyped-def]
+        return self.pairs
+
+
+@pytest.mark.parametrize("mode", ["per_candle", "on_batch"])
+@pytest.mark.parametrize("case", ORDERS, ids=[c["name"] for c in ORDERS])
+def test_python_sdk_mirror_follows_the_order_vectors(case, mode):
+    if mode == "on_batch" and case["alerts"]:
+        pytest.skip("on_batch strategies do not get on_alert")
+    driver = StrategyDriver(_Replayer(case) if mode == "per_candle" else _BatchReplayer(case))
+    driver.initialize({"config": {}, "run_id": "v", "run": {"history": 5, "symbols": case["symbols"],
+                                                             "rules": case["rules"]}})
+    out = driver.candles(_batch_params(case))
     expect = case["expect"]
-    assert outcomes == expect["outcomes"]
-    fills = [(t.exit_price, t.size) for t in book.trades]
-    rows = zip(expect["outcomes"], expect["fill_prices"], expect["fill_sizes"], case["signals"], strict=True)
-    expected_exits = [(p, q) for o, p, q, s in rows if o == "filled" and s["type"] == "exit"]
-    assert fills == expected_exits
-    assert (book.ignored, book.rejected) == (expect["ignored"], expect["rejected"])
-    position = None if book.size <= 0 else {"entry_price": book.entry_price, "size": book.size,
-                                             "entry_timestamp": book.entry_time}
-    assert position == expect["position"]
+    assert [{k: v for k, v in s.items()} for s in out["signals"]] == case["signals"]
+    assert math.isclose(out["book"]["cash"], expect["cash"], rel_tol=1e-12)
+    assert out["book"]["positions"] == expect["positions"]
+    book = driver.book
+    assert (book.ignored, book.rejected, book.expired) == (expect["ignored"], expect["rejected"], expect["expired"])
 
 
 def test_load_error_vector_is_what_the_python_sdk_sends_and_the_host_reads(tmp_path):

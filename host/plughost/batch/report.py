@@ -86,7 +86,8 @@ def _equity(out_dir: Path, run_id: str) -> tuple[list[float], list[float]]:
         table = pq.read_table(out_dir / "runs" / run_id / "equity.parquet")
     except Exception:
         return [], []
-    ts = table.column("timestamp").to_pylist()
+    column = table.column("timestamp")
+    ts = (column.cast("int64") if not column.type.equals("int64") else column).to_pylist()
     eq = table.column("equity").to_pylist()
     if len(ts) > CHART_POINTS:
         step = len(ts) / CHART_POINTS

@@ -6,28 +6,30 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
+from plughost_sdk.orders import TradeRecord
 
 from .. import __version__
 from ..config import resolve_config
-from ..errors import PlughostError, PluginError, PluginProtocolError
+from ..errors import PlughostError, PluginError
 from ..loader import load_plugin
-from ..protocol.messages import AlertEvent, BatchResult, CandleBatch
+from ..protocol.messages import CandleBatch
 from ..proxy import PluginProxy, StrategyProxy
 from ..registry import PluginEntry, Registry
-from .data import AlertRecord, CandleChunk, load_alerts, open_candles
-from .equity import EquityRecorder
-from .fills import Book, TradeRow, batch_equity
+from .data import load_alerts, open_candles
+from .equity import EquityWriter
 from .hooks import Features
-from .indicators import IndicatorStream, parse_indicators
+from .indicators import parse_indicators
+from .ledger import Ledger
 from .metrics import MetricsAccumulator
 from .results import RunWriter, json_safe, trades_columns
 from .runconfig import RunConfig
+from .stream import StreamPlan, batches, flat_alerts, plan_stream
 
 Progress = Callable[[int], None]
 
@@ -48,54 +50,44 @@ MAX_POST_RUN_EQUITY_POINTS = 2_000_000
 
 @dataclass
 class _State:
-    books: dict[str, Book] = field(default_factory=dict)
+    ledger: Ledger | None = None
+    plan: StreamPlan | None = None
     candles: int = 0
-    unmatched_alerts: int = 0
-    buy_and_hold: list[float] = field(default_factory=list)
+    first_close: dict[int, float] = field(default_factory=dict)
+    last_close: dict[int, float] = field(default_factory=dict)
+    timestamp_unit: str | None = None
+    symbol_from_file_stem: bool = False
     warnings: list[dict[str, Any]] = field(default_factory=list)
 
     @property
-    def trades(self) -> list[TradeRow]:
-        return [t for book in self.books.values() for t in book.trades]
+    def trades(self) -> list[TradeRecord]:
+        return self.ledger.trades if self.ledger is not None else []
 
+    def buy_and_hold_pct(self) -> float | None:
+        """The average over symbols of last close / first close - 1, in percent."""
+        moves = [(self.last_close[s] / first - 1.0) * 100.0 for s, first in self.first_close.items()]
+        return sum(moves) / len(moves) if moves else None
 
-def _alert_events(pending: list[AlertRecord], pos: int, ts: np.ndarray, last: bool) -> tuple[list[AlertEvent], int]:
-    """Alerts that belong to this batch: each goes before the first candle at or after its time."""
-    events = []
-    end_ts = int(ts[-1])
-    while pos < len(pending) and (last or pending[pos].timestamp <= end_ts):
-        a = pending[pos]
-        at = int(np.searchsorted(ts, a.timestamp, side="left"))
-        events.append(AlertEvent(at, a.id, a.timestamp, a.symbol, a.price, dict(a.data)))
-        pos += 1
-    return events, pos
-
-
-def _batches(chunks: Iterator[CandleChunk], stream: IndicatorStream, size: int) -> Iterator[CandleBatch]:
-    """Re-cut the reader's chunks into protocol batches of `size`, marking the stream's last batch."""
-    pending: CandleBatch | None = None
-    for chunk in chunks:
-        values = stream.next(chunk)
-        for start in range(0, len(chunk), size):
-            stop = min(start + size, len(chunk))
-            batch = CandleBatch(
-                chunk.symbol, chunk.offset + start, chunk.timestamp[start:stop], chunk.open[start:stop],
-                chunk.high[start:stop], chunk.low[start:stop], chunk.close[start:stop], chunk.volume[start:stop],
-                {name: col[start:stop] for name, col in values.items()},
-            )
-            if pending is not None:
-                yield pending
-            pending = batch
-    if pending is not None:
-        pending.last = True
-        yield pending
+    def watch_closes(self, batch: CandleBatch) -> None:
+        sym = batch.symbol
+        if len(self.first_close) < len(batch.symbols):
+            for s in np.unique(sym):
+                if int(s) not in self.first_close:
+                    self.first_close[int(s)] = float(batch.close[int(np.argmax(sym == s))])
+        if len(batch.symbols) == 1:
+            self.last_close[0] = float(batch.close[-1])
+            return
+        rev = sym[::-1]
+        for s in np.unique(sym):
+            self.last_close[int(s)] = float(batch.close[len(sym) - 1 - int(np.argmax(rev == s))])
 
 
 class _Run:
     def __init__(self, run: RunConfig, registry: Registry, run_id: str, base_dir: Path | None,
-                 progress: Progress | None, recorder: EquityRecorder) -> None:
+                 progress: Progress | None, equity: Callable[[int], EquityWriter]) -> None:
         self.run = run
-        self.recorder = recorder
+        self.make_equity = equity
+        self.equity: EquityWriter | None = None
         self.registry = registry
         self.run_id = run_id
         self.base_dir = base_dir
@@ -118,6 +110,11 @@ class _Run:
             proxy.session.limit_memory(self.run.memory_limit_mb)
         return proxy
 
+    def _indicator_specs(self) -> dict[str, dict[str, Any]]:
+        """The strategy's declared indicators (plugin.json) under the run's (the run wins a name)."""
+        declared = getattr(self.strategy_entry.manifest, "indicators", None) if self.strategy_entry else None
+        return {**(declared or {}), **self.run.indicators}
+
     # -- the loop -------------------------------------------------------------------------------
 
     def execute(self) -> None:
@@ -127,103 +124,62 @@ class _Run:
         self.run = self.features.pre_run(self.run)
         run = self.run
         self.strategy_config = resolve_config(self.strategy_entry, run.config, base_dir=self.base_dir)
-        specs = parse_indicators(run.indicators)
-        source = open_candles(self._path(run.candles))
-        alerts = load_alerts(self._path(run.alerts)) if run.alerts else {}
-        symbols = source.symbols()
-        self.state.unmatched_alerts = sum(len(v) for k, v in alerts.items() if k not in symbols)
+        specs = parse_indicators(self._indicator_specs())
+        path = self._path(run.candles)
+        source = open_candles(path) if run.timestamp_unit is None else open_candles(
+            path, timestamp_unit=run.timestamp_unit)  # type: ignore[call-arg]
+        self.state.timestamp_unit = getattr(source, "timestamp_unit", None)
+        self.state.symbol_from_file_stem = bool(getattr(source, "symbol_from_file_stem", False))
+        alerts = flat_alerts(load_alerts(self._path(run.alerts))) if run.alerts else []
+        plan = plan_stream(source, alerts)
+        self.state.plan = plan
+        self.equity = self.make_equity(plan.candles)
         strategy = cast(StrategyProxy, self._start(self.strategy_entry))
-        strategy.initialize(self.strategy_config, self.run_id, history=run.history, size=run.size, symbols=symbols)
+        rules = run.rules()
+        strategy.initialize(self.strategy_config, self.run_id, history=run.history, size=run.size,
+                            symbols=plan.symbols, rules=rules.to_wire())
+        ledger = Ledger(plan.symbols, rules, strategy.name)
+        self.state.ledger = ledger
         self.timings["setup_s"] = time.perf_counter() - self.started
-        for symbol in symbols:
-            self._run_symbol(strategy, symbol, source.iter_chunks(symbol), alerts.get(symbol, []),
-                             IndicatorStream(specs))
-        self.timings["loop_s"] = time.perf_counter() - self.started - self.timings["setup_s"]
-
-    def _path(self, value: str) -> Path:
-        path = Path(value).expanduser()
-        return path if path.is_absolute() or self.base_dir is None else self.base_dir / path
-
-    def _run_symbol(self, strategy: StrategyProxy, symbol: str, chunks: Iterator[CandleChunk],
-                    pending: list[AlertRecord], indicators: IndicatorStream) -> None:
-        book = Book(symbol, self.run.size, self.run.fee_bps)
-        self.state.books[symbol] = book
-        alert_pos = 0
         sent_trades = 0
-        first_close: float | None = None
-        for batch in _batches(chunks, indicators, self.run.batch_size):
-            batch.alerts, alert_pos = _alert_events(pending, alert_pos, batch.timestamp, batch.last)
-            if first_close is None:
-                first_close = float(batch.close[0])
+        for batch in batches(source, plan, specs, run.batch_size):
             if self.features:
                 self.features.candles(batch, batch.to_wire())
             try:
                 result = strategy.run_batch(batch)
             except PluginError as exc:
                 if exc.at is not None and 0 <= exc.at < len(batch):
-                    exc.locate(symbol, int(batch.timestamp[exc.at]))
+                    exc.locate(plan.symbols[int(batch.symbol[exc.at])], int(batch.timestamp[exc.at]))
                 raise
-            start = (book.cash, book.size, book.entry_price)
-            changes = self._apply(book, batch, result)
-            self._check_mirror(strategy.name, book, result)
-            pnl, in_pos = batch_equity(book, changes, batch.close, start)
-            if batch.last:
-                book.close_end_of_data(int(batch.timestamp[-1]), float(batch.close[-1]))
-                pnl[-1] = book.cash
-                in_pos[-1] = False
-                self.state.buy_and_hold.append((float(batch.close[-1]) / first_close - 1.0) * 100.0)
-            self.recorder.add(symbol, batch.timestamp, pnl, in_pos)
+            self.state.watch_closes(batch)
+            self.equity.add(*ledger.apply(batch, result))
             self.state.candles += len(batch)
-            if len(book.trades) > sent_trades and self.features:
-                self.features.trades([t.to_dict() for t in book.trades[sent_trades:]])
-                sent_trades = len(book.trades)
+            trades = ledger.trades
+            if len(trades) > sent_trades and self.features:
+                self.features.trades([t._asdict() for t in trades[sent_trades:]])
+                sent_trades = len(trades)
             if self.progress:
                 self.progress(len(batch))
+        self.timings["loop_s"] = time.perf_counter() - self.started - self.timings["setup_s"]
 
-    def _apply(self, book: Book, batch: CandleBatch, result: BatchResult) -> list[tuple[int, float, float, float]]:
-        changes = []
-        n = len(batch)
-        for s in result.signals:
-            fill: float | None
-            low: float | None
-            high: float | None
-            if s.alert is None:
-                i = s.at
-                fill, low, high = float(batch.close[i]), float(batch.low[i]), float(batch.high[i])
-                ts = int(batch.timestamp[i])
-            else:
-                alert = batch.alerts[s.alert]
-                if s.at != alert.at:
-                    raise PluginProtocolError(f"a signal names alert {s.alert} at candle {s.at}, but that alert "
-                                              f"comes before candle {alert.at}", plugin=self.run.strategy)
-                nxt = s.at if s.at < n else None
-                fill = alert.price if alert.price is not None else (
-                    float(batch.open[nxt]) if nxt is not None else None)
-                low = float(batch.low[nxt]) if nxt is not None else None
-                high = float(batch.high[nxt]) if nxt is not None else None
-                ts = alert.timestamp
-            book.apply(s.type, s.price, s.size, default_fill=fill, low=low, high=high, timestamp=ts, reason=s.reason)
-            changes.append((s.at, book.cash, book.size, book.entry_price))
-        return changes
+    def _path(self, value: str) -> Path:
+        path = Path(value).expanduser()
+        return path if path.is_absolute() or self.base_dir is None else self.base_dir / path
 
-    @staticmethod
-    def _check_mirror(plugin: str, book: Book, result: BatchResult) -> None:
-        mirror = result.position
-        ours = None if book.size <= 0 else (book.entry_price, book.size, book.entry_time)
-        theirs = None if mirror is None else (mirror.entry_price, mirror.size, mirror.entry_timestamp)
-        same = ours == theirs or (
-            ours is not None and theirs is not None and ours[2] == theirs[2]
-            and all(abs(a - b) <= 1e-9 * max(1.0, abs(a)) for a, b in zip(ours[:2], theirs[:2], strict=True))
-        )
-        if not same:
-            raise PluginProtocolError(
-                f"position mirror diverged: the host booked {ours}, plugin '{plugin}' reports {theirs}",
-                plugin=plugin, hint="the plugin's SDK applies different fill rules; upgrade it to match the host",
-            )
+    def book_warnings(self) -> None:
+        ledger = self.state.ledger
+        if ledger is not None and ledger.book.liquidated:
+            at = ledger.book.liquidated_at
+            self.state.warnings.append({
+                "code": "LIQUIDATED", "plugin": self.run.strategy, "timestamp": at,
+                "message": "equity reached zero: every position was closed at its last close and no entry "
+                           "was taken after",
+                "hint": "lower `size` or `leverage`, or protect positions with stop_loss",
+            })
 
     # -- results --------------------------------------------------------------------------------
 
-    def post_run(self, summary: dict[str, Any], trades: list[TradeRow],
+    def post_run(self, summary: dict[str, Any], trades: list[TradeRecord],
                  equity: tuple[np.ndarray, np.ndarray, int], *, record_only: bool = False) -> None:
         """The features' on_post_run with the run's results (also for a failed run: then errors are
         only recorded)."""
@@ -269,7 +225,13 @@ def run_backtest(
     started = time.time()
     writer = RunWriter(out_dir, run_id)
     writer.prepare()
-    job = _Run(run, registry, run_id, base_dir, progress, EquityRecorder(writer.spill_path))
+    metrics = MetricsAccumulator(initial_capital=run.initial_capital)
+
+    def equity_writer(expected_rows: int) -> EquityWriter:
+        return EquityWriter(writer.equity_path, metrics, expected_rows=expected_rows,
+                            sample_points=MAX_POST_RUN_EQUITY_POINTS)
+
+    job = _Run(run, registry, run_id, base_dir, progress, equity_writer)
     error: PlughostError | None = None
     try:
         job.execute()
@@ -283,24 +245,30 @@ def run_backtest(
         writer.discard()
         raise
     status = "ok" if error is None else "failed"
+    job.book_warnings()
     trades = job.state.trades
-    metrics = MetricsAccumulator(initial_capital=job.run.initial_capital)
-    equity_sample = job.recorder.finish(job.run.initial_capital, writer.equity_path, metrics,
-                                        MAX_POST_RUN_EQUITY_POINTS)
-    bh = job.state.buy_and_hold
+    if job.equity is None:
+        job.equity = equity_writer(0)
+    equity_sample = job.equity.finish()
+    book = job.state.ledger.book if job.state.ledger is not None else None
+    plan = job.state.plan
     summary: dict[str, Any] = {
         "run_id": run_id,
         "status": status,
         "strategy": run.strategy,
         "config": job.strategy_config,
         "error": None if error is None else error.to_dict(),
-        "metrics": metrics.finish(trades_columns(trades), buy_and_hold_return_pct=(sum(bh) / len(bh)) if bh else None),
+        "metrics": metrics.finish(trades_columns(trades), buy_and_hold_return_pct=job.state.buy_and_hold_pct()),
         "plugin_metrics": {},
-        "ignored_signals": sum(b.ignored for b in job.state.books.values()),
-        "rejected_signals": sum(b.rejected for b in job.state.books.values()),
-        "unmatched_alerts": job.state.unmatched_alerts,
+        "ignored_signals": book.ignored if book else 0,
+        "rejected_signals": book.rejected if book else 0,
+        "rejected_reasons": dict(book.rejected_reasons) if book else {},
+        "expired_orders": book.expired if book else 0,
+        "unmatched_alerts": plan.unmatched_alerts if plan else 0,
         "candles": job.state.candles,
-        "symbols": sorted(job.state.books),
+        "symbols": plan.symbols if plan else [],
+        "symbol_from_file_stem": job.state.symbol_from_file_stem,
+        "timestamp_unit": job.state.timestamp_unit,
         "features": [f.name for f in job.run.sorted_features()],
         "run_config": job.run.to_user_dict(),
         "warnings": [],

@@ -14,14 +14,21 @@
 |                           | times sqrt(periods per year), periods per year = 365.25 days / median positive |       |
 |                           | spacing of the equity timestamps; None with < 2 returns, zero std, or an equity|       |
 |                           | value <= 0 before a return                                                     |       |
-| `exposure`                | percent of equity rows with a position open                                    | None  |
+| `sortino`                 | mean / downside deviation sqrt(mean(min(r, 0)^2)) of the same returns, times   | None  |
+|                           | sqrt(periods per year); None where sharpe is, or with no negative return       |       |
+| `cagr`                    | compound annual growth, percent: ((final / initial) ^ (1 / years) - 1) * 100,  | None  |
+|                           | years = (last - first equity timestamp) / one year; None for a span under a day|       |
+|                           | or a final equity <= 0                                                         |       |
+| `calmar`                  | cagr / max_drawdown (both percent); None when either is None or drawdown is 0  | None  |
+| `exposure`                | percent of equity rows with a position open (long or short)                    | None  |
 | `avg_holding_ms`          | mean of exit_time - entry_time over trades, in ms                              | None  |
 | `avg_trade_pnl`           | total_pnl / num_trades                                                         | None  |
 | `best_trade`/`worst_trade`| largest / smallest trade pnl                                                   | None  |
 | `buy_and_hold_return_pct` | passed in by the caller                                                        | None  |
 | `final_equity`            | last equity value (initial_capital + total_pnl when no equity rows were fed)   |       |
 
-Every value is an int, a float or None (never NaN or inf), so the dict is JSON-safe.
+Every value is an int, a float or None (never NaN or inf), so the dict is JSON-safe. One year is 365.25
+days everywhere (Sharpe and Sortino annualization, CAGR).
 
 Batching never changes results: the return statistics are summed in fixed blocks of rows anchored at
 the first row (rows are re-buffered across `add_equity` calls), so the floats come out the same however
@@ -73,6 +80,8 @@ class MetricsAccumulator:
         self.max_dd_pct = 0.0
         self.last_equity: float | None = None
         self.last_ts: int | None = None
+        self.first_ts: int | None = None
+        self.down_sq = 0.0  # sum of min(r, 0)^2, merged block by block like the mean
         self.bad_base = False  # an equity <= 0 was followed by a return: sharpe is undefined
         # Return statistics, merged block by block (Chan et al.): count, mean, M2.
         self.ret_n = 0
@@ -98,6 +107,8 @@ class MetricsAccumulator:
         if (gaps < 0).any():
             raise ValueError("equity timestamps must not go back in time")
         self._count_spacings(gaps[gaps > 0])
+        if self.first_ts is None:
+            self.first_ts = int(ts[0])
 
         self.rows += n
         self.rows_in_position += int(pos.sum())
@@ -137,6 +148,7 @@ class MetricsAccumulator:
         if self.bad_base or not len(block):
             return
         nb = len(block)
+        self.down_sq += float((np.minimum(block, 0.0) ** 2).sum())
         mb = float(block.sum()) / nb
         m2b = float(((block - mb) ** 2).sum())
         n = self.ret_n + nb
@@ -189,19 +201,35 @@ class MetricsAccumulator:
         assert lo is not None and hi is not None
         return (lo + hi) / 2.0
 
-    def _sharpe(self) -> float | None:
+    def _ratios(self) -> tuple[float | None, float | None]:
+        """(sharpe, sortino)."""
         if self.bad_base:
-            return None
+            return None, None
         if self._pending_n:
             self._merge(np.concatenate(self._pending))
             self._pending, self._pending_n = [], 0
         if self.ret_n < 2:
-            return None
+            return None, None
         var = self.ret_m2 / (self.ret_n - 1)
         spacing = self._median_spacing()
         if not var > 0 or spacing is None or spacing <= 0:
+            return None, None
+        annual = math.sqrt(_YEAR_MS / spacing)
+        sharpe = _clean(self.ret_mean / math.sqrt(var) * annual)
+        downside = math.sqrt(self.down_sq / self.ret_n)
+        sortino = _clean(self.ret_mean / downside * annual) if downside > 0 else None
+        return sharpe, sortino
+
+    def _cagr(self, final: float) -> float | None:
+        if self.first_ts is None or self.last_ts is None or final <= 0:
             return None
-        return _clean(self.ret_mean / math.sqrt(var) * math.sqrt(_YEAR_MS / spacing))
+        years = (self.last_ts - self.first_ts) / _YEAR_MS
+        if years * 365.25 < 1:
+            return None
+        try:
+            return _clean(((final / self.initial_capital) ** (1 / years) - 1) * 100.0)
+        except OverflowError:
+            return None
 
     # -- result ----------------------------------------------------------------------------------------
     def finish(
@@ -222,15 +250,21 @@ class MetricsAccumulator:
                 holding = math.fsum(_to_ms(b) - _to_ms(a) for a, b in zip(entry, exit_, strict=True)) / n
         final = self.last_equity if self.last_equity is not None else self.initial_capital + total
         has_rows = self.rows > 0
+        sharpe, sortino = self._ratios()
+        max_dd = _clean(self.max_dd_pct) if has_rows else None
+        cagr = self._cagr(final) if has_rows else None
         return {
             "num_trades": n,
             "total_pnl": _clean(total),
             "return_pct": _clean(total / self.initial_capital * 100.0),
             "win_rate": _clean(len(wins) / n) if n else None,
             "profit_factor": _clean(gross_win / gross_loss) if gross_loss > 0 else None,
-            "max_drawdown": _clean(self.max_dd_pct) if has_rows else None,
+            "max_drawdown": max_dd,
             "max_drawdown_abs": _clean(self.max_dd_abs) if has_rows else None,
-            "sharpe": self._sharpe(),
+            "sharpe": sharpe,
+            "sortino": sortino,
+            "cagr": cagr,
+            "calmar": _clean(cagr / max_dd) if cagr is not None and max_dd else None,
             "exposure": _clean(self.rows_in_position / self.rows * 100.0) if has_rows else None,
             "avg_holding_ms": _clean(holding),
             "avg_trade_pnl": _clean(total / n) if n else None,

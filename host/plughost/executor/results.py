@@ -14,16 +14,17 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-
-from .fills import TRADE_COLUMNS, TradeRow
+from plughost_sdk.orders import TradeRecord
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
+_TIME = pa.timestamp("ms", tz="UTC")
 TRADES_SCHEMA = pa.schema([
-    ("symbol", pa.string()), ("entry_time", pa.int64()), ("entry_price", pa.float64()),
-    ("exit_time", pa.int64()), ("exit_price", pa.float64()), ("size", pa.float64()), ("pnl", pa.float64()),
-    ("entry_reason", pa.string()), ("exit_reason", pa.string()),
+    ("symbol", pa.string()), ("side", pa.string()), ("entry_time", _TIME), ("entry_price", pa.float64()),
+    ("exit_time", _TIME), ("exit_price", pa.float64()), ("size", pa.float64()), ("fees", pa.float64()),
+    ("pnl", pa.float64()), ("entry_reason", pa.string()), ("exit_reason", pa.string()),
 ])
+TRADE_COLUMNS = tuple(TRADES_SCHEMA.names)
 
 
 def json_safe(value: Any) -> Any:
@@ -49,7 +50,8 @@ def format_number(value: Any, pattern: str) -> str:
         return str(value)
 
 
-def trades_columns(trades: Sequence[TradeRow]) -> dict[str, list[Any]]:
+def trades_columns(trades: Sequence[TradeRecord]) -> dict[str, list[Any]]:
+    """Trades as columns (times as ms integers, as the protocol and the metrics take them)."""
     return {name: [getattr(t, name) for t in trades] for name in TRADE_COLUMNS}
 
 
@@ -78,7 +80,7 @@ class RunWriter:
     def write(
         self,
         summary: Mapping[str, Any],
-        trades: Sequence[TradeRow],
+        trades: Sequence[TradeRecord],
         artifacts: Mapping[str, Mapping[str, str | bytes]],
     ) -> Path:
         """Complete the folder (equity.parquet is already there) and publish it."""

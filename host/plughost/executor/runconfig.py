@@ -9,16 +9,18 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from plughost_sdk.orders import Rules
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..errors import ConfigError
 
-RUN_KEYS_IN_CONFIG = ("size", "fee_bps", "history", "indicators", "initial_capital", "batch_size")
+RUN_KEYS_IN_CONFIG = ("size", "fee_bps", "history", "indicators", "initial_capital", "batch_size", "slippage_bps",
+                      "size_mode", "leverage", "fill_at", "timestamp_unit", "lookahead_check")
 FROZEN_KEYS = ("strategy", "candles", "alerts", "features")
 
 
 class FeatureEntry(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
 
     name: str
     config: dict[str, Any] = Field(default_factory=dict)
@@ -26,11 +28,16 @@ class FeatureEntry(BaseModel):
     on_error: Literal["continue", "fail"] = Field("continue", alias="onError")
     # This feature's call timeout (seconds) for its hooks and for writing it a notification; None: the
     # run's call_timeout. A slow report may need more, an optional feature deserves less.
-    timeout: float | None = Field(None, gt=0)
+    timeout: float | None = Field(None, gt=0, le=86_400.0)
+
+
+# Sane ranges: a value outside them is a typo or an overflow, refused before any plugin starts.
+MAX_MONEY = 1e15
+MAX_SECONDS = 86_400.0
 
 
 class RunConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     id: str | None = None
     strategy: str
@@ -38,16 +45,27 @@ class RunConfig(BaseModel):
     alerts: str | None = None
     config: dict[str, Any] = Field(default_factory=dict)
     features: list[FeatureEntry] = Field(default_factory=list)
-    size: float = Field(1.0, gt=0)
-    fee_bps: float = Field(0.0, ge=0)
+    size: float = Field(1.0, gt=0, le=MAX_MONEY)
+    size_mode: Literal["units", "notional", "fraction"] = "units"
+    fee_bps: float = Field(0.0, ge=0, le=10_000)
+    slippage_bps: float = Field(0.0, ge=0, lt=10_000)
+    leverage: float = Field(1.0, gt=0, le=1_000)
+    fill_at: Literal["next_open", "close"] = "next_open"
     history: int = Field(200, ge=1, le=100_000)
-    initial_capital: float = Field(10_000.0, gt=0)
+    initial_capital: float = Field(10_000.0, gt=0, le=MAX_MONEY)
     indicators: dict[str, dict[str, Any]] = Field(default_factory=dict)
     batch_size: int = Field(8192, ge=1, le=1_000_000)
-    start_timeout: float = Field(10.0, gt=0)
-    call_timeout: float = Field(30.0, gt=0)
+    timestamp_unit: Literal["s", "ms", "us", "ns"] | None = None  # None: read from the magnitude
+    lookahead_check: bool = True  # replay samples of on_batch strategies' batches cut short (docs/orders.md)
+    start_timeout: float = Field(10.0, gt=0, le=MAX_SECONDS)
+    call_timeout: float = Field(30.0, gt=0, le=MAX_SECONDS)
     env: dict[str, str] = Field(default_factory=dict)
-    memory_limit_mb: float | None = Field(None, gt=0)  # per plugin process; None: no limit
+    memory_limit_mb: float | None = Field(None, gt=0, le=1e9)  # per plugin process; None: no limit
+
+    def rules(self) -> Rules:
+        """The order model's keys, as the book and the SDKs take them."""
+        return Rules(initial_capital=self.initial_capital, fee_bps=self.fee_bps, slippage_bps=self.slippage_bps,
+                     size=self.size, size_mode=self.size_mode, leverage=self.leverage, fill_at=self.fill_at)
 
     @field_validator("features", mode="before")
     @classmethod

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,7 +9,7 @@ import numpy as np
 
 from .framing import ProtocolViolation, short_repr
 
-PROTOCOL_VERSIONS = (1,)
+PROTOCOL_VERSIONS = (2,)
 PLUGIN_TYPES = ("strategy", "feature")
 
 
@@ -105,9 +104,10 @@ class AlertEvent:
 
 @dataclass
 class CandleBatch:
-    """One batch of one symbol's stream, columnar. Arrays must be C-contiguous int64/float64."""
+    """One batch of the run's merged stream, columnar. Arrays must be C-contiguous int64/float64/int32.
+    A batch never splits a timestamp (PROTOCOL.md section 6)."""
 
-    symbol: str
+    symbols: list[str]
     offset: int
     timestamp: np.ndarray
     open: np.ndarray
@@ -115,6 +115,8 @@ class CandleBatch:
     low: np.ndarray
     close: np.ndarray
     volume: np.ndarray
+    symbol: np.ndarray  # int32 index into `symbols`
+    ends: list[int] = field(default_factory=list)  # rows that are their symbol's last candle
     indicators: dict[str, np.ndarray] = field(default_factory=dict)
     alerts: list[AlertEvent] = field(default_factory=list)
     last: bool = False
@@ -128,7 +130,7 @@ class CandleBatch:
             return np.ascontiguousarray(arr, dtype=dtype).tobytes()
 
         return {
-            "symbol": self.symbol,
+            "symbols": self.symbols,
             "offset": self.offset,
             "n": len(self.timestamp),
             "columns": {
@@ -138,34 +140,62 @@ class CandleBatch:
                 "low": raw(self.low, "<f8"),
                 "close": raw(self.close, "<f8"),
                 "volume": raw(self.volume, "<f8"),
+                "symbol": raw(self.symbol, "<i4"),
             },
             "indicators": {name: raw(col, "<f8") for name, col in self.indicators.items()},
+            "ends": self.ends,
             "alerts": [a.to_wire() for a in self.alerts],
             "last": self.last,
         }
 
 
+SIGNAL_KEYS = ("type", "side", "size", "price", "stop", "valid_for", "stop_loss", "take_profit", "trail_pct",
+               "symbol", "reason")
+
+
 @dataclass(frozen=True)
 class SignalRecord:
+    """A signal as the plugin sent it, typed but not yet checked against the order rules
+    (`plughost_sdk.orders.signal_problem` does that, with the run's symbols)."""
+
     at: int
     alert: int | None
     type: str
-    price: float | None
-    size: float | None
-    reason: str | None
+    side: str | None = None
+    size: float | None = None
+    price: float | None = None
+    stop: float | None = None
+    valid_for: int | None = None
+    stop_loss: float | None = None
+    take_profit: float | None = None
+    trail_pct: float | None = None
+    symbol: str | None = None
+    reason: str | None = None
+
+    def describe(self) -> str:
+        fields = ", ".join(f"{k}={getattr(self, k)!r}" for k in SIGNAL_KEYS[1:] if getattr(self, k) is not None)
+        origin = f"alert {self.alert} before candle {self.at}" if self.alert is not None else f"candle {self.at}"
+        return f"{self.type} signal at {origin}" + (f" ({fields})" if fields else "")
 
 
 @dataclass(frozen=True)
 class MirrorPosition:
-    entry_price: float
+    side: str
     size: float
+    entry_price: float
     entry_timestamp: int
+
+
+@dataclass(frozen=True)
+class BookMirror:
+    cash: float
+    positions: dict[str, MirrorPosition]
 
 
 @dataclass(frozen=True)
 class BatchResult:
     signals: list[SignalRecord]
-    position: MirrorPosition | None
+    book: BookMirror | None
 
 
 def _number(value: Any, what: str, *, optional: bool = False) -> float | None:
@@ -184,43 +214,64 @@ def _integer(value: Any, what: str) -> int:
     return value
 
 
+def _text(value: Any, what: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise ProtocolViolation("bad result", f"{what} must be a string, got {short_repr(value, 80)}")
+
+
+def _signal(raw: Any, batch_len: int, alert_count: int, previous: int) -> SignalRecord:
+    if not isinstance(raw, dict):
+        raise ProtocolViolation("bad result", f"a signal must be a map, got {short_repr(raw, 80)}")
+    at = _integer(raw.get("at"), "signal.at")
+    alert = raw.get("alert")
+    if alert is not None:
+        alert = _integer(alert, "signal.alert")
+        if not 0 <= alert < alert_count:
+            raise ProtocolViolation("bad result", f"signal.alert {alert} is not an alert of this batch")
+    if not 0 <= at < batch_len:
+        raise ProtocolViolation("bad result", f"signal.at {at} is outside the batch (0..{batch_len - 1})")
+    if at < previous:
+        raise ProtocolViolation("bad result", f"signal.at {at} goes back in time (after a signal at {previous})")
+    kind = raw.get("type")
+    if kind not in ("entry", "exit"):
+        raise ProtocolViolation("bad result", f"signal.type must be 'entry' or 'exit', got {short_repr(kind, 40)}")
+    valid_for = raw.get("valid_for")
+    reason = raw.get("reason")
+    if reason is not None and not isinstance(reason, str):
+        reason = short_repr(reason)  # str() of a deeply nested value would recurse past the limit
+    num = {k: _number(raw.get(k), f"signal.{k}", optional=True)
+           for k in ("size", "price", "stop", "stop_loss", "take_profit", "trail_pct")}
+    return SignalRecord(
+        at, alert, kind, side=_text(raw.get("side"), "signal.side"),
+        valid_for=None if valid_for is None else _integer(valid_for, "signal.valid_for"),
+        symbol=_text(raw.get("symbol"), "signal.symbol"), reason=reason, **num,
+    )
+
+
 def parse_batch_result(result: Any, batch_len: int, alert_count: int) -> BatchResult:
     if not isinstance(result, dict) or not isinstance(result.get("signals"), list):
         raise ProtocolViolation("bad result",
                                 f"a candles result must be a map with `signals`, got {short_repr(result, 100)}")
     signals = []
+    previous = 0
     for raw in result["signals"]:
-        if not isinstance(raw, dict):
-            raise ProtocolViolation("bad result", f"a signal must be a map, got {short_repr(raw, 80)}")
-        at = _integer(raw.get("at"), "signal.at")
-        alert = raw.get("alert")
-        if alert is not None:
-            alert = _integer(alert, "signal.alert")
-            if not 0 <= alert < alert_count:
-                raise ProtocolViolation("bad result", f"signal.alert {alert} is not an alert of this batch")
-        if not 0 <= at <= batch_len or (at == batch_len and alert is None):
-            raise ProtocolViolation("bad result", f"signal.at {at} is outside the batch (0..{batch_len - 1})")
-        kind = raw.get("type")
-        if kind not in ("entry", "exit"):
-            raise ProtocolViolation("bad result", f"signal.type must be 'entry' or 'exit', got {short_repr(kind, 40)}")
-        price = _number(raw.get("price"), "signal.price", optional=True)
-        size = _number(raw.get("size"), "signal.size", optional=True)
-        if price is not None and not math.isfinite(price):
-            raise ProtocolViolation("bad result", f"signal.price must be finite, got {price}")
-        if size is not None and not (math.isfinite(size) and size > 0):
-            raise ProtocolViolation("bad result", f"signal.size must be a positive number, got {size}")
-        reason = raw.get("reason")
-        if reason is not None and not isinstance(reason, str):
-            reason = short_repr(reason)  # str() of a deeply nested value would recurse past the limit
-        signals.append(SignalRecord(at, alert, kind, price, size, reason))
-    position = result.get("position")
+        sig = _signal(raw, batch_len, alert_count, previous)
+        previous = sig.at
+        signals.append(sig)
+    book = result.get("book")
     mirror = None
-    if position is not None:
-        if not isinstance(position, dict):
-            raise ProtocolViolation("bad result", f"position must be a map or nil, got {short_repr(position, 80)}")
-        mirror = MirrorPosition(
-            _number(position.get("entry_price"), "position.entry_price") or 0.0,
-            _number(position.get("size"), "position.size") or 0.0,
-            _integer(position.get("entry_timestamp"), "position.entry_timestamp"),
-        )
+    if book is not None:
+        if not isinstance(book, dict) or not isinstance(book.get("positions", {}), dict):
+            raise ProtocolViolation("bad result", f"book must be a map with positions, got {short_repr(book, 80)}")
+        positions = {}
+        for name, pos in (book.get("positions") or {}).items():
+            if not isinstance(pos, dict):
+                raise ProtocolViolation("bad result", f"book position must be a map, got {short_repr(pos, 80)}")
+            positions[str(name)] = MirrorPosition(
+                str(pos.get("side")), _number(pos.get("size"), "position.size") or 0.0,
+                _number(pos.get("entry_price"), "position.entry_price") or 0.0,
+                _integer(pos.get("entry_timestamp"), "position.entry_timestamp"),
+            )
+        mirror = BookMirror(_number(book.get("cash"), "book.cash") or 0.0, positions)
     return BatchResult(signals, mirror)

@@ -49,6 +49,7 @@ class RsiStrategy(StrategyPlugin):
         if self.oversold >= self.overbought:
             raise ValueError(f"oversold ({self.oversold}) must be below overbought ({self.overbought})")
         self.size = config.get("size")
+        self.fraction = float(config.get("fraction", 0.3))
         self.rsi: dict[str, _Rsi] = {}
 
     def on_candle(self, candle: Candle, ctx: StrategyContext) -> Signal | None:
@@ -56,7 +57,8 @@ class RsiStrategy(StrategyPlugin):
         if rsi is None:
             return None
         if ctx.position is None and rsi < self.oversold:
-            return Signal.entry(size=self.size, reason=f"rsi {rsi:.1f} < {self.oversold:g}")
+            size = self.size if self.size is not None else self.fraction * ctx.equity / candle.close
+            return Signal.entry(size=size, reason=f"rsi {rsi:.1f} < {self.oversold:g}")
         if ctx.position is not None and rsi > self.overbought:
             return Signal.exit(reason=f"rsi {rsi:.1f} > {self.overbought:g}")
         return None

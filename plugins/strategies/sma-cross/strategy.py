@@ -26,6 +26,7 @@ class SmaCross(StrategyPlugin):
     def initialize(self, config: dict[str, Any]) -> None:
         self.fast = int(config["fast"])
         self.slow = int(config["slow"])
+        self.fraction = float(config.get("fraction", 0.95))
         if self.fast >= self.slow:
             raise ValueError(f"fast ({self.fast}) must be smaller than slow ({self.slow})")
         self.state: dict[str, _Averages] = {}
@@ -53,7 +54,8 @@ class SmaCross(StrategyPlugin):
         if prev is None:
             return None
         if prev <= 0 < diff:
-            return Signal.entry(reason="golden-cross")
+            # Sized from the equity: units at this close; the order fills at the next open.
+            return Signal.entry(size=self.fraction * ctx.equity / candle.close, reason="golden-cross")
         if prev >= 0 > diff:
             return Signal.exit(reason="death-cross")
         return None

@@ -10,26 +10,30 @@ from typing import Any, Literal
 _LITTLE = sys.byteorder == "little"
 
 
-def column(data: bytes, code: Literal["q", "d"]) -> Sequence[Any]:
-    """View a little-endian column ('q' int64 or 'd' float64) without copying (on little-endian hosts)."""
+def column(data: bytes, code: Literal["q", "d", "i"]) -> Sequence[Any]:
+    """View a little-endian column ('q' int64, 'i' int32 or 'd' float64) without copying (on little-endian
+    hosts)."""
     if _LITTLE:
-        view = memoryview(data)
-        return view.cast("q") if code == "q" else view.cast("d")
+        return memoryview(data).cast(code)
     values = array(code, data)
     values.byteswap()
     return values
 
 
 class CandleBatch:
-    """What `on_batch` receives. Columns support len/indexing and the buffer protocol
-    (`numpy.asarray(batch.close)` is zero-copy)."""
+    """What `on_batch` receives: a slice of the run's one stream (every symbol merged by time).
 
-    __slots__ = ("alerts", "close", "high", "indicators", "last", "low", "n", "offset", "open", "symbol",
-                 "timestamp", "volume")
+    Columns support len/indexing and the buffer protocol (`numpy.asarray(batch.close)` is zero-copy).
+    `symbol_ids[i]` indexes `symbols` (the run's symbols, sorted); `symbol` is the symbol's name when the
+    run has only one, else None. `ends` lists the indexes of candles that are their symbol's last."""
 
-    def __init__(self, params: Mapping[str, Any]) -> None:
+    __slots__ = ("alerts", "close", "ends", "high", "indicators", "last", "low", "n", "offset", "open", "symbol",
+                 "symbol_ids", "symbols", "timestamp", "volume")
+
+    def __init__(self, params: Mapping[str, Any], symbols: Sequence[str] | None = None) -> None:
         cols = params["columns"]
-        self.symbol: str = params["symbol"]
+        self.symbols: list[str] = list(params.get("symbols") or symbols or ())
+        self.symbol: str | None = self.symbols[0] if len(self.symbols) == 1 else None
         self.offset: int = params["offset"]
         self.n: int = params["n"]
         self.last: bool = bool(params.get("last"))
@@ -39,6 +43,8 @@ class CandleBatch:
         self.low = column(cols["low"], "d")
         self.close = column(cols["close"], "d")
         self.volume = column(cols["volume"], "d")
+        self.symbol_ids = column(cols["symbol"], "i")
+        self.ends: list[int] = list(params.get("ends") or ())
         self.indicators = {name: column(buf, "d") for name, buf in (params.get("indicators") or {}).items()}
         self.alerts: list[Mapping[str, Any]] = list(params.get("alerts") or ())
 

@@ -1,7 +1,8 @@
 """Walks a `candles` batch through a plugin: one call per event, no round trip per candle.
 
 This is the SDK's hot path. It builds each batch's Candle objects in one C-level pass, moves the
-history/indicator views forward in place, and only touches Python objects for non-hold signals.
+history/indicator views forward in place, and only touches Python objects for non-hold signals and
+for symbols with live orders (the order book's `work`).
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from typing import Any
 from ._batch import CandleBatch
 from ._context import StrategyContext
 from ._plugin import FeaturePlugin, StrategyPlugin, implemented_methods
-from ._position import PositionMirror
-from ._types import Alert, Candle, Signal, Trade, coerce_signal
+from ._types import Alert, Candle, Signal, Trade, coerce_signals
+from .orders import OrderBook, Rules, replay, signal_problem
 
 _make_candle = partial(tuple.__new__, Candle)
 _NO_ALERT = 1 << 62
@@ -48,24 +49,42 @@ class _Awaiter:
         return value
 
 
+def _wire(sig: Signal, at: int, alert: int | None) -> dict[str, Any]:
+    return {"at": at, "alert": alert, "type": sig.type, "side": sig.side, "size": sig.size, "price": sig.price,
+            "stop": sig.stop, "valid_for": sig.valid_for, "stop_loss": sig.stop_loss,
+            "take_profit": sig.take_profit, "trail_pct": sig.trail_pct, "symbol": sig.symbol, "reason": sig.reason}
+
+
 class StrategyDriver:
+    """Walks each batch of the run's one stream through the strategy and the SDK's order book mirror
+    (docs/orders.md section 1): alerts, fills, then each candle (mark, liquidation, on_candle, end of
+    symbol). The book is `plughost_sdk.orders`, the same code the host books the results with."""
+
     def __init__(self, plugin: StrategyPlugin) -> None:
         self.plugin = plugin
         self.methods = implemented_methods(plugin, StrategyPlugin)
         self._await = _Awaiter()
         self._vectorized = "on_batch" in self.methods and "on_candle" not in self.methods
-        self.ctx = StrategyContext("")
-        self.mirror = PositionMirror(1.0)
         self._history = 200
-        self._symbol: str | None = None
-        self._last_indicators: dict[str, list[float]] = {}
+        self.symbols: list[str] = []
+        self.book = OrderBook([], Rules(), keep_trades=False)
+        self.ctx = StrategyContext("", self.book)
+        self._items: list[list[Candle]] = []
+        self._last_values: list[dict[str, list[float]]] = []
 
     def initialize(self, params: Mapping[str, Any]) -> None:
         run = params.get("run") or {}
         self._history = max(1, int(run.get("history", 200)))
-        self.mirror = PositionMirror(float(run.get("size", 1.0)))
-        self.ctx = StrategyContext(str(params.get("run_id", "")))
+        self._set_symbols([str(s) for s in run.get("symbols") or ()])
+        rules = run.get("rules") or {"size": run.get("size", 1.0)}
+        self.book = OrderBook(self.symbols, Rules.from_wire(rules), keep_trades=False)
+        self.ctx = StrategyContext(str(params.get("run_id", "")), self.book)
         self._call("initialize", None, self.plugin.initialize, dict(params.get("config") or {}))
+
+    def _set_symbols(self, symbols: list[str]) -> None:
+        self.symbols = symbols
+        self._items = [[] for _ in symbols]
+        self._last_values = [{} for _ in symbols]
 
     def _call(self, hook: str, at: int | None, fn: Callable[..., Any], *args: Any) -> Any:
         try:
@@ -73,131 +92,167 @@ class StrategyDriver:
         except Exception as exc:
             raise HookError(hook, at, exc) from exc
 
-    def _start_symbol(self, symbol: str) -> None:
-        self._symbol = symbol
-        self.mirror.reset()
-        self.ctx.symbol = symbol
-        self.ctx.position = None
-        self.ctx.history._items = []
-        self._last_indicators = {}
-
     def candles(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        batch = CandleBatch(params)
-        if batch.symbol != self._symbol or batch.offset == 0:
-            self._start_symbol(batch.symbol)
+        batch = CandleBatch(params, self.symbols)
+        if batch.symbols != self.symbols:  # a host that did not list the symbols in initialize
+            self._set_symbols(batch.symbols)
+            self.book = OrderBook(self.symbols, self.book.rules, keep_trades=False)
+            self.ctx._book = self.book
         signals: list[dict[str, Any]] = []
         if self._vectorized:
             self._run_vectorized(batch, signals)
         else:
             self._run_per_event(batch, signals)
-        position = self.mirror.snapshot()
         if batch.last:
             self._call("on_exit", batch.n, self.plugin.on_exit, self.ctx)
-            position = self.mirror.snapshot()
-            self._symbol = None
-        return {"signals": signals, "position": position}
+        return {"signals": signals, "book": self.book.snapshot()}
 
-    def _record(
-        self,
-        signals: list[dict[str, Any]],
-        sig: Signal,
-        at: int,
-        alert_index: int | None,
-        default_fill: float | None,
-        low: float | None,
-        high: float | None,
-        timestamp: int,
-    ) -> None:
-        self.mirror.apply(sig.type, sig.price, sig.size, default_fill=default_fill, low=low, high=high,
-                          timestamp=timestamp)
-        self.ctx.position = self.mirror.position
-        signals.append({"at": at, "alert": alert_index, "type": sig.type, "price": sig.price, "size": sig.size,
-                        "reason": sig.reason})
+    def _submit(self, signals: list[dict[str, Any]], sigs: list[Signal], at: int, alert: int | None, s: int,
+                ts: int, close: float | None, alert_fill: tuple[float | None, int, int] | None) -> None:
+        book = self.book
+        for sig in sigs:
+            signals.append(_wire(sig, at, alert))
+            if signal_problem(sig, self.symbols) is None:  # the host fails the run on it; the mirror skips it
+                book.submit(sig, s, ts, close=close, alert=alert_fill)
 
     def _run_per_event(self, batch: CandleBatch, signals: list[dict[str, Any]]) -> None:
         n = batch.n
+        ts, sym, opens, highs, lows, closes = (batch.timestamp, batch.symbol_ids, batch.open, batch.high, batch.low,
+                                               batch.close)
+        names = self.symbols
+        size = self._history
+        rows = zip(ts, opens, highs, lows, closes, batch.volume,
+                   repeat(names[0], n) if len(names) == 1 else (names[i] for i in sym), strict=True)
+        candles = list(map(_make_candle, rows))
+        lists = [items[-size:] for items in self._items]
+        bases = [len(lst) for lst in lists]
+        pos = [0] * n  # history end (exclusive) of each candle within its symbol's list
+        for k, s in enumerate(sym):
+            lst = lists[s]
+            lst.append(candles[k])
+            pos[k] = len(lst)
+        columns = {name: col.tolist() for name, col in batch.indicators.items()}  # type: ignore[attr-defined]
+        book = self.book
+        marks = book.marks
         ctx = self.ctx
         history = ctx.history
         indicators = ctx.indicators
-        keep = self._history - 1
-        tail = history._items[-keep:] if keep else []
-        candles = list(map(_make_candle, zip(batch.timestamp, batch.open, batch.high, batch.low, batch.close,
-                                             batch.volume, repeat(batch.symbol, n), strict=True)))
-        base = len(tail)
-        history._items = tail + candles
-        columns = {name: col.tolist() for name, col in batch.indicators.items()}  # type: ignore[attr-defined]
-        indicators._columns = columns
-        size = self._history
         on_candle = self.plugin.on_candle
+        awaiter = self._await
+        ends = set(batch.ends)
         alerts = batch.alerts
         next_alert = alerts[0]["at"] if alerts else _NO_ALERT
         alert_pos = 0
-        record = self._record
-        awaiter = self._await
-        for i, candle in enumerate(candles):
-            if next_alert == i:
-                alert_pos, next_alert = self._deliver_alerts(batch, candles, alert_pos, i, base, signals)
-                indicators._columns = columns
-            end = base + i + 1
-            history._end = end
-            history._start = end - size if end > size else 0
-            indicators._i = i
-            try:
-                sig = on_candle(candle, ctx)
-                if sig is not None and type(sig) is not Signal:
-                    sig = coerce_signal(awaiter(sig), "on_candle")
-            except Exception as exc:
-                raise HookError("on_candle", i, exc) from exc
-            if sig is not None and sig.type != "hold":
-                record(signals, sig, i, None, candle.close, candle.low, candle.high, candle.timestamp)
-        if alert_pos < len(alerts):
-            self._deliver_alerts(batch, candles, alert_pos, n, base, signals)
-        self._last_indicators = {name: col[-1:] for name, col in columns.items() if col}
+        last_row = [-1] * len(names)
+        r = 0
+        while r < n:
+            t = ts[r]
+            g_end = r + 1
+            while g_end < n and ts[g_end] == t:
+                g_end += 1
+            if next_alert <= r:
+                alert_pos, next_alert = self._deliver_alerts(batch, lists, bases, pos, columns, last_row,
+                                                             alert_pos, r, signals)
+            if book.work:
+                book.fill_group(t, [(sym[k], opens[k], highs[k], lows[k]) for k in range(r, g_end)])
+            indicators._columns = columns
+            for k in range(r, g_end):
+                s = sym[k]
+                marks[s] = closes[k]
+                if book.at_risk and book.holdings:
+                    book.check_liquidation(t)
+                ctx._sym = s
+                ctx.symbol = names[s]
+                history._items = lists[s]
+                end = pos[k]
+                history._end = end
+                history._start = end - size if end > size else 0
+                indicators._i = k
+                last_row[s] = k
+                try:
+                    out = on_candle(candles[k], ctx)
+                    if out is not None and type(out) is not Signal:
+                        out = awaiter(out)
+                except Exception as exc:
+                    raise HookError("on_candle", k, exc) from exc
+                if out is not None:
+                    if type(out) is Signal:
+                        if out.type != "hold":
+                            self._submit(signals, [out], k, None, s, t, closes[k], None)
+                    else:
+                        try:
+                            sigs = coerce_signals(out, "on_candle")
+                        except Exception as exc:
+                            raise HookError("on_candle", k, exc) from exc
+                        self._submit(signals, sigs, k, None, s, t, closes[k], None)
+                if k in ends:
+                    book.end_symbol(s, t)
+            r = g_end
+        for s, k in enumerate(last_row):
+            if k >= 0:
+                self._last_values[s] = {name: col[k:k + 1] for name, col in columns.items()}
+        self._items = [lst[-size:] for lst in lists]
 
-    def _deliver_alerts(
-        self,
-        batch: CandleBatch,
-        candles: list[Candle],
-        pos: int,
-        at: int,
-        base: int,
-        signals: list[dict[str, Any]],
-    ) -> tuple[int, int]:
-        """Deliver every alert that comes before candle `at`; the visible history ends at candle at-1."""
+    def _deliver_alerts(self, batch: CandleBatch, lists: list[list[Candle]], bases: list[int], pos: list[int],
+                        columns: dict[str, list[float]], last_row: list[int], a: int, r: int,
+                        signals: list[dict[str, Any]]) -> tuple[int, int]:
+        """Deliver every alert that comes before candle `r`: `ctx` shows the alert's symbol up to its last
+        candle seen (in this batch or an earlier one)."""
         ctx = self.ctx
         history = ctx.history
-        end = base + at
-        history._end = end
-        history._start = max(0, end - self._history)
         indicators = ctx.indicators
-        if at > 0:
-            indicators._i = at - 1
-        else:
-            indicators._columns = self._last_indicators
-            indicators._i = 0
         alerts = batch.alerts
-        nxt = candles[at] if at < len(candles) else None
-        while pos < len(alerts) and alerts[pos]["at"] == at:
-            raw = alerts[pos]
+        while a < len(alerts) and alerts[a]["at"] <= r:
+            raw = alerts[a]
             alert = Alert(str(raw["id"]), int(raw["timestamp"]), raw["symbol"], raw.get("price"),
                           raw.get("data") or {})
-            sig = coerce_signal(self._call("on_alert", at, self.plugin.on_alert, alert, ctx), "on_alert")
-            if sig is not None and sig.type != "hold":
-                default = alert.price if alert.price is not None else (nxt.open if nxt else None)
-                self._record(signals, sig, at, pos, default, nxt.low if nxt else None,
-                             nxt.high if nxt else None, alert.timestamp)
-            pos += 1
-        return pos, (alerts[pos]["at"] if pos < len(alerts) else _NO_ALERT)
+            s = self.book.index.get(alert.symbol, 0)
+            ctx._sym = s
+            ctx.symbol = alert.symbol
+            k = last_row[s] if s < len(last_row) else -1
+            history._items = lists[s] if s < len(lists) else []
+            if k >= 0:
+                history._end = pos[k]
+                indicators._columns = columns
+                indicators._i = k
+            else:  # nothing of this symbol in this batch yet: its candles from earlier batches
+                history._end = bases[s] if s < len(bases) else 0
+                indicators._columns = self._last_values[s] if s < len(self._last_values) else {}
+                indicators._i = 0
+            history._start = max(0, history._end - self._history)
+            out = self._call("on_alert", r, self.plugin.on_alert, alert, ctx)
+            try:
+                sigs = coerce_signals(out, "on_alert")
+            except Exception as exc:
+                raise HookError("on_alert", r, exc) from exc
+            price = alert.price if alert.price is None else float(alert.price)
+            self._submit(signals, sigs, r, a, s, alert.timestamp, None, (price, s, alert.timestamp))
+            a += 1
+        return a, (alerts[a]["at"] if a < len(alerts) else _NO_ALERT)
 
     def _run_vectorized(self, batch: CandleBatch, signals: list[dict[str, Any]]) -> None:
         result = self._call("on_batch", None, self.plugin.on_batch, batch, self.ctx)
-        pairs = sorted(((int(i), coerce_signal(s, "on_batch")) for i, s in (result or ())), key=lambda p: p[0])
-        for i, sig in pairs:
-            if not 0 <= i < batch.n:
-                error = IndexError(f"on_batch returned candle index {i} outside 0..{batch.n - 1}")
-                raise HookError("on_batch", i, error)
-            if sig is not None and sig.type != "hold":
-                self._record(signals, sig, i, None, batch.close[i], batch.low[i], batch.high[i], batch.timestamp[i])
+        pairs: list[tuple[int, Signal]] = []
+        for i, value in (result or ()):
+            at = int(i)
+            if not 0 <= at < batch.n:
+                error = IndexError(f"on_batch returned candle index {at} outside 0..{batch.n - 1}")
+                raise HookError("on_batch", at, error)
+            try:
+                pairs.extend((at, sig) for sig in coerce_signals(value, "on_batch"))
+            except Exception as exc:
+                raise HookError("on_batch", at, exc) from exc
+        pairs.sort(key=lambda p: p[0])
+        decided = []
+        for at, sig in pairs:
+            signals.append(_wire(sig, at, None))
+            if signal_problem(sig, self.symbols) is None:
+                decided.append((at, None, sig))
+        ids = batch.symbol_ids
+        index = self.book.index
+        alerts = [(int(a["at"]), a.get("price"), index.get(a["symbol"], 0), int(a["timestamp"])) for a in batch.alerts]
+        replay(self.book, batch.timestamp, ids, batch.open, batch.high, batch.low, batch.close, batch.ends, alerts,
+               decided)
 
 
 class FeatureDriver:
@@ -222,8 +277,9 @@ class FeatureDriver:
         if "on_candle" not in self.methods:
             return
         batch = CandleBatch(params)
+        names = batch.symbols
         rows = zip(batch.timestamp, batch.open, batch.high, batch.low, batch.close, batch.volume,
-                   repeat(batch.symbol, batch.n), strict=True)
+                   (names[i] for i in batch.symbol_ids), strict=True)
         self._call_each("on_candle", self.plugin.on_candle, map(_make_candle, rows))
 
     def trades(self, params: Mapping[str, Any]) -> None:

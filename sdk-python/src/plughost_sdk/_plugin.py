@@ -50,7 +50,7 @@ class StrategyPlugin:
         return ()
 
     def on_exit(self, ctx: StrategyContext) -> None:
-        """Called once at the end of each symbol's data, before the host closes an open position."""
+        """Called once after the last event of the run (positions still open were closed at their last close)."""
 
 
 class FeaturePlugin:
