@@ -26,6 +26,28 @@ PY_CASES = {
 }
 
 
+# The TypeScript plugin these tests break, written here so that they do not depend on the scaffold's body.
+MINIMAL_TS = """import type { Candle, Signal, StrategyContext, StrategyPlugin } from '@plughost/sdk';
+
+export default class Probe implements StrategyPlugin {
+  name = 'probe';
+  version = '0.1.0';
+
+  onCandle(candle: Candle, ctx: StrategyContext): Signal | null {
+    const h = ctx.history;
+    if (h.length < 2 || candle.close < 0) return null;
+    return null;
+  }
+}
+"""
+
+
+def _typescript_plugin(scaffold: Callable[..., Path]) -> Path:
+    plugin = scaffold("probe", language="typescript")
+    (plugin / "src" / "index.ts").write_text(MINIMAL_TS)
+    return plugin
+
+
 def _line_of(path: Path, text: str) -> int:
     return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if text in line)
 
@@ -92,7 +114,7 @@ def test_python_load_error_from_the_warm_fork_server_is_the_same(scaffold: Calla
 
 
 # TypeScript: edits of src/index.ts, built with tsc; the error names the .ts line (source maps).
-TS_HEADER = "import type { Alert, Candle, Signal, StrategyContext, StrategyPlugin } from '@plughost/sdk';\n"
+TS_HEADER = "import type { Candle, Signal, StrategyContext, StrategyPlugin } from '@plughost/sdk';\n"
 TS_CASES = {
     "missing_module": ((TS_HEADER, TS_HEADER + "// @ts-ignore\nimport * as missing from 'no-such-package-xyz';\n"
                         "export const used = missing;\n"),
@@ -108,7 +130,7 @@ TS_CASES = {
 def test_typescript_load_errors_at_the_authors_line(case: str, scaffold: Callable[..., Path], cli: Cli,
                                                     tmp_path: Path) -> None:
     (old, new), file, source, kind = TS_CASES[case]
-    plugin = scaffold("probe", language="typescript")
+    plugin = _typescript_plugin(scaffold)
     index = plugin / "src" / "index.ts"
     text = index.read_text()
     assert old in text
@@ -149,7 +171,7 @@ def test_javascript_syntax_error_at_the_authors_line(scaffold: Callable[..., Pat
 
 @pytest.mark.node
 def test_typescript_stack_traces_point_at_src(scaffold: Callable[..., Path], cli: Cli, tmp_path: Path) -> None:
-    plugin = scaffold("probe", language="typescript")
+    plugin = _typescript_plugin(scaffold)
     index = plugin / "src" / "index.ts"
     marker = "    const h = ctx.history;\n"
     text = index.read_text()
@@ -161,6 +183,6 @@ def test_typescript_stack_traces_point_at_src(scaffold: Callable[..., Path], cli
                "--out", tmp_path / "out")
     assert done.exit_code == 1
     error = json.loads(next((tmp_path / "out" / "runs").glob("*/summary.json")).read_text())["error"]
-    assert error["code"] == "PLUGIN_ERROR"
+    assert error["code"] == "PLUGIN_ERROR", error
     assert f"src/index.ts:{line}:" in error["traceback"], error["traceback"]
     assert "dist/index.js" not in error["traceback"].splitlines()[1]

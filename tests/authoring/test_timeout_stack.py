@@ -15,6 +15,28 @@ from .conftest import CANDLES, Cli, build_typescript
 ON_CANDLE = "        if len(ctx.history) < self.lookback:\n"
 
 
+# The TypeScript plugin these tests break, written here so that they do not depend on the scaffold's body.
+MINIMAL_TS = """import type { Candle, Signal, StrategyContext, StrategyPlugin } from '@plughost/sdk';
+
+export default class Probe implements StrategyPlugin {
+  name = 'probe';
+  version = '0.1.0';
+
+  onCandle(candle: Candle, ctx: StrategyContext): Signal | null {
+    const h = ctx.history;
+    if (h.length < 2 || candle.close < 0) return null;
+    return null;
+  }
+}
+"""
+
+
+def _typescript_plugin(scaffold: Callable[..., Path]) -> Path:
+    plugin = scaffold("probe", language="typescript")
+    (plugin / "src" / "index.ts").write_text(MINIMAL_TS)
+    return plugin
+
+
 def _line_of(path: Path, text: str) -> int:
     return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if text in line)
 
@@ -44,7 +66,7 @@ def test_python_timeout_shows_the_line_of_the_loop(scaffold: Callable[..., Path]
 @pytest.mark.node
 def test_typescript_timeout_shows_the_ts_line_of_the_loop(scaffold: Callable[..., Path], cli: Cli,
                                                           tmp_path: Path) -> None:
-    plugin = scaffold("probe", language="typescript")
+    plugin = _typescript_plugin(scaffold)
     index = plugin / "src" / "index.ts"
     marker = "    const h = ctx.history;\n"
     text = index.read_text()
