@@ -20,13 +20,28 @@
         +-- PluginError                the plugin raised; carries its traceback (PLUGIN_ERROR)
         +-- ResourceLimitExceeded      the plugin went over its memory limit (RESOURCE_LIMIT)
 
-Each message says which plugin, what happened and what to do next. `str(err)` is the one-paragraph
-form shown to users; `err.to_dict()` is what lands in a run's `summary.json` under `error`.
+The batch runner's codes (BATCH_LOCKED, PLUGIN_QUARANTINED, WORKER_LOST, INTERRUPTED) are branches of this
+tree in batch/errors.py. Warnings (a run's `warnings` in summary.json) carry a `WarningCode`, or the code of the error a
+feature's hook raised. Each message says which plugin, what happened and what to do next. `str(err)` is
+the one-paragraph form shown to users; `err.to_dict()` is what lands in a run's `summary.json` under
+`error`.
 """
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
+
+
+class WarningCode(StrEnum):
+    """The codes of a run's `warnings` (summary.json) that are not error codes. A warning never fails the
+    run; a feature's failed hook under `onError: continue` is recorded as a warning with its error's code
+    (PLUGIN_ERROR, ...) instead. Each has a section in docs/troubleshooting.md."""
+
+    TEARDOWN_FAILED = "TEARDOWN_FAILED"    # a plugin failed its shutdown after every result was in
+    METRIC_REFUSED = "METRIC_REFUSED"      # a feature's on_post_run metric is not a number
+    ARTIFACT_REFUSED = "ARTIFACT_REFUSED"  # a feature's artifact has an unsafe name or is not str/bytes
+    LIQUIDATED = "LIQUIDATED"              # the equity reached zero: every position was closed
 
 
 class PlughostError(Exception):

@@ -16,7 +16,7 @@ from plughost_sdk.orders import TradeRecord
 
 from .. import __version__
 from ..config import resolve_config
-from ..errors import PlughostError, PluginError
+from ..errors import PlughostError, PluginError, WarningCode
 from ..loader import load_plugin
 from ..protocol.messages import CandleBatch
 from ..proxy import PluginProxy, StrategyProxy
@@ -171,7 +171,7 @@ class _Run:
         if ledger is not None and ledger.book.liquidated:
             at = ledger.book.liquidated_at
             self.state.warnings.append({
-                "code": "LIQUIDATED", "plugin": self.run.strategy, "timestamp": at,
+                "code": WarningCode.LIQUIDATED.value, "plugin": self.run.strategy, "timestamp": at,
                 "message": "equity reached zero: every position was closed at its last close and no entry "
                            "was taken after",
                 "hint": "lower `size` or `leverage`, or protect positions with stop_loss",
@@ -209,7 +209,8 @@ class _Run:
                 proxy.close()
             failure = proxy.teardown_error
             if failure is not None:  # results already received stay; the run records the failure
-                self.state.warnings.append({**failure.to_dict(), "code": "TEARDOWN_FAILED", "cause": failure.code})
+                self.state.warnings.append({**failure.to_dict(), "code": WarningCode.TEARDOWN_FAILED.value,
+                                            "cause": failure.code})
 
 
 def run_backtest(
