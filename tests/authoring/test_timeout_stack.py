@@ -88,3 +88,19 @@ def test_typescript_timeout_shows_the_ts_line_of_the_loop(scaffold: Callable[...
     assert "onCandle" in error["stopped_at"]["function"]
     assert f"src/index.ts:{error['stopped_at']['line']} in" in error["message"]
     assert "plugin stack when it was stopped" in done.stderr
+
+
+def test_python_start_timeout_shows_the_import_line(scaffold: Callable[..., Path], cli: Cli, tmp_path: Path) -> None:
+    plugin = scaffold("probe")
+    strategy = plugin / "strategy.py"
+    text = strategy.read_text()
+    strategy.write_text(text.replace("from typing import Any\n", "from typing import Any\nimport time\n"
+                                     "time.sleep(60)  # a slow import\n", 1))
+    line = _line_of(strategy, "time.sleep(60)")
+    done = cli("run", "--strategy", "probe", "--candles", CANDLES, "--plugins-dir", plugin.parent,
+               "--out", tmp_path / "out", "--start-timeout", "2")
+    assert done.exit_code == 1
+    error = json.loads(next((tmp_path / "out" / "runs").glob("*/summary.json")).read_text())["error"]
+    assert error["code"] == "PLUGIN_START_TIMEOUT"
+    assert error["stopped_at"]["line"] == line and error["stopped_at"]["function"] == "<module>"
+    assert f"strategy.py:{line} in <module>" in error["message"]

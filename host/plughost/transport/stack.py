@@ -90,6 +90,9 @@ def capture_stack(process: PluginProcess, wait: float = DEFAULT_WAIT) -> StackDu
             text, changed = new, now
         elif _dump_lines(text) and now - changed >= _QUIET:
             break
+        elif process.poll() is not None:  # e.g. the signal's default action, before the runner set it up
+            text = process.stderr.since(mark)
+            break
         time.sleep(0.01)
     lines = _dump_lines(text)
     if not lines:
