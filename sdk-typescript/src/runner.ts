@@ -54,6 +54,7 @@ async function main(): Promise<void> {
   const maxFrame = maxFrameFromEnv();
   watchParent();
 
+  const watchdog = startStackWatchdog(); // its thread starts while the plugin loads
   let plugin;
   try {
     plugin = await loadPlugin(entry, kind);
@@ -75,9 +76,8 @@ async function main(): Promise<void> {
   });
   process.stdin.on('end', () => process.exit(0));
   process.stdin.on('error', () => process.exit(0));
+  await watchdog;
   server.hello();
-  // After hello: the worker's start (~20 ms) stays off the handshake.
-  setImmediate(startStackWatchdog);
 }
 
 process.on('unhandledRejection', (e) => {

@@ -4,7 +4,7 @@
  * (Node runs them on the main thread, which is the one stuck), so a worker thread waits on the pipe and
  * pauses the main thread through the inspector (V8 services that between two loop iterations, even in
  * `while (true) {}`), evaluates `new Error().stack` in its top frame (source-mapped, so `src/*.ts` lines)
- * and writes it on stderr. The inspector session is opened only then: nothing is paid until a timeout.
+ * and writes it on stderr. The inspector session is opened only then.
  */
 import { Worker } from 'node:worker_threads';
 
@@ -14,7 +14,7 @@ const WORKER = `
 const { Session } = require('node:inspector');
 const net = require('node:net');
 const fs = require('node:fs');
-const { workerData } = require('node:worker_threads');
+const { workerData, parentPort } = require('node:worker_threads');
 let busy = false;
 async function dump() {
   if (busy) return;
@@ -44,18 +44,33 @@ async function dump() {
 const pipe = new net.Socket({ fd: workerData.fd, readable: true, writable: false });
 pipe.on('data', () => void dump());
 pipe.on('error', () => pipe.destroy());
+parentPort.postMessage('ready');
 `;
 
-/** Starts the watchdog when the host gave a pipe; never keeps the process alive by itself. */
-export function startStackWatchdog(): void {
+/**
+ * Starts the watchdog when the host gave a pipe; never keeps the process alive by itself. Resolves once
+ * the thread is up (or could not start): the runner says hello only then, because the host may cap the
+ * process's address space right after the handshake (memory_limit_mb), and a V8 isolate reserves its
+ * address space when it starts.
+ */
+export function startStackWatchdog(): Promise<void> {
   const raw = process.env['PLUGHOST_STACK_FD'];
   const fd = Number(raw);
-  if (!raw || !Number.isInteger(fd) || fd < 0) return;
-  try {
-    const worker = new Worker(WORKER, { eval: true, workerData: { fd, header: STACK_HEADER }, stdout: false, stderr: false });
-    worker.on('error', () => undefined); // a watchdog that cannot run costs the stack, never the run
-    worker.unref();
-  } catch {
-    // same
-  }
+  if (!raw || !Number.isInteger(fd) || fd < 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    try {
+      const worker = new Worker(WORKER, {
+        eval: true, workerData: { fd, header: STACK_HEADER }, stdout: false, stderr: false,
+        // A small heap: it only holds one inspector session and a stack string.
+        resourceLimits: { maxOldGenerationSizeMb: 8, maxYoungGenerationSizeMb: 2, codeRangeSizeMb: 2, stackSizeMb: 1 },
+      });
+      // A watchdog that cannot run costs the stack on a timeout, never the run.
+      worker.on('error', () => resolve());
+      worker.on('exit', () => resolve());
+      worker.once('message', () => resolve());
+      worker.unref();
+    } catch {
+      resolve();
+    }
+  });
 }

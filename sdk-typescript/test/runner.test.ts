@@ -168,3 +168,28 @@ test('a bad frame from the host makes the runner exit 1 with the reason', TIMEOU
   assert.equal(await c.exited, 1);
   assert.match(c.stderr, /frame too large/);
 });
+
+test('a busy main thread: a byte on PLUGHOST_STACK_FD makes the watchdog write its stack (the spinning line) on stderr',
+  TIMEOUT, async () => {
+    const proc = spawn(process.execPath, [RUNNER], {
+      env: { ...env('spin-init.cjs'), PLUGHOST_STACK_FD: '3' }, stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
+    });
+    spawned.push(proc as unknown as ChildProcessWithoutNullStreams);
+    let stderr = '';
+    proc.stderr!.on('data', (b: Buffer) => { stderr += b.toString(); });
+    const dec = new FrameDecoder();
+    const frames: unknown[] = [];
+    proc.stdout!.on('data', (b: Buffer) => { for (const f of dec.push(b)) frames.push(decode(f)); });
+    while (frames.length === 0) await new Promise((r) => setTimeout(r, 20));
+    assert.equal((frames[0] as unknown[])[1], 'hello');
+    proc.stdin!.write(encodeFrame(encode([0, 1, 'initialize', { config: {}, run_id: 'r', run: { history: 10, size: 1, symbols: ['X'] } }])));
+    await new Promise((r) => setTimeout(r, 300)); // now spinning in initialize
+    (proc.stdio[3] as NodeJS.WritableStream).write('s');
+    const deadline = Date.now() + 5000;
+    while (!/spin-init\.cjs:\d+/.test(stderr) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    proc.kill('SIGKILL');
+    assert.match(stderr, /plughost: stack of the plugin's main thread when it was stopped \(most recent call first\):\n/);
+    const line = /at Object\.initialize \((.*spin-init\.cjs):(\d+):\d+\)/.exec(stderr);
+    assert.ok(line, stderr);
+    assert.ok([5, 6].includes(Number(line[2])), stderr); // the `for (;;)` loop
+  });
