@@ -11,6 +11,7 @@ import contextlib
 import errno
 import os
 import select
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -86,13 +87,23 @@ def doing(method: str) -> str:
 
 _LOAD_HINTS = {
     "syntax": "fix the syntax at that line (the plugin was not run)",
-    "missing_module": "install the missing module where the plugin runs (Python: into the environment that runs "
-                      "plughost; TypeScript: `npm install` in the plugin folder), or fix the import's name",
     "raised": "the plugin's module-level code raised while being imported; fix that line, or move the work "
               "into initialize() where errors name the hook",
-    "no_plugin": "Python: define one StrategyPlugin/FeaturePlugin subclass or export an instance named `plugin`; "
-                 "TypeScript: `export default` a class or an object",
 }
+_LOAD_HINTS_BY_LANGUAGE = {
+    ("missing_module", "python"): f"install the module into the Python that runs the plugins ({sys.executable} "
+                                  "-m pip install NAME), or fix the import's name",
+    ("missing_module", "node"): "`npm install` it in the plugin folder (and rebuild), or fix the import's name",
+    ("no_plugin", "python"): "define exactly one StrategyPlugin/FeaturePlugin subclass in the entry module, or "
+                             "export an instance named `plugin`",
+    ("no_plugin", "node"): "`export default` the plugin class or object from the entry file (a feature also "
+                           "needs a `hooks` object)",
+}
+
+
+def load_hint(kind: str, language: str) -> str:
+    runtime = "python" if language == "python" else "node"
+    return _LOAD_HINTS_BY_LANGUAGE.get((kind, runtime)) or _LOAD_HINTS.get(kind) or _LOAD_HINTS["raised"]
 
 
 def _shown_path(file: str) -> str:
@@ -349,7 +360,7 @@ class Session:
         return PluginLoadFailed(
             load_failure_message(self.name, failure), plugin=self.name, error_type=failure.type,
             kind=failure.kind, file=failure.file, line=failure.line, column=failure.column, source=failure.source,
-            traceback=failure.traceback, hint=_LOAD_HINTS.get(failure.kind, _LOAD_HINTS["raised"]),
+            traceback=failure.traceback, hint=load_hint(failure.kind, self.process.spec.language),
             **self._stderr_fields(),
         )
 
