@@ -27,7 +27,14 @@ async function dump() {
     const paused = new Promise((resolve) => session.once('Debugger.paused', (m) => resolve(m.params)));
     await post('Debugger.enable');
     await post('Debugger.pause');
-    const frames = (await paused).callFrames;
+    // The pause lands at the next JavaScript the main thread runs: none comes while it waits for I/O.
+    const idle = new Promise((resolve) => setTimeout(resolve, 300, null));
+    const params = await Promise.race([paused, idle]);
+    if (params === null) {
+      fs.writeSync(2, 'plughost: no stack: the main thread runs no JavaScript (it waits for I/O or a Promise)\\n');
+      return;
+    }
+    const frames = params.callFrames;
     const r = await post('Debugger.evaluateOnCallFrame',
       { callFrameId: frames[0].callFrameId, expression: 'new Error().stack', silent: true });
     // Drop "Error" and the frame of the evaluated expression itself.
@@ -65,7 +72,10 @@ export function startStackWatchdog(): Promise<void> {
         resourceLimits: { maxOldGenerationSizeMb: 8, maxYoungGenerationSizeMb: 2, codeRangeSizeMb: 2, stackSizeMb: 1 },
       });
       // A watchdog that cannot run costs the stack on a timeout, never the run.
-      worker.on('error', () => resolve());
+      worker.on('error', (e) => {
+        process.stderr.write(`plughost runner: the stack watchdog stopped: ${String(e)}\n`);
+        resolve();
+      });
       worker.on('exit', () => resolve());
       worker.once('message', () => resolve());
       worker.unref();

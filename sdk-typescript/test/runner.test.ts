@@ -193,3 +193,24 @@ test('a busy main thread: a byte on PLUGHOST_STACK_FD makes the watchdog write i
     assert.ok(line, stderr);
     assert.ok([5, 6].includes(Number(line[2])), stderr); // the `for (;;)` loop
   });
+
+test('an idle main thread: the watchdog says it has no stack instead of leaving the host waiting', TIMEOUT, async () => {
+  const proc = spawn(process.execPath, [RUNNER], {
+    env: { ...env('tsc-cjs.js'), PLUGHOST_STACK_FD: '3' }, stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
+  });
+  spawned.push(proc as unknown as ChildProcessWithoutNullStreams);
+  let stderr = '';
+  proc.stderr!.on('data', (b: Buffer) => { stderr += b.toString(); });
+  let out = 0;
+  proc.stdout!.on('data', (b: Buffer) => { out += b.length; });
+  while (out === 0) await new Promise((r) => setTimeout(r, 20));
+  const asked = Date.now();
+  (proc.stdio[3] as NodeJS.WritableStream).write('s');
+  const answered = (): boolean => /plughost: (no stack|stack of)/.test(stderr);
+  while (!answered() && Date.now() < asked + 5000) await new Promise((r) => setTimeout(r, 20));
+  proc.kill('SIGKILL');
+  // "no stack", or, when the runner's own 1 s timer happens to run within the 300 ms, that timer's stack
+  assert.match(stderr, /plughost: no stack: the main thread runs no JavaScript|processTimers/);
+  assert.ok(Date.now() - asked < 1500, `answered after ${Date.now() - asked} ms`);
+  assert.doesNotMatch(stderr, /watchdog stopped/);
+});

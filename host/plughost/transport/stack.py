@@ -27,6 +27,7 @@ _PY_FRAME = re.compile(r'^\s+File "(?P<file>[^"]+)", line (?P<line>\d+) in (?P<f
 _JS_FRAME = re.compile(r"^\s+at (?:(?P<func>.+?) \()?(?:file://)?(?P<file>/[^():]+):(?P<line>\d+):\d+\)?$")
 _HEADER = re.compile(r"^(?:Current thread|Thread) 0x[0-9a-f]+ \(most recent call first\):$"
                      r"|^Stack \(most recent call first\):$|^plughost: stack of the plugin's main thread")
+_NO_STACK = "plughost: no stack:"
 _LIBRARY_PARTS = ("site-packages", "dist-packages", "node_modules", "plughost_sdk")
 
 
@@ -88,6 +89,8 @@ def capture_stack(process: PluginProcess, wait: float = DEFAULT_WAIT) -> StackDu
         now = time.monotonic()
         if new != text:
             text, changed = new, now
+            if _NO_STACK in text:  # the runner says it has none to give (Node, waiting on I/O)
+                return None
         elif _dump_lines(text) and now - changed >= _QUIET:
             break
         elif process.poll() is not None:  # e.g. the signal's default action, before the runner set it up
