@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: setup run test test-quick test-python test-node lint bench clean
+.PHONY: setup run test test-quick test-python test-node lint bench clean vendor-charts
 
 setup: $(VENV)/.installed node_modules/.installed sdk-typescript/dist/runner.js
 
@@ -21,6 +21,11 @@ node_modules/.installed: package.json package-lock.json sdk-typescript/package.j
 sdk-typescript/dist/runner.js: node_modules/.installed $(shell find sdk-typescript/src plugins -name '*.ts' -not -path '*/node_modules/*' -not -name '*.d.ts' 2>/dev/null)
 	npm run build --silent
 	touch $@
+
+# The report's charting library (lightweight-charts, pinned in package.json) is committed under
+# host/plughost/reports/assets/ so that a pip install needs no npm; refresh it after changing the pin.
+vendor-charts: node_modules/.installed
+	npm run vendor:charts --silent
 
 run: setup
 	$(VENV)/bin/plughost run --batch examples/demo-batch.toml --out plughost-out

@@ -180,8 +180,10 @@ def run_engine(path: Path, strategy: str, *, features: tuple[str, ...] = (), in_
 
     registry = Registry.discover([PLUGINS, REPO / "plugins", REPO / "tests" / "fixtures" / "plugins" / "node"],
                                  use_cache=False)
+    # fill_at "close": the peers and the bare loop book at the signal candle's close; the same rule
+    # here keeps every row's trades comparable (the default next-open fill costs the same).
     run = RunConfig.parse({"strategy": strategy, "candles": str(path), "indicators": INDICATORS,
-                           "features": list(features), "batch_size": 8192})
+                           "features": list(features), "batch_size": 8192, "fill_at": "close"})
     original = engine.load_plugin
     if in_process:
         engine.load_plugin = lambda entry, **kw: InProcessStrategy(entry)  # type: ignore[assignment]
@@ -193,11 +195,11 @@ def run_engine(path: Path, strategy: str, *, features: tuple[str, ...] = (), in_
         engine.load_plugin = original
     if outcome.status != "ok":
         raise SystemExit(f"{strategy}: run failed: {outcome.error}")
-    trades = pq.read_table(outcome.run_dir / "trades.parquet").to_pydict()  # type: ignore[operator]
+    table = pq.read_table(outcome.run_dir / "trades.parquet")  # type: ignore[operator]
     ts = pq.read_table(path, columns=["timestamp"])["timestamp"].to_numpy()
-    keep = [r != "end_of_data" for r in trades["exit_reason"]]
-    entries = np.searchsorted(ts, np.array(trades["entry_time"], np.int64)[keep])
-    exits = np.searchsorted(ts, np.array(trades["exit_time"], np.int64)[keep])
+    keep = np.array([r != "end_of_data" for r in table["exit_reason"].to_pylist()], bool)
+    entries = np.searchsorted(ts, table["entry_time"].cast(pa.int64()).to_numpy()[keep])
+    exits = np.searchsorted(ts, table["exit_time"].cast(pa.int64()).to_numpy()[keep])
     pairs = list(zip(entries.tolist(), exits.tolist(), strict=True))
     calls = outcome.summary["plugins"].get(strategy, {}).get("calls", {}).get("candles", {})
     return elapsed, pairs, outcome.summary["candles"] / (calls["total_ms"] / 1e3) if calls else 0.0

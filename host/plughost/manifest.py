@@ -16,9 +16,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema, field_validator
 
-from plughost.errors import ManifestError
+from plughost.errors import ConfigError, ManifestError
+from plughost.indicators import INDICATOR_TYPES, parse_indicators
 
 MANIFEST_FILE = "plugin.json"
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
@@ -32,6 +33,30 @@ SCHEMA_ID = "https://plughost.dev/schemas/plugin.schema.json"
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "protocol" / "plugin.schema.json"
 
 Severity = Literal["error", "warning", "info"]
+
+_COUNT = {"type": "integer", "minimum": 1, "maximum": 100_000}
+INDICATORS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": (
+        "Indicators the strategy reads, by name, as in a run config's `indicators`; the run's own win on a "
+        "name clash. bbands publishes <name>.upper/.middle/.lower, macd <name>.line/.signal/.histogram."
+    ),
+    "additionalProperties": {
+        "type": "object",
+        "required": ["type"],
+        "additionalProperties": False,
+        "properties": {
+            "type": {"type": "string", "enum": list(INDICATOR_TYPES)},
+            "period": {**_COUNT, "description": "Window length (sma, ema, rsi, atr, stddev, bbands)."},
+            "k": {"type": "number", "exclusiveMinimum": 0, "maximum": 1000,
+                  "description": "bbands: band width in standard deviations (default 2)."},
+            "fast": {**_COUNT, "description": "macd: fast EMA period (default 12)."},
+            "slow": {**_COUNT, "description": "macd: slow EMA period (default 26)."},
+            "signal": {**_COUNT, "description": "macd: signal EMA period (default 9)."},
+        },
+    },
+    "examples": [{"sma_10": {"type": "sma", "period": 10}, "bb": {"type": "bbands", "period": 20, "k": 2}}],
+}
 
 
 @dataclass(frozen=True)
@@ -94,6 +119,19 @@ class PluginManifest(BaseModel):
     )
     description: str | None = Field(default=None, description="One line about the plugin.")
     author: str | None = Field(default=None, description="Who wrote it.")
+    indicators: Annotated[dict[str, dict[str, Any]] | None, WithJsonSchema(INDICATORS_SCHEMA)] = Field(
+        default=None,
+        description="Indicators the strategy reads: {name: {type, period, ...}}, merged under the run's.",
+    )
+
+    @field_validator("indicators")
+    @classmethod
+    def _indicators_valid(cls, value: dict[str, dict[str, Any]] | None) -> dict[str, dict[str, Any]] | None:
+        try:
+            parse_indicators(value)
+        except ConfigError as exc:
+            raise ValueError(exc.message) from None
+        return value
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(by_alias=True, exclude_none=True)
@@ -146,6 +184,8 @@ def _friendly(err: dict[str, Any]) -> str:
         return f"invalid version {json.dumps(err.get('input'))}: use a semantic version such as 1.0.0"
     if kind == "dict_type" and not loc:
         return "plugin.json must hold a JSON object"
+    if kind == "value_error":
+        return f"'{key}': {str(err.get('msg', 'invalid')).removeprefix('Value error, ')}"
     return f"'{key}': {err.get('msg', 'invalid')}" if key else str(err.get("msg", "invalid"))
 
 

@@ -79,11 +79,11 @@ class PluginProxy:
     def initialize(
         self, config: dict[str, Any], run_id: str, *, history: int = 200, size: float = 1.0,
         symbols: Sequence[str] = (),
-        rules: dict[str, Any] | None = None,
+        rules: dict[str, Any] | None = None, lookahead_check: bool = False,
     ) -> None:
         self._call("initialize", {"config": config, "run_id": run_id,
                                   "run": {"history": history, "size": size, "symbols": list(symbols),
-                                          "rules": rules or {"size": size}}})
+                                          "rules": rules or {"size": size}, "lookahead_check": lookahead_check}})
 
     def ping(self, value: Any = None) -> Any:
         return self._call("ping", value)

@@ -11,7 +11,9 @@ Checks, in order (later ones are skipped, with an `info` diagnostic, when earlie
   default-config                    the schema's defaults alone make a valid config
   interface / handshake             the plugin starts, says hello, matches its manifest, implements its type
   trial-run                         initialize + 200 synthetic candles under short timeouts (start 10 s,
-                                    call 5 s): a crash, hang or malformed signal is reported with its code
+                                    call 5 s): a crash, hang or malformed signal is reported with its code.
+                                    A strategy's declared `indicators` (plugin.json) ride along, computed
+                                    as a run computes them.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from plughost.errors import (
     PluginLoadFailed,
     PluginStartTimeout,
 )
+from plughost.indicators import compute_indicators, parse_indicators
 from plughost.loader import load_plugin
 from plughost.manifest import MANIFEST_FILE, Diagnostic
 from plughost.registry import PluginEntry, Registry, check_dependencies, scan_single
@@ -107,8 +110,10 @@ def resolve_target(target: str, registry: Registry) -> PluginEntry:
     return entry
 
 
-def synthetic_batches(n: int = TRIAL_CANDLES, batch: int = TRIAL_BATCH, symbol: str = TRIAL_SYMBOL) -> list[Any]:
-    """A deterministic random-walk candle series, cut into `CandleBatch`es."""
+def synthetic_batches(n: int = TRIAL_CANDLES, batch: int = TRIAL_BATCH, symbol: str = TRIAL_SYMBOL,
+                      indicators: Mapping[str, Any] | None = None) -> list[Any]:
+    """A deterministic random-walk candle series, cut into `CandleBatch`es, with the `indicators`
+    (a run config's or plugin.json's `indicators` object) computed over it."""
     from plughost.protocol.messages import CandleBatch
 
     rng = np.random.default_rng(1234)
@@ -119,6 +124,7 @@ def synthetic_batches(n: int = TRIAL_CANDLES, batch: int = TRIAL_BATCH, symbol: 
     high = np.maximum(open_, close) + spread
     low = np.minimum(open_, close) - spread
     volume = rng.uniform(100.0, 1000.0, n)
+    values = compute_indicators(parse_indicators(indicators), high, low, close)
     out = []
     for start in range(0, n, batch):
         end = min(n, start + batch)
@@ -134,7 +140,7 @@ def synthetic_batches(n: int = TRIAL_CANDLES, batch: int = TRIAL_BATCH, symbol: 
                 volume=np.ascontiguousarray(volume[start:end]),
                 symbol=np.zeros(end - start, np.int32),
                 ends=[end - start - 1] if end == n else [],
-                indicators={},
+                indicators={k: np.ascontiguousarray(v[start:end]) for k, v in values.items()},
                 alerts=[],
                 last=end == n,
             )
@@ -245,7 +251,8 @@ def validate_entry(
 
 
 def _trial(entry: PluginEntry, proxy: Any, config: dict[str, Any], candles: int, diags: list[Diagnostic]) -> None:
-    batches = synthetic_batches(candles)
+    declared = entry.manifest.indicators if entry.manifest is not None and entry.type == "strategy" else None
+    batches = synthetic_batches(candles, indicators=declared)
     proxy.initialize(config, f"validate-{entry.name}", history=200, size=1.0, symbols=[TRIAL_SYMBOL])
     if entry.type == "strategy":
         for batch in batches:

@@ -1,6 +1,6 @@
 /** Validates the params of a `candles` message (PROTOCOL.md section 6) into a typed batch. */
 import { ProtocolError } from './errors';
-import { CANDLE_COLUMNS } from './columns';
+import { CANDLE_COLUMNS, i32View } from './columns';
 import type { BinColumns } from './history';
 import { field, isBool, isBytes, isInt, isList, isMap, isString, type Params } from './messages';
 import type { Alert } from './types';
@@ -10,11 +10,16 @@ export interface BatchAlert extends Alert {
 }
 
 export interface ParsedBatch {
-  symbol: string;
   offset: number;
   n: number;
   columns: BinColumns;
+  /** Per candle, its symbol's index into `run.symbols` (range checked by the driver, which knows them). */
+  symbol: Int32Array;
   indicators: [string, Uint8Array][];
+  /** Indexes of candles that are the last candle of their symbol. */
+  ends: number[];
+  /** The run's symbols when the batch names them (the host does; a feature may not have them from initialize). */
+  symbols: string[] | null;
   alerts: BatchAlert[];
   last: boolean;
 }
@@ -31,7 +36,6 @@ function toNumber(v: unknown): number | undefined {
 }
 
 export function parseCandles(p: Params): ParsedBatch {
-  const symbol = field(p, 'symbol', isString, 'a string');
   const offset = field(p, 'offset', isInt, 'an int');
   const n = field(p, 'n', isInt, 'an int');
   if (n < 0) invalid('params.n must be >= 0');
@@ -43,6 +47,15 @@ export function parseCandles(p: Params): ParsedBatch {
     if (bin.byteLength !== n * 8) invalid(`column ${name} has ${bin.byteLength} bytes, expected ${n} x 8`);
     columns[name] = bin;
   }
+  const symbolBin = cols['symbol'];
+  if (!isBytes(symbolBin)) invalid('params.columns.symbol must be bin (int32 indexes into run.symbols)');
+  const symbol = i32View(symbolBin, n, 'symbol');
+  const rawEnds = p!['ends'] ?? [];
+  if (!isList(rawEnds)) invalid('params.ends must be a list');
+  const ends = rawEnds.map((e, k) => {
+    if (!isInt(e) || e < 0 || e >= n) invalid(`ends[${k}] must be an int in 0..${n - 1}`);
+    return e;
+  });
   const indicators: [string, Uint8Array][] = [];
   const ind = p!['indicators'];
   if (ind !== null && ind !== undefined) {
@@ -53,11 +66,17 @@ export function parseCandles(p: Params): ParsedBatch {
       indicators.push([name, bin]);
     }
   }
+  const rawSymbols = p!['symbols'];
+  let symbols: string[] | null = null;
+  if (rawSymbols !== undefined && rawSymbols !== null) {
+    if (!isList(rawSymbols) || !rawSymbols.every(isString)) invalid('params.symbols must be a list of strings');
+    symbols = rawSymbols;
+  }
   const last = field(p, 'last', isBool, 'a bool');
   const rawAlerts = p!['alerts'] ?? [];
   if (!isList(rawAlerts)) invalid('params.alerts must be a list');
   const alerts = rawAlerts.map((a, k) => parseAlert(a, k, n));
-  return { symbol, offset, n, columns, indicators, alerts, last };
+  return { offset, n, columns, symbol, indicators, ends, symbols, alerts, last };
 }
 
 function parseAlert(a: unknown, k: number, n: number): BatchAlert {

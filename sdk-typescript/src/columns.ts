@@ -49,3 +49,15 @@ export function copyI64AsNumber(dst: Float64Array, at: number, bin: Uint8Array, 
     dst[at + i] = hi * 4294967296 + lo;
   }
 }
+
+/** An Int32Array over a bin of n int32 (the `symbol` column): a view when aligned, else a copy. */
+export function i32View(bin: Uint8Array, n: number, name: string): Int32Array {
+  if (bin.byteLength !== n * 4) {
+    throw new ProtocolError('invalid message', `column ${name} has ${bin.byteLength} bytes, expected ${n} x 4`);
+  }
+  if (LITTLE_ENDIAN && bin.byteOffset % 4 === 0) return new Int32Array(bin.buffer, bin.byteOffset, n);
+  const out = new Int32Array(n);
+  const dv = new DataView(bin.buffer, bin.byteOffset, bin.byteLength);
+  for (let i = 0; i < n; i++) out[i] = dv.getInt32(i * 4, true);
+  return out;
+}

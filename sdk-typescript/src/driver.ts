@@ -1,35 +1,47 @@
 /**
- * Walks one `candles` batch for a strategy (PROTOCOL.md section 6): alerts with `at == i` to onAlert,
- * then candle i to onCandle, the position mirror after every signal, onExit after a symbol's last batch.
+ * Walks one `candles` batch of the run's merged stream for a strategy (PROTOCOL.md section 6,
+ * docs/orders.md section 1). For each timestamp group: the alerts at its first index to onAlert, then the
+ * order book's fills at that timestamp, then per candle: mark (and liquidation check), onCandle, its
+ * signals submitted, the end of its symbol when the candle is in `ends`. onExit once after the last batch.
+ * An `onBatch` strategy is called once per batch and its signals replayed through the same walk.
  *
  * Speed: the loop only goes async when the plugin actually returned a thenable (a Promise per candle costs
  * more than the rest of the loop together); per candle it allocates only the Candle handed to the plugin.
  */
-import { SignalError } from './errors';
-import { HistoryView, CandleRecord, Series } from './history';
+import { ProtocolError, SignalError } from './errors';
+import { HistoryView, CandleRecord, Series, decodeColumns, type DecodedColumns } from './history';
 import { f64View } from './columns';
-import { PositionMirror, checkSignal, type FillRef } from './position';
+import { OrderBook, type Bar, type Decision, type OrderSignal, type Rules } from './orders';
 import type { BatchAlert, ParsedBatch } from './batch';
-import type { BatchSignal, CandleBatch, Position, Signal, StrategyContext, StrategyPlugin } from './types';
+import type { BatchSignal, CandleBatch, Position, StrategyContext, StrategyPlugin } from './types';
 
+/** A signal on the wire, keys in PROTOCOL.md's order. */
 export interface WireSignal {
   at: number;
   alert: number | null;
   type: 'entry' | 'exit';
-  price: number | null;
-  size: number | null;
-  reason: string | null;
+  side: unknown;
+  size: unknown;
+  price: unknown;
+  stop: unknown;
+  valid_for: unknown;
+  stop_loss: unknown;
+  take_profit: unknown;
+  trail_pct: unknown;
+  symbol: unknown;
+  reason: unknown;
 }
 
 export interface WirePosition {
-  entry_price: number;
+  side: 'long' | 'short';
   size: number;
+  entry_price: number;
   entry_timestamp: number;
 }
 
 export interface CandlesResult {
   signals: WireSignal[];
-  position: WirePosition | null;
+  book: { cash: number; positions: Record<string, WirePosition> };
 }
 
 /** A plugin method threw or rejected: carries what the error map needs. */
@@ -47,76 +59,201 @@ export function isThenable(v: unknown): v is PromiseLike<unknown> {
 export interface RunSettings {
   runId: string;
   history: number;
-  size: number;
+  symbols: readonly string[];
+  rules: Rules;
+}
+
+/**
+ * `ctx.indicators`: a Map whose `get` refuses a name that is not a configured indicator (a typo would
+ * otherwise read `undefined`, compare false, and silently trade nothing).
+ */
+export class IndicatorMap extends Map<string, number> {
+  override get(name: string): number {
+    const v = super.get(name);
+    if (v === undefined) throw unknownIndicator(name, [...this.keys()]);
+    return v;
+  }
+}
+
+function unknownIndicator(name: string, known: string[]): Error {
+  const list = known.length === 0 ? '(none: add "indicators" to the run config or plugin.json)' : known.join(', ');
+  return new Error(`Unknown indicator '${name}'; known: ${list}`);
 }
 
 /** One symbol's state across batches. */
 class SymbolState {
-  readonly indicators = new Map<string, number>();
-  readonly mirror: PositionMirror;
-  constructor(readonly series: Series, size: number) {
-    this.mirror = new PositionMirror(size);
-  }
+  readonly indicators = new IndicatorMap();
+  /** Store index just after the symbol's last candle seen (what `ctx.history` ends at in an alert). */
+  seenEnd = 0;
+  constructor(readonly name: string, readonly series: Series) {}
 }
 
 class Context implements StrategyContext {
-  state: SymbolState | null = null;
   symbol = '';
-  indicators: Map<string, number> = new Map();
-  constructor(readonly runId: string, readonly history: HistoryView) {}
+  sym = -1;
+  indicators: IndicatorMap;
+  constructor(readonly runId: string, readonly history: HistoryView, readonly book: OrderBook, private readonly none: IndicatorMap) {
+    this.indicators = none;
+  }
   get position(): Position | null {
-    return this.state === null ? null : this.state.mirror.position;
+    return this.sym < 0 ? null : this.book.position(this.sym);
+  }
+  get positions(): ReadonlyMap<string, Position> {
+    return this.book.positions();
+  }
+  get cash(): number {
+    return this.book.cash;
+  }
+  get equity(): number {
+    return this.book.equity();
+  }
+  indicator(name: string): number {
+    return this.indicators.get(name);
+  }
+  /** Points the context at a symbol (-1: one outside the run), its history ending at `end`. */
+  at(sym: number, name: string, state: SymbolState | null, end: number): void {
+    this.sym = sym;
+    this.symbol = name;
+    if (state === null) {
+      this.history.moveTo(null, 0);
+      this.indicators = this.none;
+    } else {
+      this.history.moveTo(state.series, end);
+      this.indicators = state.indicators;
+    }
   }
 }
 
 export class StrategyDriver {
-  private readonly symbols = new Map<string, SymbolState>();
-  private readonly ctx: Context;
+  private states: SymbolState[];
+  private book: OrderBook;
+  private ctx: Context;
+  private exited = false;
+  private started = false;
+  /** Indicator names of the run (from the first batch); each symbol's map holds them all. */
+  private indicatorNames: string[] = [];
+  private readonly noIndicators = new IndicatorMap();
   /** Methods looked up once: a plugin's methods do not change during a run. */
-  private readonly onCandle: StrategyPlugin['onCandle'];
-  private readonly onAlert: StrategyPlugin['onAlert'];
-  private readonly onBatch: StrategyPlugin['onBatch'];
-  private readonly onExit: StrategyPlugin['onExit'];
+  readonly onCandle: StrategyPlugin['onCandle'];
+  readonly onAlert: StrategyPlugin['onAlert'];
+  readonly onBatch: StrategyPlugin['onBatch'];
+  readonly onExit: StrategyPlugin['onExit'];
 
-  constructor(private readonly plugin: StrategyPlugin, private readonly run: RunSettings) {
-    this.ctx = new Context(run.runId, new HistoryView(run.history));
+  constructor(readonly plugin: StrategyPlugin, readonly run: RunSettings) {
     this.onCandle = plugin.onCandle;
     this.onAlert = plugin.onAlert;
     this.onBatch = plugin.onBatch;
     this.onExit = plugin.onExit;
+    this.book = new OrderBook(run.rules, run.symbols);
+    this.states = run.symbols.map((s) => new SymbolState(s, new Series(s, run.history)));
+    this.ctx = new Context(run.runId, new HistoryView(run.history), this.book, this.noIndicators);
+  }
+
+  /** A new stream (offset 0 after another one): start flat with empty history. */
+  private reset(): void {
+    this.book = new OrderBook(this.run.rules, this.run.symbols);
+    this.states = this.run.symbols.map((s) => new SymbolState(s, new Series(s, this.run.history)));
+    this.ctx = new Context(this.run.runId, new HistoryView(this.run.history), this.book, this.noIndicators);
+    this.exited = false;
+    this.indicatorNames = [];
+  }
+
+  /** The book, for tests. */
+  get orderBook(): OrderBook {
+    return this.book;
   }
 
   /** Runs a batch. Plugin failures come out (thrown or rejected) as HookFailure. */
   handle(batch: ParsedBatch): CandlesResult | Promise<CandlesResult> {
-    let state = this.symbols.get(batch.symbol);
-    if (state === undefined || batch.offset === 0) {
-      state = new SymbolState(new Series(batch.symbol, this.run.history), this.run.size);
-      this.symbols.set(batch.symbol, state);
-    }
-    state.series.append(batch.columns, batch.n);
-    const ctx = this.ctx;
-    ctx.state = state;
-    ctx.symbol = batch.symbol;
-    ctx.indicators = state.indicators;
-    ctx.history.moveTo(state.series, state.series.base);
-    const walk = new BatchWalk(this.plugin, this.onCandle, this.onAlert, this.onBatch, this.onExit, ctx, state, batch);
-    const done = (r: CandlesResult): CandlesResult => {
-      if (batch.last) this.symbols.delete(batch.symbol);
-      return r;
-    };
+    if (batch.offset === 0 && this.started) this.reset();
+    this.started = true;
+    const walk = new BatchWalk(this, this.prepare(batch), batch);
     try {
       const r = walk.run();
       if (isThenable(r)) {
-        return Promise.resolve(r).then(done, (e: unknown) => {
-          throw new HookFailure(e, walk.hook, walk.at);
+        return Promise.resolve(r).then(undefined, (e: unknown) => {
+          throw e instanceof ProtocolError ? e : new HookFailure(e, walk.hook, walk.at);
         });
       }
-      return done(r);
+      return r;
     } catch (e) {
-      throw new HookFailure(e, walk.hook, walk.at);
+      throw e instanceof ProtocolError ? e : new HookFailure(e, walk.hook, walk.at);
     }
   }
+
+  /** Copies the batch's candles into their symbols' series; returns each candle's store index. */
+  private prepare(batch: ParsedBatch): Prepared {
+    const n = batch.n;
+    const cols = decodeColumns(batch.columns, n);
+    const nsym = this.run.symbols.length;
+    const counts = new Int32Array(nsym);
+    const sym = batch.symbol;
+    for (let i = 0; i < n; i++) {
+      const s = sym[i]!;
+      if (!(s >= 0 && s < nsym)) {
+        throw new ProtocolError('invalid message', `columns.symbol[${i}] = ${s} is not an index into run.symbols (${nsym} symbols)`);
+      }
+      counts[s]!++;
+    }
+    // Rows of each symbol, one flat array in symbol blocks (counting sort): no per-symbol allocation.
+    const start = new Int32Array(nsym + 1);
+    for (let s = 0; s < nsym; s++) start[s + 1] = start[s]! + counts[s]!;
+    const rows = new Int32Array(n);
+    const fillAt = start.slice(0, nsym);
+    for (let i = 0; i < n; i++) rows[fillAt[sym[i]!]!++] = i;
+    const store = new Int32Array(n);
+    for (let s = 0; s < nsym; s++) {
+      const state = this.states[s]!;
+      if (counts[s] === 0) continue;
+      const mine = rows.subarray(start[s]!, start[s + 1]!);
+      state.series.appendRows(cols, mine, counts[s]!);
+      state.seenEnd = state.series.base;
+      for (let k = 0; k < mine.length; k++) store[mine[k]!] = state.series.base + k;
+    }
+    // Series that got no rows keep their buffers; their kept tail still ends at `length`.
+    for (let s = 0; s < nsym; s++) if (counts[s] === 0) this.states[s]!.seenEnd = this.states[s]!.series.length;
+    const isEnd = new Uint8Array(n);
+    for (const e of batch.ends) isEnd[e] = 1;
+    const names = batch.indicators.map(([name]) => name);
+    if (names.join('\u0000') !== this.indicatorNames.join('\u0000')) {
+      this.indicatorNames = names;
+      for (const st of this.states) {
+        for (const k of [...st.indicators.keys()]) if (!names.includes(k)) st.indicators.delete(k);
+        for (const k of names) if (!st.indicators.has(k)) st.indicators.set(k, NaN);
+      }
+    }
+    return {
+      cols, store, names,
+      values: batch.indicators.map(([name, bin]) => f64View(bin, n, name)),
+      isEnd,
+    };
+  }
+
+  get symbolStates(): readonly SymbolState[] {
+    return this.states;
+  }
+  get context(): Context {
+    return this.ctx;
+  }
+  get didExit(): boolean {
+    return this.exited;
+  }
+  markExited(): void {
+    this.exited = true;
+  }
 }
+
+interface Prepared {
+  cols: DecodedColumns;
+  /** Per candle, its store index in its symbol's series. */
+  store: Int32Array;
+  names: string[];
+  values: Float64Array[];
+  /** 1 for candles that are the last of their symbol. */
+  isEnd: Uint8Array;
+}
+
+type Phase = 'alerts' | 'candles';
 
 /** The resumable state of one batch walk: `run()` picks up where an awaited call left it. */
 class BatchWalk {
@@ -124,106 +261,198 @@ class BatchWalk {
   at: number | null = null;
   private i = 0;
   private a = 0;
-  private exited = false;
+  private phase: Phase = 'alerts';
+  private groupEnd = 0;
   private readonly order: number[];
   private readonly signals: WireSignal[] = [];
-  private readonly ref: FillRef = {
-    fromAlert: false, alertPrice: null, hasBar: true, open: 0, high: 0, low: 0, close: 0, timestamp: 0,
-  };
-  private readonly indNames: string[];
-  private readonly indValues: Float64Array[];
+  private readonly bars: Bar[] = [];
+  /** onBatch mode: its signals by candle index and by alert index, replayed by the walk. */
+  private byCandle: Map<number, BatchSignal[]> | null = null;
+  private byAlert: Map<number, BatchSignal[]> | null = null;
+  private readonly decision: Decision = { sym: -1, timestamp: 0, close: NaN, alert: null };
 
-  constructor(
-    private readonly plugin: StrategyPlugin,
-    private readonly onCandle: StrategyPlugin['onCandle'],
-    private readonly onAlert: StrategyPlugin['onAlert'],
-    private readonly onBatch: StrategyPlugin['onBatch'],
-    private readonly onExit: StrategyPlugin['onExit'],
-    private readonly ctx: Context,
-    private readonly state: SymbolState,
-    private readonly batch: ParsedBatch,
-  ) {
+  constructor(private readonly d: StrategyDriver, private readonly p: Prepared, private readonly batch: ParsedBatch) {
     this.order = alertOrder(batch.alerts);
-    this.indNames = batch.indicators.map(([name]) => name);
-    this.indValues = batch.indicators.map(([name, bin]) => f64View(bin, batch.n, name));
   }
 
   run(): CandlesResult | Promise<CandlesResult> {
-    if (this.onBatch !== undefined) return this.runBatch();
-    const { batch, ctx, plugin, order } = this;
+    if (this.d.onBatch !== undefined && this.byCandle === null) return this.runBatch();
+    const replay = this.byCandle !== null;
+    const { batch, order, d, p } = this;
     const alerts = batch.alerts;
     const n = batch.n;
-    const series = this.state.series;
-    const base = series.base;
-    const history = ctx.history;
-    const names = this.indNames;
-    const values = this.indValues;
-    const indicators = this.state.indicators;
+    const ctx = d.context;
+    const book = ctx.book;
+    const states = d.symbolStates;
+    const cols = p.cols;
+    const symCol = batch.symbol;
+    const names = p.names;
+    const values = p.values;
     for (;;) {
-      if (this.a < order.length && alerts[order[this.a]!]!.at <= this.i) {
-        const k = order[this.a++]!;
-        if (this.onAlert === undefined) continue;
-        const alert = alerts[k]!;
-        this.hook = 'on_alert';
-        this.at = alert.at;
-        const r = this.onAlert.call(plugin, alert, ctx);
-        if (isThenable(r)) return Promise.resolve(r).then((v) => { this.takeAlert(v, k); return this.run(); });
-        this.takeAlert(r, k);
-        continue;
+      if (this.phase === 'alerts') {
+        // Alerts after the last candle (`at == n`) are dropped (docs/orders.md section 1), as the host does.
+        if (this.i < n && this.a < order.length && alerts[order[this.a]!]!.at <= this.i) {
+          const k = order[this.a++]!;
+          const alert = alerts[k]!;
+          this.hook = 'on_alert';
+          this.at = alert.at;
+          if (replay) {
+            this.takeAll(this.byAlert!.get(k), k, alert.at, this.alertDecision(alert));
+            continue;
+          }
+          if (d.onAlert === undefined) continue;
+          this.pointAtAlert(alert);
+          const r = d.onAlert.call(d.plugin, alert, ctx);
+          if (isThenable(r)) return Promise.resolve(r).then((v) => { this.takeAlert(v, k); return this.run(); });
+          this.takeAlert(r, k);
+          continue;
+        }
+        if (this.i >= n) break;
+        this.startGroup();
+        this.phase = 'candles';
       }
-      if (this.i < n) {
-        const i = this.i++;
-        const s = base + i;
-        history.moveTo(series, s + 1);
-        for (let j = 0; j < names.length; j++) indicators.set(names[j]!, values[j]![i]!);
-        if (this.onCandle === undefined) continue;
-        this.hook = 'on_candle';
+      // The candles of the current timestamp group: the hot loop.
+      const end = this.groupEnd;
+      const store = p.store;
+      const isEnd = p.isEnd;
+      const onCandle = d.onCandle;
+      const nind = names.length;
+      this.hook = 'on_candle';
+      while (this.i < end) {
+        const i = this.i;
+        const s = symCol[i]!;
+        const state = states[s]!;
+        const st = store[i]!;
+        book.mark(s, cols.close[i]!, cols.timestamp[i]!);
+        state.seenEnd = st + 1;
+        if (nind > 0) {
+          const ind = state.indicators;
+          for (let j = 0; j < nind; j++) ind.set(names[j]!, values[j]![i]!);
+        }
         this.at = i;
-        const candle = new CandleRecord(series.timestamp[s]!, series.open[s]!, series.high[s]!, series.low[s]!,
-          series.close[s]!, series.volume[s]!, batch.symbol);
-        const r = this.onCandle.call(plugin, candle, ctx);
-        if (isThenable(r)) return Promise.resolve(r).then((v) => { this.takeCandle(v, i); return this.run(); });
-        if (r !== undefined && r !== null) this.takeCandle(r, i);
-        continue;
+        if (replay) {
+          this.takeAll(this.byCandle!.get(i), null, i, this.candleDecision(i));
+        } else if (onCandle !== undefined) {
+          ctx.at(s, state.name, state, st + 1);
+          const candle = new CandleRecord(cols.timestamp[i]!, cols.open[i]!, cols.high[i]!, cols.low[i]!, cols.close[i]!,
+            cols.volume[i]!, state.name);
+          const r = onCandle.call(d.plugin, candle, ctx);
+          if (r !== undefined && r !== null) {
+            if (isThenable(r)) return Promise.resolve(r).then((v) => { this.takeCandle(v, i); this.afterCandle(i); return this.run(); });
+            this.takeCandle(r, i);
+          }
+        }
+        if (isEnd[i] === 1) book.endSymbol(s, cols.timestamp[i]!);
+        this.i = i + 1;
       }
-      break;
+      this.phase = 'alerts';
     }
     return this.finish();
   }
 
+
+  /** The fills of the timestamp group starting at candle `i` (all in this batch: a batch never splits one). */
+  private startGroup(): void {
+    const { cols } = this.p;
+    const sym = this.batch.symbol;
+    const n = this.batch.n;
+    const i = this.i;
+    const t = cols.timestamp[i]!;
+    const bars = this.bars;
+    let j = i;
+    for (; j < n && cols.timestamp[j] === t; j++) {
+      const k = j - i;
+      // A pool of Bar objects reused from group to group: no allocation per candle.
+      if (k === bars.length) bars.push({ sym: 0, timestamp: 0, open: 0, high: 0, low: 0, close: 0 });
+      const b = bars[k]!;
+      b.sym = sym[j]!;
+      b.timestamp = t;
+      b.open = cols.open[j]!;
+      b.high = cols.high[j]!;
+      b.low = cols.low[j]!;
+      b.close = cols.close[j]!;
+    }
+    this.groupEnd = j;
+    this.d.context.book.fillsAt(bars, j - i);
+  }
+
+  /** After an awaited onCandle: the rest of what the hot loop does after the call. */
+  private afterCandle(i: number): void {
+    if (this.p.isEnd[i] === 1) this.d.context.book.endSymbol(this.batch.symbol[i]!, this.p.cols.timestamp[i]!);
+    this.i = i + 1;
+    if (this.i >= this.groupEnd) this.phase = 'alerts';
+  }
+
+  private candleDecision(i: number): Decision {
+    const dec = this.decision;
+    dec.sym = this.batch.symbol[i]!;
+    dec.timestamp = this.p.cols.timestamp[i]!;
+    dec.close = this.p.cols.close[i]!;
+    dec.alert = null;
+    return dec;
+  }
+
+  /** ctx for an alert: its symbol's history and indicators up to the last candle of it seen. */
+  private pointAtAlert(alert: BatchAlert): void {
+    const d = this.d;
+    const s = d.context.book.symbolIndex.get(alert.symbol);
+    if (s === undefined) {
+      d.context.at(-1, alert.symbol, null, 0);
+      return;
+    }
+    const state = d.symbolStates[s]!;
+    d.context.at(s, alert.symbol, state, state.seenEnd);
+  }
+
+  private alertDecision(alert: BatchAlert): Decision {
+    return { sym: this.d.context.book.symbolIndex.get(alert.symbol) ?? -1, timestamp: alert.timestamp, close: NaN, alert: { price: alert.price } };
+  }
+
   private runBatch(): CandlesResult | Promise<CandlesResult> {
-    const { batch, ctx, state } = this;
-    const series = state.series;
-    const base = series.base;
+    const { batch, d, p } = this;
+    const ctx = d.context;
     const n = batch.n;
-    ctx.history.moveTo(series, base + n);
-    const last = n - 1;
-    if (last >= 0) for (let j = 0; j < this.indNames.length; j++) state.indicators.set(this.indNames[j]!, this.indValues[j]![last]!);
+    const symbols = d.run.symbols;
+    // ctx as of the batch start, pointed at the first candle's symbol.
+    if (n > 0) {
+      const s = batch.symbol[0]!;
+      const state = d.symbolStates[s]!;
+      ctx.at(s, state.name, state, state.seenEnd);
+    }
+    let one = n > 0 ? batch.symbol[0]! : -1;
+    for (let i = 1; i < n && one >= 0; i++) if (batch.symbol[i] !== one) one = -1;
     const view: CandleBatch = {
-      symbol: batch.symbol,
+      symbol: one >= 0 ? symbols[one]! : '',
+      symbols,
+      symbolIndex: batch.symbol,
+      symbolAt: (i: number) => symbols[batch.symbol[i]!]!,
       offset: batch.offset,
       n,
-      timestamp: series.timestamp.subarray(base, base + n),
-      open: series.open.subarray(base, base + n),
-      high: series.high.subarray(base, base + n),
-      low: series.low.subarray(base, base + n),
-      close: series.close.subarray(base, base + n),
-      volume: series.volume.subarray(base, base + n),
-      indicators: new Map(this.indNames.map((name, j) => [name, this.indValues[j]!])),
+      timestamp: p.cols.timestamp,
+      open: p.cols.open,
+      high: p.cols.high,
+      low: p.cols.low,
+      close: p.cols.close,
+      volume: p.cols.volume,
+      indicators: new Map(p.names.map((name, j) => [name, p.values[j]!])),
+      ends: batch.ends,
       alerts: batch.alerts,
       last: batch.last,
     };
     this.hook = 'on_batch';
     this.at = null;
-    const r = this.onBatch!.call(this.plugin, view, ctx);
+    const r = d.onBatch!.call(d.plugin, view, ctx);
     const take = (v: unknown): CandlesResult | Promise<CandlesResult> => {
-      this.takeBatchSignals(v);
-      return this.finish();
+      this.bucket(v);
+      return this.run();
     };
     return isThenable(r) ? Promise.resolve(r).then(take) : take(r);
   }
 
-  private takeBatchSignals(v: unknown): void {
+  /** Sorts onBatch's signals into the walk's events (array order kept within one event). */
+  private bucket(v: unknown): void {
+    this.byCandle = new Map();
+    this.byAlert = new Map();
     if (v === undefined || v === null) return;
     if (!Array.isArray(v)) throw new SignalError('onBatch must return an array of signals (or nothing)');
     const n = this.batch.n;
@@ -232,85 +461,112 @@ class BatchWalk {
       const alert = s.alert ?? null;
       if (alert !== null) {
         if (!Number.isInteger(alert) || alert < 0 || alert >= this.batch.alerts.length) {
-          throw new SignalError(`onBatch signal alert index ${alert} out of range`);
+          throw new SignalError(`onBatch signal alert index ${alert} out of range 0..${this.batch.alerts.length - 1}`);
         }
-        this.at = this.batch.alerts[alert]!.at;
-        this.take(s, alert, this.at);
+        push(this.byAlert, alert, s);
       } else {
         if (!Number.isInteger(s.at) || s.at < 0 || s.at >= n) throw new SignalError(`onBatch signal at=${s.at} out of range 0..${n - 1}`);
-        this.at = s.at;
-        this.take(s, null, s.at);
+        push(this.byCandle, s.at, s);
       }
     }
   }
 
   private takeAlert(r: unknown, k: number): void {
-    if (r !== undefined && r !== null) this.take(r, k, this.batch.alerts[k]!.at);
+    if (r === undefined || r === null) return;
+    const alert = this.batch.alerts[k]!;
+    this.takeAll(r, k, alert.at, this.alertDecision(alert));
   }
 
   private takeCandle(r: unknown, i: number): void {
-    if (r !== undefined && r !== null) this.take(r, null, i);
+    this.takeAll(r, null, i, this.candleDecision(i));
   }
 
-  /** Checks a signal, applies it to the mirror, records it for the response. */
-  private take(r: unknown, alert: number | null, at: number): void {
-    if (typeof r !== 'object' || r === null) {
-      throw new SignalError(`${this.hook} must return a Signal, null or undefined (got ${typeof r})`);
-    }
-    const sig = r as Signal;
-    checkSignal(sig);
-    if (sig.type === 'hold') return;
-    const ref = this.ref;
-    const series = this.state.series;
-    const n = this.batch.n;
-    if (alert === null) {
-      ref.fromAlert = false;
-      ref.alertPrice = null;
-      ref.hasBar = true;
+  /** One signal or a list, in order. */
+  private takeAll(r: unknown, alert: number | null, at: number, where: Decision): void {
+    if (r === undefined || r === null) return;
+    if (Array.isArray(r)) {
+      for (const s of r) if (s !== undefined && s !== null) this.take(s, alert, at, where);
     } else {
-      const a: BatchAlert = this.batch.alerts[alert]!;
-      ref.fromAlert = true;
-      ref.alertPrice = a.price;
-      ref.hasBar = at < n;
+      this.take(r, alert, at, where);
     }
-    if (ref.hasBar) {
-      const s = series.base + at;
-      ref.open = series.open[s]!;
-      ref.high = series.high[s]!;
-      ref.low = series.low[s]!;
-      ref.close = series.close[s]!;
-      ref.timestamp = series.timestamp[s]!;
-    }
-    if (alert !== null) ref.timestamp = this.batch.alerts[alert]!.timestamp;
-    this.state.mirror.apply(sig.type === 'entry', sig.price, sig.size, ref);
+  }
+
+  /** Records a signal for the response and submits it to the book (which skips what the host will refuse). */
+  private take(r: unknown, alert: number | null, at: number, where: Decision): void {
+    const sig = toOrderSignal(r, this.hook);
+    if (sig === null) return;
     this.signals.push({
-      at,
-      alert,
-      type: sig.type,
-      price: sig.price ?? null,
-      size: sig.size ?? null,
-      reason: sig.reason ?? null,
+      at, alert, type: sig.type, side: sig.side, size: sig.size, price: sig.price, stop: sig.stop,
+      valid_for: sig.validFor, stop_loss: sig.stopLoss, take_profit: sig.takeProfit, trail_pct: sig.trailPct,
+      symbol: sig.symbol, reason: sig.reason,
     });
+    this.d.context.book.submit(sig, where);
   }
 
   private finish(): CandlesResult | Promise<CandlesResult> {
-    if (this.batch.last && !this.exited && this.onExit !== undefined) {
-      this.exited = true;
-      this.hook = 'on_exit';
-      this.at = null;
-      const r = this.onExit.call(this.plugin, this.ctx);
-      if (isThenable(r)) return Promise.resolve(r).then(() => this.result());
+    const d = this.d;
+    if (this.batch.last && !d.didExit) {
+      d.markExited();
+      if (d.onExit !== undefined) {
+        this.hook = 'on_exit';
+        this.at = null;
+        const r = d.onExit.call(d.plugin, d.context);
+        if (isThenable(r)) return Promise.resolve(r).then(() => this.result());
+      }
     }
     return this.result();
   }
 
   private result(): CandlesResult {
-    const p = this.state.mirror.position;
-    return {
-      signals: this.signals,
-      position: p === null ? null : { entry_price: p.entryPrice, size: p.size, entry_timestamp: p.entryTimestamp },
-    };
+    const book = this.d.context.book;
+    const positions: Record<string, WirePosition> = {};
+    for (const [name, p] of book.sortedPositions()) {
+      positions[name] = { side: p.side, size: p.size, entry_price: p.entryPrice, entry_timestamp: p.entryTimestamp };
+    }
+    return { signals: this.signals, book: { cash: book.cash, positions } };
   }
+}
+
+function push<T>(m: Map<number, T[]>, k: number, v: T): void {
+  const a = m.get(k);
+  if (a === undefined) m.set(k, [v]);
+  else a.push(v);
+}
+
+const NUMBER_FIELDS = ['size', 'price', 'stop', 'validFor', 'stopLoss', 'takeProfit', 'trailPct'] as const;
+const STRING_FIELDS = ['side', 'symbol', 'reason'] as const;
+
+/**
+ * A plugin's return value -> the signal's fields (null for a hold). Only the shape is checked here (an
+ * object, a known type, numbers and strings where they belong): a value the protocol forbids (a negative
+ * price, an unknown symbol) is sent as is, the host fails the run with PLUGIN_PROTOCOL_ERROR naming it,
+ * and the book skips it meanwhile.
+ */
+export function toOrderSignal(r: unknown, hook: string): OrderSignal | null {
+  if (typeof r !== 'object' || r === null || Array.isArray(r)) {
+    throw new SignalError(`${hook} must return a Signal, a list of signals, null or undefined (got ${r === null ? 'null' : typeof r})`);
+  }
+  const s = r as Record<string, unknown>;
+  const type = s['type'];
+  if (type === 'hold') return null;
+  if (type !== 'entry' && type !== 'exit') {
+    throw new SignalError(`unknown signal type ${JSON.stringify(type)} (expected entry, exit or hold)`);
+  }
+  for (const k of NUMBER_FIELDS) {
+    const v = s[k];
+    if (v !== undefined && v !== null && typeof v !== 'number') throw new SignalError(`signal ${k} must be a number, got ${typeof v}`);
+  }
+  for (const k of STRING_FIELDS) {
+    const v = s[k];
+    if (v !== undefined && v !== null && typeof v !== 'string') throw new SignalError(`signal ${k} must be a string, got ${typeof v}`);
+  }
+  const num = (k: typeof NUMBER_FIELDS[number]): number | null => (s[k] ?? null) as number | null;
+  const str = (k: typeof STRING_FIELDS[number]): string | null => (s[k] ?? null) as string | null;
+  return {
+    type, side: str('side'), size: num('size'), price: num('price'), stop: num('stop'), validFor: num('validFor'),
+    stopLoss: num('stopLoss'), takeProfit: num('takeProfit'), trailPct: num('trailPct'), symbol: str('symbol'),
+    reason: str('reason'),
+  };
 }
 
 /** Alert indexes by `at`, array order kept among equal `at` (already sorted in the usual case). */
@@ -324,3 +580,4 @@ function alertOrder(alerts: readonly BatchAlert[]): number[] {
   }
   return order;
 }
+

@@ -20,13 +20,15 @@ export interface HookError {
 
 export class FeatureDriver {
   private readonly hooks: PluginHooks;
+  /** `run.symbols` from initialize: what the batches' `symbol` column indexes. */
+  symbols: readonly string[] = [];
 
   constructor(plugin: FeaturePlugin) {
     this.hooks = plugin.hooks;
   }
 
   /**
-   * Calls onCandle per candle. A failure does not stop the batch: the first error and the number of
+   * Calls onCandle per candle of the merged stream (each candle names its own symbol). A failure does not stop the batch: the first error and the number of
    * failing calls come back as one hook_error for the batch (PROTOCOL.md section 7).
    */
   candles(batch: ParsedBatch): HookError | null | Promise<HookError | null> {
@@ -46,6 +48,14 @@ export class FeatureDriver {
     copyF64(l, 0, cols.low, n, 'low');
     copyF64(c, 0, cols.close, n, 'close');
     copyF64(v, 0, cols.volume, n, 'volume');
+    const sym = batch.symbol;
+    const symbols = batch.symbols ?? this.symbols;
+    const names: string[] = new Array<string>(n);
+    for (let i = 0; i < n; i++) {
+      const name = symbols[sym[i]!];
+      if (name === undefined) throw new ProtocolError('invalid message', `columns.symbol[${i}] = ${sym[i]} is not an index into run.symbols (${symbols.length} symbols)`);
+      names[i] = name;
+    }
     const hooks = this.hooks;
     let failure: HookError | null = null;
     const failed = (error: unknown): void => {
@@ -56,7 +66,7 @@ export class FeatureDriver {
       for (let i = from; i < n; i++) {
         let r: unknown;
         try {
-          r = onCandle.call(hooks, new CandleRecord(ts[i]!, o[i]!, h[i]!, l[i]!, c[i]!, v[i]!, batch.symbol));
+          r = onCandle.call(hooks, new CandleRecord(ts[i]!, o[i]!, h[i]!, l[i]!, c[i]!, v[i]!, names[i]!));
         } catch (error) {
           failed(error);
           continue;
@@ -121,11 +131,13 @@ const num = (v: unknown): number => (typeof v === 'number' ? v : typeof v === 'b
 function toTrade(t: Record<string, unknown>): Trade {
   return {
     symbol: String(t['symbol']),
+    side: t['side'] === 'short' ? 'short' : 'long',
     entryTime: num(t['entry_time']),
     entryPrice: num(t['entry_price']),
     exitTime: num(t['exit_time']),
     exitPrice: num(t['exit_price']),
     size: num(t['size']),
+    fees: t['fees'] === undefined || t['fees'] === null ? 0 : num(t['fees']),
     pnl: num(t['pnl']),
     entryReason: str(t['entry_reason']),
     exitReason: str(t['exit_reason']),

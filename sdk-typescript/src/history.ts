@@ -1,12 +1,12 @@
 /**
  * Per-symbol candle storage and the `ctx.history` view.
  *
- * Each batch is copied once into column buffers that also keep the previous batch's last `history`
- * candles in front of it; `ctx.history` is then a window [end - history, end) over those buffers that the
+ * Each batch's candles are copied once, per symbol, into that symbol's column buffers, which also keep
+ * the symbol's last `history` candles of earlier batches in front of them; `ctx.history` is then a window [end - history, end) over those buffers that the
  * driver moves by one per candle. No per-candle copying, no per-candle allocation.
  */
 import type { Candle, CandleColumn, CandleHistory } from './types';
-import { copyF64, copyI64AsNumber } from './columns';
+import { copyI64AsNumber, f64View } from './columns';
 
 export class CandleRecord implements Candle {
   constructor(
@@ -21,6 +21,23 @@ export class CandleRecord implements Candle {
 }
 
 export type BinColumns = Record<CandleColumn, Uint8Array>;
+
+/** A batch's candle columns as numbers (timestamps as exact JS numbers below 2^53). */
+export type DecodedColumns = Record<CandleColumn, Float64Array>;
+
+/** Decodes the bin columns of a batch: float64 columns are views when aligned, timestamps are copied. */
+export function decodeColumns(cols: BinColumns, n: number): DecodedColumns {
+  const timestamp = new Float64Array(n);
+  copyI64AsNumber(timestamp, 0, cols.timestamp, n, 'timestamp');
+  return {
+    timestamp,
+    open: f64View(cols.open, n, 'open'),
+    high: f64View(cols.high, n, 'high'),
+    low: f64View(cols.low, n, 'low'),
+    close: f64View(cols.close, n, 'close'),
+    volume: f64View(cols.volume, n, 'volume'),
+  };
+}
 
 export class Series {
   timestamp: Float64Array;
@@ -43,11 +60,14 @@ export class Series {
     this.volume = new Float64Array(capacity);
   }
 
-  /** Keeps the last `keep` candles, appends the batch. One copy per batch and column. */
-  append(cols: BinColumns, n: number): void {
+  /**
+   * Keeps the last `keep` candles, then appends rows `rows[0..count)` of a batch's decoded columns (the
+   * batch holds every symbol; this series takes its own rows). One copy per candle and column.
+   */
+  appendRows(cols: DecodedColumns, rows: Int32Array, count: number): void {
     const tail = Math.min(this.length, this.keep);
     const from = this.length - tail;
-    const need = tail + n;
+    const need = tail + count;
     if (need > this.timestamp.length) {
       const cap = Math.max(need, this.timestamp.length * 2);
       const grow = (a: Float64Array): Float64Array => {
@@ -66,12 +86,29 @@ export class Series {
         a.copyWithin(0, from, this.length);
       }
     }
-    copyI64AsNumber(this.timestamp, tail, cols.timestamp, n, 'timestamp');
-    copyF64(this.open, tail, cols.open, n, 'open');
-    copyF64(this.high, tail, cols.high, n, 'high');
-    copyF64(this.low, tail, cols.low, n, 'low');
-    copyF64(this.close, tail, cols.close, n, 'close');
-    copyF64(this.volume, tail, cols.volume, n, 'volume');
+    const r0 = rows[0]!;
+    if (count > 0 && rows[count - 1]! - r0 === count - 1) {
+      // Contiguous rows (a one-symbol batch, or a symbol's run): one block copy per column.
+      this.timestamp.set(cols.timestamp.subarray(r0, r0 + count), tail);
+      this.open.set(cols.open.subarray(r0, r0 + count), tail);
+      this.high.set(cols.high.subarray(r0, r0 + count), tail);
+      this.low.set(cols.low.subarray(r0, r0 + count), tail);
+      this.close.set(cols.close.subarray(r0, r0 + count), tail);
+      this.volume.set(cols.volume.subarray(r0, r0 + count), tail);
+      this.base = tail;
+      this.length = need;
+      return;
+    }
+    for (let k = 0; k < count; k++) {
+      const r = rows[k]!;
+      const d = tail + k;
+      this.timestamp[d] = cols.timestamp[r]!;
+      this.open[d] = cols.open[r]!;
+      this.high[d] = cols.high[r]!;
+      this.low[d] = cols.low[r]!;
+      this.close[d] = cols.close[r]!;
+      this.volume[d] = cols.volume[r]!;
+    }
     this.base = tail;
     this.length = need;
   }

@@ -5,11 +5,12 @@
 import { decode, encode } from './codec';
 import { ProtocolError } from './errors';
 import { FrameDecoder, encodeFrame, DEFAULT_MAX_FRAME } from './framing';
-import { errorMap, field, params as mapParams, isInt, isMap, isNumber, isString, notification, parseIncoming, response, NOTIFICATION,
+import { errorMap, field, params as mapParams, isInt, isList, isMap, isNumber, isString, notification, parseIncoming, response, NOTIFICATION,
   type Incoming, type Params } from './messages';
 import { parseCandles } from './batch';
 import { HookFailure, StrategyDriver, isThenable, type RunSettings } from './driver';
 import { FeatureDriver, type HookError } from './feature';
+import { DEFAULT_RULES, type Rules } from './orders';
 import type { FeaturePlugin, StrategyPlugin } from './types';
 import { SDK_NAME, SDK_VERSION, PROTOCOL_VERSION } from './version';
 
@@ -131,7 +132,7 @@ export class Server {
       case 'candles': {
         if (this.opts.kind !== 'strategy') throw new ProtocolError('invalid message', 'candles is a notification for a feature');
         const batch = parseCandles(params);
-        this.strategy ??= new StrategyDriver(this.opts.plugin as StrategyPlugin, { runId: '', history: 200, size: 1 });
+        if (this.strategy === null) throw new ProtocolError('invalid message', 'candles before initialize (the SDK needs run.symbols and run.rules)');
         return this.strategy.handle(batch);
       }
       case 'pre_run': return this.requireFeature(method).preRun(params);
@@ -155,11 +156,12 @@ export class Server {
     const runId = field(params, 'run_id', isString, 'a string');
     const run = field(params, 'run', isMap, 'a map');
     const history = run['history'] ?? 200;
-    const size = run['size'] ?? 1;
     if (!isInt(history) || history < 0) throw new ProtocolError('invalid message', 'params.run.history must be an int >= 0');
-    if (!isNumber(size)) throw new ProtocolError('invalid message', 'params.run.size must be a number');
-    const settings: RunSettings = { runId, history, size };
+    const symbols = run['symbols'] ?? [];
+    if (!isList(symbols) || !symbols.every(isString)) throw new ProtocolError('invalid message', 'params.run.symbols must be a list of strings');
+    const settings: RunSettings = { runId, history, symbols, rules: parseRules(run['rules'], run['size']) };
     if (this.opts.kind === 'strategy') this.strategy = new StrategyDriver(this.opts.plugin as StrategyPlugin, settings);
+    else this.feature!.symbols = symbols;
     const init = this.opts.plugin.initialize;
     return init === undefined ? null : init.call(this.opts.plugin, config);
   }
@@ -212,4 +214,29 @@ export class Server {
   private send(message: unknown): void {
     this.opts.write(encodeFrame(encode(message)));
   }
+}
+
+/** `run.rules` (PROTOCOL.md section 6) -> Rules; absent keys take the defaults of docs/orders.md. */
+export function parseRules(raw: unknown, legacySize: unknown): Rules {
+  if (raw !== undefined && raw !== null && !isMap(raw)) throw new ProtocolError('invalid message', 'params.run.rules must be a map');
+  const r = (raw ?? {}) as Record<string, unknown>;
+  const num = (key: string, dflt: number): number => {
+    const v = r[key] ?? dflt;
+    if (!isNumber(v)) throw new ProtocolError('invalid message', `params.run.rules.${key} must be a number`);
+    return v;
+  };
+  const oneOf = <T extends string>(key: string, allowed: readonly T[], dflt: T): T => {
+    const v = r[key] ?? dflt;
+    if (!allowed.includes(v as T)) throw new ProtocolError('invalid message', `params.run.rules.${key} must be one of ${allowed.join(', ')}`);
+    return v as T;
+  };
+  return {
+    initialCapital: num('initial_capital', DEFAULT_RULES.initialCapital),
+    feeBps: num('fee_bps', DEFAULT_RULES.feeBps),
+    slippageBps: num('slippage_bps', DEFAULT_RULES.slippageBps),
+    size: num('size', isNumber(legacySize) ? legacySize : DEFAULT_RULES.size),
+    sizeMode: oneOf('size_mode', ['units', 'notional', 'fraction'] as const, DEFAULT_RULES.sizeMode),
+    leverage: num('leverage', DEFAULT_RULES.leverage),
+    fillAt: oneOf('fill_at', ['next_open', 'close'] as const, DEFAULT_RULES.fillAt),
+  };
 }

@@ -45,6 +45,6 @@ export class MemoryHost {
   }
 
   initialize(config: Record<string, unknown> = {}, run: Record<string, unknown> = {}): Promise<unknown[]> {
-    return this.request('initialize', { config, run_id: 'r-1', run: { history: 200, size: 1.0, symbols: ['X'], ...run } });
+    return this.request('initialize', { config, run_id: 'r-1', run: { history: 200, size: 1.0, symbols: ['X'], rules: {}, ...run } });
   }
 }

@@ -8,12 +8,13 @@ import { FrameDecoder, encodeFrame } from '../src/framing';
 import { FIXTURES, SDK_ROOT, candlesParams, rowsFromCloses } from './helpers';
 
 const RUNNER = join(SDK_ROOT, 'dist', 'runner.js');
+const INIT = { config: {}, run_id: 'r', run: { history: 10, size: 1, symbols: ['X'], rules: {} } };
 /** A runner that misbehaves must fail its test, never hang the suite. */
 const TIMEOUT = { timeout: 20_000 };
 
 function env(entry: string, type = 'strategy'): NodeJS.ProcessEnv {
   return {
-    PATH: process.env['PATH'], PLUGHOST_MAGIC_COOKIE: 'plughost-plugin-v1', PLUGHOST_PROTOCOL_VERSIONS: '1',
+    PATH: process.env['PATH'], PLUGHOST_MAGIC_COOKIE: 'plughost-plugin-v1', PLUGHOST_PROTOCOL_VERSIONS: '2',
     PLUGHOST_PLUGIN_ENTRY: join(FIXTURES, entry), PLUGHOST_PLUGIN_NAME: 'x', PLUGHOST_PLUGIN_TYPE: type,
   };
 }
@@ -71,7 +72,7 @@ test('console.log and stdout writes in a plugin go to stderr, the stream stays c
   const hello = (await c.next()) as unknown[];
   assert.equal(hello[1], 'hello');
   assert.deepEqual((hello[2] as Record<string, unknown>)['plugin'], { name: 'noisy', version: '1.0.0', type: 'strategy' });
-  c.send([0, 1, 'initialize', { config: {}, run_id: 'r', run: { history: 10, size: 1, symbols: ['X'] } }]);
+  c.send([0, 1, 'initialize', INIT]);
   assert.deepEqual(await c.next(), [1, 1, null, null]);
   c.send([0, 2, 'candles', candlesParams('X', 0, rowsFromCloses([1, 2, 3, 4]), { last: true })]);
   const r = (await c.next()) as unknown[];
@@ -87,6 +88,8 @@ test('console.log and stdout writes in a plugin go to stderr, the stream stays c
 test('with a real pipe as stdout, fd 1 writes and child processes go to stderr', TIMEOUT, async () => {
   const c = new Child('noisy-class.cjs', 'strategy', true);
   await c.next();
+  c.send([0, 9, 'initialize', INIT]);
+  assert.deepEqual(await c.next(), [1, 9, null, null]);
   c.send([0, 1, 'candles', candlesParams('X', 0, rowsFromCloses([1, 2, 3, 4]), { last: true })]);
   const r = (await c.next()) as unknown[];
   assert.equal(r[2], null, JSON.stringify(r[2]));
@@ -101,6 +104,8 @@ test('with a real pipe as stdout, fd 1 writes and child processes go to stderr',
 test('a console.log flood does not corrupt the stream', TIMEOUT, async () => {
   const c = new Child('noisy-class.cjs');
   await c.next();
+  c.send([0, 9, 'initialize', INIT]);
+  assert.deepEqual(await c.next(), [1, 9, null, null]);
   const closes = Array.from({ length: 20000 }, (_, i) => (i % 2 ? 1 : 3));
   c.send([0, 1, 'candles', candlesParams('X', 0, rowsFromCloses(closes), { last: true })]);
   const r = (await c.next()) as unknown[];
@@ -116,8 +121,11 @@ test('ESM default object and tsc CommonJS default class both load', TIMEOUT, asy
     const c = new Child(entry);
     const hello = (await c.next()) as unknown[];
     assert.deepEqual((hello[2] as Record<string, unknown>)['methods'], ['on_candle'], entry);
+    assert.equal((hello[2] as Record<string, unknown>)['protocol'], 2);
+    c.send([0, 9, 'initialize', INIT]);
+    assert.deepEqual(await c.next(), [1, 9, null, null]);
     c.send([0, 1, 'candles', candlesParams('X', 0, rowsFromCloses([1]), { last: true })]);
-    assert.deepEqual(await c.next(), [1, 1, null, { signals: [], position: null }]);
+    assert.deepEqual(await c.next(), [1, 1, null, { signals: [], book: { cash: 10000, positions: {} } }]);
     c.proc.stdin.end();
     assert.equal(await c.exited, 0);
   }

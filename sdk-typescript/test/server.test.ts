@@ -11,13 +11,13 @@ test('hello lists the implemented protocol methods in table order', () => {
   const h = new MemoryHost({ name: 's', version: '1.0.0', onExit() {}, onCandle() {}, initialize() {} } as StrategyPlugin);
   h.server.hello();
   assert.deepEqual(h.out[0], [2, 'hello', {
-    protocol: 1, sdk: 'plughost-sdk-typescript', sdk_version: '0.1.0',
+    protocol: 2, sdk: 'plughost-sdk-typescript', sdk_version: '0.1.0',
     plugin: { name: 's', version: '1.0.0', type: 'strategy' }, methods: ['initialize', 'on_candle', 'on_exit'], pid: 1234,
   }]);
   const f = new MemoryHost({ hooks: { onTrade() {}, onPostRun() {} } } as FeaturePlugin, 'feature');
   f.server.hello();
   assert.deepEqual((f.out[0] as unknown[])[2], {
-    protocol: 1, sdk: 'plughost-sdk-typescript', sdk_version: '0.1.0',
+    protocol: 2, sdk: 'plughost-sdk-typescript', sdk_version: '0.1.0',
     plugin: { name: null, version: null, type: 'feature' }, methods: ['on_post_run', 'on_trade'], pid: 1234,
   });
 });
@@ -47,7 +47,7 @@ test('initialize passes config; a throw becomes an error response; the next requ
   assert.equal(err['at'], 1);
   assert.deepEqual(Object.keys(err), ['type', 'message', 'traceback', 'hook', 'at']);
   const ok = await h.request('candles', candlesParams('Y', 0, rowsFromCloses([5]), { last: true }));
-  assert.deepEqual(ok, [1, 3, null, { signals: [], position: null }]);
+  assert.deepEqual(ok, [1, 3, null, { signals: [], book: { cash: 10000, positions: {} } }]);
   assert.equal(calls, 3);
 });
 
@@ -99,33 +99,36 @@ test('shutdown answers, then calls onShutdown', async () => {
 
 test('feature: pre_run, post_run (metrics, text and bytes artifacts), trades, candles', async () => {
   const trades: Trade[] = [];
-  const closes: number[] = [];
+  const closes: string[] = [];
   let results: BacktestResults | null = null;
   const plugin: FeaturePlugin = {
     hooks: {
       onPreRun: (cfg) => ({ ...cfg, size: 2 }),
       onPostRun: async (r) => { results = r; return { metrics: { n: 1.5 }, artifacts: { 'a.html': '<p>', 'b.bin': new Uint8Array([0, 255]) } }; },
       onTrade: (t) => { trades.push(t); if (t.pnl < 0) throw new Error('negative'); },
-      onCandle: (c) => { closes.push(c.close); },
+      onCandle: (c) => { closes.push(`${c.symbol} ${c.close}`); },
     },
   };
   const h = new MemoryHost(plugin, 'feature');
   assert.deepEqual(await h.request('pre_run', { config: { strategy: 's', size: 1 } }), [1, 1, null, { config: { strategy: 's', size: 2 } }]);
+  await h.initialize({}, { symbols: ['X', 'Y'] });
   const post = await h.request('post_run', { results: { run_id: 'r9', status: 'ok', metrics: { num_trades: 1 }, trades: { pnl: [1] },
     equity: { timestamp: [1, 2], equity: [100, 101.5] }, config: {} } });
-  assert.deepEqual(post.slice(0, 3), [1, 2, null]);
+  assert.deepEqual(post.slice(0, 3), [1, 3, null]);
   assert.deepEqual((post[3] as Record<string, unknown>)['metrics'], { n: 1.5 });
   const art = (post[3] as Record<string, Record<string, unknown>>)['artifacts']!;
   assert.equal(art['a.html'], '<p>');
   assert.deepEqual([...(art['b.bin'] as Uint8Array)], [0, 255]);
   assert.equal(results!.runId, 'r9');
   assert.deepEqual(results!.equity.equity, [100, 101.5]);
-  const trade = { symbol: 'X', entry_time: 1, entry_price: 10, exit_time: 2, exit_price: 9, size: 1, pnl: -1, entry_reason: null, exit_reason: 'stop' };
-  h.notify('trades', { trades: [trade, { ...trade, pnl: 3 }] });
-  h.notify('candles', candlesParams('X', 0, rowsFromCloses([7, 8])));
+  const trade = { symbol: 'X', side: 'short', entry_time: 1, entry_price: 10, exit_time: 2, exit_price: 9, size: 1, fees: 0.25, pnl: -1,
+    entry_reason: null, exit_reason: 'stop' };
+  h.notify('trades', { trades: [trade, { ...trade, side: 'long', pnl: 3 }] });
+  // The merged stream: each candle names its own symbol.
+  h.notify('candles', candlesParams(['X', 'Y'], 0, [...rowsFromCloses([7], 1, 0), ...rowsFromCloses([8], 1, 1)]));
   await h.settle();
-  assert.deepEqual(trades.map((t) => [t.pnl, t.exitReason]), [[-1, 'stop'], [3, 'stop']]);
-  assert.deepEqual(closes, [7, 8]);
+  assert.deepEqual(trades.map((t) => [t.side, t.fees, t.pnl, t.exitReason]), [['short', 0.25, -1, 'stop'], ['long', 0.25, 3, 'stop']]);
+  assert.deepEqual(closes, ['X 7', 'Y 8']);
   const errors = h.out.filter((m) => Array.isArray(m) && m[1] === 'hook_error') as unknown[][];
   assert.equal(errors.length, 1);
   assert.equal((errors[0]![2] as Record<string, unknown>)['hook'], 'on_trade');
@@ -135,8 +138,9 @@ test('feature: pre_run, post_run (metrics, text and bytes artifacts), trades, ca
 test('feature onCandle failure: the batch goes on, one hook_error with a count, later batches delivered', async () => {
   let seen = 0;
   const h = new MemoryHost({ hooks: { onCandle: async (c) => { seen++; if (c.close > 1) throw new Error('c'); } } }, 'feature');
-  h.notify('candles', candlesParams('X', 0, rowsFromCloses([1, 2, 3])));
-  h.notify('candles', candlesParams('X', 3, rowsFromCloses([1])));
+  // Without initialize's run.symbols, the batch's own `symbols` name the candles (as the host sends them).
+  h.notify('candles', { ...candlesParams('X', 0, rowsFromCloses([1, 2, 3])), symbols: ['X'] });
+  h.notify('candles', { ...candlesParams('X', 3, rowsFromCloses([1])), symbols: ['X'] });
   await h.settle();
   assert.equal(seen, 4);
   const errors = h.out.filter((m) => Array.isArray(m) && m[1] === 'hook_error') as unknown[][];

@@ -1,13 +1,12 @@
-/** protocol/vectors: golden frames both ways, bad frames refused, position mirror rules. */
+/** protocol/vectors: golden frames both ways, bad frames refused (the order book's vectors: orders.test.ts). */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { decode, encode } from '../src/codec';
 import { FrameDecoder, encodeFrame } from '../src/framing';
 import { parseMessage } from '../src/messages';
 import { ProtocolError } from '../src/errors';
-import { PositionMirror, type FillRef } from '../src/position';
 import { loadErrorMap } from '../src/loaderror';
-import { fromJson, toJson, vectors, type MirrorCase } from './helpers';
+import { fromJson, toJson, vectors } from './helpers';
 
 interface FrameVector { name: string; direction: string; hex: string; message: unknown }
 interface BadVector { name: string; hex: string; max_frame: number; error: string }
@@ -68,37 +67,6 @@ test('integers: smallest format, BigInt beyond 2^53, integral numbers stay ints'
   assert.equal(decode(Buffer.from('cf0020000000000000', 'hex')), 2 ** 53);
   assert.throws(() => encode(2n ** 64n), TypeError);
 });
-
-const mirrorCases = vectors<MirrorCase[]>('position_mirror.json');
-
-for (const c of mirrorCases) {
-  test(`position mirror ${c.name}`, () => {
-    const m = new PositionMirror(c.run_size);
-    const outcomes: string[] = [];
-    const prices: (number | null)[] = [];
-    const sizes: (number | null)[] = [];
-    for (const s of c.signals) {
-      const bar = c.candles[s.at];
-      const alert = s.alert === null ? null : c.alerts[s.alert]!;
-      const ref: FillRef = {
-        fromAlert: alert !== null, alertPrice: alert?.price ?? null, hasBar: bar !== undefined,
-        open: bar?.open ?? NaN, high: bar?.high ?? NaN, low: bar?.low ?? NaN, close: bar?.close ?? NaN,
-        timestamp: alert !== null ? alert.timestamp : bar!.timestamp,
-      };
-      const o = m.apply(s.type === 'entry', s.price, s.size, ref);
-      outcomes.push(o);
-      prices.push(o === 'filled' ? m.fillPrice : null);
-      sizes.push(o === 'filled' ? m.fillSize : null);
-    }
-    assert.deepEqual(outcomes, c.expect.outcomes);
-    assert.deepEqual(prices, c.expect.fill_prices);
-    assert.deepEqual(sizes, c.expect.fill_sizes);
-    assert.equal(m.ignored, c.expect.ignored);
-    assert.equal(m.rejected, c.expect.rejected);
-    const p = m.position;
-    assert.deepEqual(p === null ? null : { entry_price: p.entryPrice, size: p.size, entry_timestamp: p.entryTimestamp }, c.expect.position);
-  });
-}
 
 test('load_error: the runner sends the vector\'s keys, in its order', () => {
   const frames = vectors<{ name: string; message: unknown[] }[]>('frames.json');

@@ -13,7 +13,7 @@ import pyarrow.feather as feather
 import pyarrow.parquet as pq
 import pytest
 from plughost.errors import DataError
-from plughost.executor.data import CandleChunk, load_alerts, open_candles
+from plughost.executor.data import AlertRecord, CandleChunk, load_alerts, open_candles
 
 T0 = 1_704_067_200_000
 
@@ -282,14 +282,12 @@ def test_bad_values_name_file_row_column(tmp_path: Path, suffix: str, col: str, 
     raises(path, match, row=7, column=col, validate=True)
 
 
-def test_bad_value_raised_while_streaming_without_validate(tmp_path: Path) -> None:
+def test_bad_value_refused_at_open_even_without_validate(tmp_path: Path) -> None:
+    # Was: raised mid-stream after the first chunks. The contract wants bad data refused before the run.
     d = candles(200_000)
     d["close"][150_000] = np.nan
-    src = open_candles(write(tmp_path / "x.parquet", pa.table(d)))
-    it = src.iter_chunks("x", rows=50_000)
-    assert len(next(it)) == 50_000
     with pytest.raises(DataError) as info:
-        list(it)
+        open_candles(write(tmp_path / "x.parquet", pa.table(d)), validate=False)
     assert (info.value.row, info.value.column) == (150_001, "close")
 
 
@@ -363,9 +361,9 @@ def test_bundled_sample_data_is_valid() -> None:
     multi = open_candles(root / "multi-1h.csv", validate=True)
     assert [multi.count(s) for s in multi.symbols()] == [1000, 1000, 1000]
     alerts = load_alerts(root / "alerts.jsonl")
-    assert list(alerts) == ["BTCUSD"] and len(alerts["BTCUSD"]) == 50
-    assert any(a.price is None for a in alerts["BTCUSD"]) and any(a.price for a in alerts["BTCUSD"])
-    assert all("score" in a.data for a in alerts["BTCUSD"])
+    assert {a.symbol for a in alerts} == {"BTCUSD"} and len(alerts) == 50
+    assert any(a.price is None for a in alerts) and any(a.price for a in alerts)
+    assert all("score" in a.data for a in alerts)
     for chunk in one.iter_chunks("BTCUSD"):
         assert (chunk.high >= np.maximum(chunk.open, chunk.close)).all()
         assert (chunk.low <= np.minimum(chunk.open, chunk.close)).all()
@@ -380,6 +378,13 @@ ALERTS = [
 ]
 
 
+def by_symbol(alerts: list[AlertRecord]) -> dict[str, list[AlertRecord]]:
+    out: dict[str, list[AlertRecord]] = {}
+    for a in alerts:
+        out.setdefault(a.symbol, []).append(a)
+    return out
+
+
 def write_alerts(path: Path, rows: list[dict[str, Any]]) -> Path:
     if path.suffix == ".json":
         path.write_text(json.dumps(rows))
@@ -392,7 +397,10 @@ def write_alerts(path: Path, rows: list[dict[str, Any]]) -> Path:
 
 @pytest.mark.parametrize("suffix", [".parquet", ".csv", ".json", ".jsonl"])
 def test_alerts_round_trip(tmp_path: Path, suffix: str) -> None:
-    out = load_alerts(write_alerts(tmp_path / f"alerts{suffix}", ALERTS))
+    flat = load_alerts(write_alerts(tmp_path / f"alerts{suffix}", ALERTS))
+    # one list in stream order: time, then file order
+    assert [a.id for a in flat] == ["a2", "a3", "a1", "a4"]
+    out = by_symbol(flat)
     assert sorted(out) == ["BTC", "ETH"]
     btc = out["BTC"]
     assert [a.id for a in btc] == ["a2", "a1", "a4"]  # by timestamp, stable among ties
@@ -406,9 +414,9 @@ def test_alerts_round_trip(tmp_path: Path, suffix: str) -> None:
 def test_alert_ids_become_strings_and_keep_zeros(tmp_path: Path) -> None:
     path = tmp_path / "a.csv"
     path.write_text(f"id,timestamp,symbol\n007,{T0},BTC\n8,{T0 + 1},BTC\n")
-    assert [a.id for a in load_alerts(path)["BTC"]] == ["007", "8"]
+    assert [a.id for a in load_alerts(path)] == ["007", "8"]
     out = load_alerts(write_alerts(tmp_path / "a.json", [{"id": 7, "timestamp": T0, "symbol": "X"}]))
-    assert out["X"][0].id == "7"
+    assert out[0].id == "7"
 
 
 def test_alert_timestamps_of_any_form(tmp_path: Path) -> None:
@@ -419,11 +427,13 @@ def test_alert_timestamps_of_any_form(tmp_path: Path) -> None:
         {"id": "4", "timestamp": float(T0 + 2), "symbol": "X"},
     ]
     out = load_alerts(write_alerts(tmp_path / "a.jsonl", rows))
-    assert [a.timestamp for a in out["X"]] == [T0, T0, T0 + 1, T0 + 2]
+    assert [a.timestamp for a in out] == [T0, T0, T0 + 1, T0 + 2]
+    assert out.timestamp_unit == "ms, iso8601"
     table = pa.table({"id": ["1"], "symbol": ["X"],
                       "timestamp": pa.array([T0 * 1_000_000 + 999_999], pa.timestamp("ns", tz="Asia/Tokyo"))})
     pq.write_table(table, tmp_path / "a.parquet")
-    assert load_alerts(tmp_path / "a.parquet")["X"][0].timestamp == T0
+    got = load_alerts(tmp_path / "a.parquet")
+    assert got[0].timestamp == T0 and got.timestamp_unit == "arrow[ns, Asia/Tokyo]"
 
 
 @pytest.mark.parametrize("suffix", [".parquet", ".csv", ".json", ".jsonl"])
@@ -471,4 +481,4 @@ def test_alerts_invalid_json_lines(tmp_path: Path) -> None:
 def test_empty_alert_files(tmp_path: Path) -> None:
     (tmp_path / "a.json").write_text("[]")
     (tmp_path / "b.jsonl").write_text("")
-    assert load_alerts(tmp_path / "a.json") == {} and load_alerts(tmp_path / "b.jsonl") == {}
+    assert load_alerts(tmp_path / "a.json") == [] and load_alerts(tmp_path / "b.jsonl") == []

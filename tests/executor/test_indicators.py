@@ -207,7 +207,7 @@ def test_parse_indicators() -> None:
 @pytest.mark.parametrize(
     ("spec", "match"),
     [
-        ({"x": {"type": "macd", "period": 3}}, "indicator 'x'.*unknown type 'macd'.*sma, ema, rsi, atr"),
+        ({"x": {"type": "vwap", "period": 3}}, "indicator 'x'.*unknown type 'vwap'.*sma, ema, rsi, atr"),
         ({"x": {"type": "sma"}}, "indicator 'x'.*period"),
         ({"x": {"type": "sma", "period": 0}}, "indicator 'x'.*period"),
         ({"x": {"type": "sma", "period": True}}, "indicator 'x'.*period"),
@@ -221,4 +221,164 @@ def test_parse_indicators_errors(spec: dict[str, object], match: str) -> None:
     with pytest.raises(ConfigError, match=match) as info:
         parse_indicators(spec)  # type: ignore[arg-type]
     assert info.value.code == "CONFIG_INVALID"
-    assert "sma, ema, rsi, atr" in str(info.value)
+    assert "sma, ema, rsi, atr, stddev, bbands, macd" in str(info.value)
+
+
+# ------------------------------------------------------------------------- stddev, bbands, macd
+def ref_std(c: np.ndarray, p: int) -> np.ndarray:
+    return np.array([math.nan if i < p - 1 else float(np.std(c[i - p + 1:i + 1])) for i in range(len(c))])
+
+
+def ref_macd(c: np.ndarray, fast: int, slow: int, signal: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    line = np.array(ref_ema(c.tolist(), fast)) - np.array(ref_ema(c.tolist(), slow))
+    sig = np.full(len(c), math.nan)
+    valid = line[slow - 1:]
+    sig[slow - 1:] = ref_ema(valid.tolist(), signal)
+    return line, sig, line - sig
+
+
+NEW = {
+    "sd": {"type": "stddev", "period": 20}, "sd1": {"type": "stddev", "period": 1},
+    "sd300": {"type": "stddev", "period": 300},
+    "bb": {"type": "bbands", "period": 20}, "bbk": {"type": "BBANDS", "period": 7, "k": 1.5},
+    "m": {"type": "macd"}, "m2": {"type": "macd", "fast": 3, "slow": 5, "signal": 2},
+}
+NEW_SPECS = parse_indicators(NEW)
+
+
+def new_reference(h: np.ndarray, lo: np.ndarray, c: np.ndarray) -> dict[str, np.ndarray]:
+    ref: dict[str, np.ndarray] = {}
+    for name, p in (("sd", 20), ("sd1", 1), ("sd300", 300)):
+        ref[name] = ref_std(c, p)
+    for name, p, k in (("bb", 20, 2.0), ("bbk", 7, 1.5)):
+        mid = np.array(ref_sma(c.tolist(), p))
+        sd = ref_std(c, p)
+        ref[f"{name}.upper"], ref[f"{name}.middle"], ref[f"{name}.lower"] = mid + k * sd, mid, mid - k * sd
+    for name, (f, sl, sg) in (("m", (12, 26, 9)), ("m2", (3, 5, 2))):
+        ref[f"{name}.line"], ref[f"{name}.signal"], ref[f"{name}.histogram"] = ref_macd(c, f, sl, sg)
+    return ref
+
+
+def test_new_indicators_output_names() -> None:
+    assert [o for s in NEW_SPECS for o in s.outputs] == [
+        "sd", "sd1", "sd300", "bb.upper", "bb.middle", "bb.lower", "bbk.upper", "bbk.middle", "bbk.lower",
+        "m.line", "m.signal", "m.histogram", "m2.line", "m2.signal", "m2.histogram"]
+    assert NEW_SPECS[-1] == IndicatorSpec("m2", "macd", 0, 2.0, 3, 5, 2)
+
+
+def test_new_indicators_match_numpy_references() -> None:
+    h, lo, c = series(3000, seed=3)
+    got = compute_indicators(NEW_SPECS, h, lo, c)
+    for name, ref in new_reference(h, lo, c).items():
+        np.testing.assert_array_equal(np.isnan(got[name]), np.isnan(ref), err_msg=name)
+        ok = ~np.isnan(ref)
+        np.testing.assert_allclose(got[name][ok], ref[ok], rtol=1e-9, atol=1e-9, err_msg=name)
+
+
+def test_new_indicators_warm_up() -> None:
+    h, lo, c = series(60)
+    got = compute_indicators(NEW_SPECS, h, lo, c)
+    first = {"sd": 19, "sd1": 0, "bb.upper": 19, "bb.lower": 19, "m.line": 25, "m.signal": 33, "m.histogram": 33,
+             "m2.line": 4, "m2.signal": 5}
+    for name, i in first.items():
+        assert np.isnan(got[name][:i]).all() and not np.isnan(got[name][i:]).any(), name
+    assert np.isnan(got["sd300"]).all()
+
+
+def test_stddev_of_a_flat_window_is_exactly_zero_and_bands_collapse() -> None:
+    c = np.r_[np.linspace(100, 200, 50), np.full(40, 123.456)]
+    got = compute_indicators(parse_indicators({"s": {"type": "stddev", "period": 10},
+                                               "b": {"type": "bbands", "period": 10}}), c, c, c)
+    assert (got["s"][59:] == 0.0).all()
+    assert (got["b.upper"][59:] == got["b.middle"][59:]).all() and (got["b.lower"][59:] == got["b.middle"][59:]).all()
+
+
+def test_hand_computed_bbands_and_macd() -> None:
+    c = np.array([2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0])
+    out = compute_indicators(parse_indicators({"b": {"type": "bbands", "period": 8, "k": 1},
+                                               "m": {"type": "macd", "fast": 1, "slow": 2, "signal": 1}}), c, c, c)
+    # the textbook example: mean 5, population std 2
+    assert (out["b.middle"][7], out["b.upper"][7], out["b.lower"][7]) == (5.0, 7.0, 3.0)
+    # EMA(1) = close; EMA(2): seed mean(2, 4) = 3, then alpha 2/3; line at 1 = 4 - 3 = 1; signal EMA(1) = line
+    assert out["m.line"][1] == 1.0 and out["m.signal"][1] == 1.0 and out["m.histogram"][1] == 0.0
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 19, 20, 21, 255, 256, 257, 1000])
+def test_new_indicators_are_bit_identical_for_any_chunking(chunk: int) -> None:
+    n = 2500 if chunk > 1 else 700
+    h, lo, c = series(n, seed=chunk + 100)
+    whole = compute_indicators(NEW_SPECS, h, lo, c)
+    stream = IndicatorStream(NEW_SPECS)
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in whole}
+    for i in range(0, n, chunk):
+        for k, v in stream.next_arrays(h[i:i + chunk], lo[i:i + chunk], c[i:i + chunk]).items():
+            parts[k].append(v)
+    for k in whole:
+        assert np.concatenate(parts[k]).tobytes() == whole[k].tobytes(), (k, chunk)
+
+
+def test_irregular_chunks_bit_identical() -> None:
+    h, lo, c = series(4000, seed=11)
+    whole = compute_indicators(NEW_SPECS + SPECS, h, lo, c)
+    cuts = np.unique(np.random.default_rng(2).integers(0, 4000, 60))
+    stream = IndicatorStream(NEW_SPECS + SPECS)
+    got = [stream.next_arrays(h[a:b], lo[a:b], c[a:b]) for a, b in zip(np.r_[0, cuts], np.r_[cuts, 4000], strict=True)]
+    for k in whole:
+        assert np.concatenate([g[k] for g in got]).tobytes() == whole[k].tobytes(), k
+
+
+@pytest.mark.parametrize(
+    ("spec", "match"),
+    [
+        ({"b": {"type": "bbands"}}, "'period' is required"),
+        ({"b": {"type": "bbands", "period": 5, "k": 0}}, "'k' must be"),
+        ({"b": {"type": "bbands", "period": 5, "k": "2"}}, "'k' must be"),
+        ({"b": {"type": "bbands", "period": 5, "fast": 2}}, "unknown key.*fast"),
+        ({"m": {"type": "macd", "period": 5}}, "unknown key.*period.*allowed: type, fast, slow, signal"),
+        ({"m": {"type": "macd", "fast": 26, "slow": 12}}, "'fast' \\(26\\) must be below 'slow' \\(12\\)"),
+        ({"m": {"type": "macd", "signal": 0}}, "'signal' must be an integer"),
+        ({"s": {"type": "stddev", "period": -1}}, "'period' must be an integer"),
+        ({"b": {"type": "bbands", "period": 5}, "b.upper": {"type": "sma", "period": 2}}, "clashes with indicator 'b'"),
+    ],
+)
+def test_new_indicator_errors_name_the_indicator(spec: dict[str, object], match: str) -> None:
+    with pytest.raises(ConfigError, match=match) as info:
+        parse_indicators(spec)  # type: ignore[arg-type]
+    assert "known types: sma, ema, rsi, atr, stddev, bbands, macd" in str(info.value)
+
+
+# ------------------------------------------------------------------------------- merged streams
+def test_merged_stream_equals_each_symbol_alone(tmp_path: Path) -> None:
+    from plughost.executor.data import open_candles
+    from plughost.executor.indicators import MergedIndicatorStream
+
+    rng = np.random.default_rng(4)
+    parts = []
+    per: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    for k, name in enumerate(["ETH", "BTC", "SOL"]):
+        minutes = np.sort(rng.choice(900, size=500 - 60 * k, replace=False))
+        h, lo, c = series(len(minutes), seed=k)
+        per[name] = (h, lo, c)
+        parts.append(pa.table({"timestamp": 1_704_067_200_000 + minutes.astype(np.int64) * 60_000, "open": c,
+                               "high": h, "low": lo, "close": c, "volume": np.ones(len(c)),
+                               "symbol": [name] * len(c)}))
+    table = pa.concat_tables(parts)
+    pq.write_table(table.take(np.argsort(table.column("timestamp").to_numpy(), kind="stable")), tmp_path / "m.parquet")
+    src = open_candles(tmp_path / "m.parquet")
+    specs = NEW_SPECS + SPECS
+    for rows in (3, 97, 4096):
+        stream = MergedIndicatorStream(specs, src.symbols())
+        got: dict[str, list[np.ndarray]] = {}
+        sym: list[np.ndarray] = []
+        for chunk in src.iter_merged(rows=rows):
+            vals = stream.next(chunk)
+            assert all(len(v) == len(chunk) for v in vals.values())
+            for k2, v in vals.items():
+                got.setdefault(k2, []).append(v)
+            sym.append(chunk.symbol)
+        symbols = np.concatenate(sym)
+        for i, name in enumerate(src.symbols()):
+            alone = compute_indicators(specs, *per[name])
+            for k2, v in alone.items():
+                mine = np.concatenate(got[k2])[symbols == i]
+                assert mine.tobytes() == v.tobytes(), (name, k2, rows)

@@ -45,8 +45,11 @@ def test_handshake_calls_and_mirror(start):
     proxy.initialize({}, "r", size=2.0)
     result = proxy.run_batch(batch(9))
     assert [s.type for s in result.signals] == ["entry"] * 3
-    assert result.position is not None and result.position.size == 2.0
-    assert result.position.entry_timestamp == 1_700_000_000_000
+    # decided on candle 0, filled at candle 1's open: the SDK's book mirror says so
+    assert result.book is not None
+    position = result.book.positions["TEST"]
+    assert position.size == 2.0 and position.side == "long"
+    assert position.entry_timestamp == 1_700_000_000_000 + 60_000
 
 
 def test_throw_is_a_plugin_error_and_the_process_lives_on(start):

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
 import numpy as np
+import pytest
 from plughost.executor.ledger import Ledger
 from plughost.protocol import codec as host_codec
 from plughost.protocol.framing import FrameDecoder, ProtocolViolation, encode_frame

@@ -51,7 +51,7 @@ def check_grid_keys(batch: BatchSpec, registry: Registry) -> None:
     schema's `properties`, level by level for dotted keys, before any run starts (exit 2)."""
     checked: set[tuple[str, str, str]] = set()
     for spec in batch.runs:
-        for key in spec.grid_keys:
+        for key in spec.params:  # a sweep's grid point: its keys are the grid's
             sweep = spec.origin.split(" ", 1)[0]
             if (sweep, spec.run.strategy, key) in checked:
                 continue

@@ -50,7 +50,8 @@ CREATE TABLE IF NOT EXISTS runs (
     duration_s REAL,
     start_cost_s REAL,
     spawn_s REAL,
-    worker TEXT
+    worker TEXT,
+    params TEXT
 );
 CREATE TABLE IF NOT EXISTS attempts (
     run_id TEXT NOT NULL,
@@ -87,6 +88,7 @@ class RunRow:
     start_cost_s: float | None
     spawn_s: float | None
     worker: str | None
+    params: dict[str, Any] | None = None  # a sweep's grid point; None for a listed run
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -95,6 +97,7 @@ class RunRow:
             "error": self.error, "metrics": self.metrics, "plugin_metrics": self.plugin_metrics,
             "config": self.spec.get("config"), "started_at": self.started_at, "finished_at": self.finished_at,
             "duration_s": self.duration_s, "start_cost_s": self.start_cost_s, "worker": self.worker,
+            "params": self.params or {},
         }
 
 
@@ -152,6 +155,9 @@ class Journal:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")  # a committed row survives power loss too
             self.db.executescript(_SCHEMA)
+            columns = {r[1] for r in self.db.execute("PRAGMA table_info(runs)")}
+            if "params" not in columns:  # a journal written before grid points were recorded
+                self.db.execute("ALTER TABLE runs ADD COLUMN params TEXT")
         self.db.row_factory = sqlite3.Row
 
     @classmethod
@@ -180,6 +186,7 @@ class Journal:
             error_code=r["error_code"], metrics=_loads(r["metrics"]), plugin_metrics=_loads(r["plugin_metrics"]),
             started_at=r["started_at"], finished_at=r["finished_at"], duration_s=r["duration_s"],
             start_cost_s=r["start_cost_s"], spawn_s=r["spawn_s"], worker=r["worker"],
+            params=_loads(r["params"]) if "params" in r.keys() else None,  # noqa: SIM118 (sqlite3.Row)
         )
 
     def rows(self, ids: list[str] | None = None) -> list[RunRow]:
@@ -208,9 +215,11 @@ class Journal:
     def meta(self) -> dict[str, Any]:
         return {r["key"]: json.loads(r["value"]) for r in self.db.execute("SELECT key, value FROM meta")}
 
-    def register(self, runs: list[tuple[str, int, str, dict[str, Any]]], *, fresh: bool) -> None:
+    def register(self, runs: list[tuple[str, int, str, dict[str, Any]]], *, fresh: bool,
+                 params: dict[str, dict[str, Any]] | None = None) -> None:
         """Make sure every run has a row. `fresh` (no --resume): every run goes back to pending.
-        A row whose stored spec differs from the batch's (an explicit id reused for other content) is reset."""
+        A row whose stored spec differs from the batch's (an explicit id reused for other content) is reset.
+        `params`: run id -> its sweep grid point, kept for reports."""
         with self.tx() as db:
             for run_id, idx, origin, spec in runs:
                 text = json.dumps(spec, sort_keys=True)
@@ -224,6 +233,8 @@ class Journal:
                         (run_id, idx, origin, text, spec.get("strategy", ""), spec.get("candles", "")))
                 else:
                     db.execute("UPDATE runs SET idx = ?, origin = ? WHERE id = ?", (idx, origin, run_id))
+                point = (params or {}).get(run_id)
+                db.execute("UPDATE runs SET params = ? WHERE id = ?", (_dumps(point) if point else None, run_id))
 
     def mark_running(self, run_id: str, worker: str) -> None:
         with self.tx() as db:

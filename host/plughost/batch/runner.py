@@ -294,9 +294,10 @@ def run_batch(
     progress = progress or BatchProgress(enabled=False)
     try:
         specs = batch.runs
-        journal.register([(s.id, s.index, s.origin, s.spec) for s in specs], fresh=not resume)
-        journal.set_meta(batch_file=str(batch.path), plughost_version=__version__, engine=engine_name,
-                         updated_at=time.time())
+        journal.register([(s.id, s.index, s.origin, s.spec) for s in specs], fresh=not resume,
+                         params={s.id: s.params for s in specs if s.params})
+        journal.set_meta(batch_file=str(batch.path), base_dir=str(batch.base_dir), plughost_version=__version__,
+                         engine=engine_name, updated_at=time.time())
         _clean_temp_folders(out_dir)
         redone: list[str] = []
         skipped = 0
@@ -344,9 +345,13 @@ def run_batch(
         result = BatchResult(out_dir, rows, interrupted=interrupted, skipped=skipped, redone=redone,
                              elapsed_s=time.monotonic() - started, warm=warm)
         if report:
-            from .report import write_report
+            from ..reports import write_reports  # the presentation layer, imported late: batch stays below it
 
-            result.report = write_report(out_dir, rows, title=f"plughost batch: {batch.path.name}")
+            try:
+                result.report = write_reports(out_dir, base_dir=batch.base_dir, journal=journal, only_stale=True,
+                                              title=f"plughost batch: {batch.path.name}")
+            except (PlughostError, OSError, ValueError, pa.ArrowException) as exc:  # the runs are safe; say so
+                progress.note(f"the HTML report was not written: {exc}; retry with `plughost report {out_dir}`")
         return result
     finally:
         journal.close()

@@ -64,7 +64,7 @@ class RunSpec:
     id: str
     run: RunConfig
     spec: dict[str, Any]        # the canonical spec the id hashes (JSON-able)
-    grid_keys: tuple[str, ...] = ()  # the sweep's grid keys, for a run expanded from a sweep
+    params: dict[str, Any] = field(default_factory=dict)  # a sweep's grid point {dotted key: value}; reports
 
     def label(self) -> str:
         return f"run {self.index} ({self.origin})"
@@ -166,7 +166,7 @@ class _Expander:
             raise self.fail(where, key, f"file not found: {real}", hint="paths are relative to the batch file")
         return value
 
-    def add(self, where: str, entry: dict[str, Any], grid_keys: tuple[str, ...] = ()) -> None:
+    def add(self, where: str, entry: dict[str, Any], params: dict[str, Any] | None = None) -> None:
         if "strategy" not in entry:
             raise self.fail(where, "strategy", "missing (every run names its strategy plugin)")
         data = {**self.cli_defaults, **entry}
@@ -191,7 +191,7 @@ class _Expander:
         else:
             run_id = derive_run_id(spec)
         run = run.model_copy(update={"id": run_id})
-        self.runs.append(RunSpec(index, where, run_id, run, spec, grid_keys))
+        self.runs.append(RunSpec(index, where, run_id, run, spec, dict(params or {})))
 
     def expand_sweep(self, where: str, sweep: dict[str, Any], defaults: dict[str, Any]) -> None:
         entry = _merge_defaults(defaults, {k: v for k, v in sweep.items() if k not in SWEEP_ONLY_KEYS})
@@ -218,7 +218,8 @@ class _Expander:
                 run = {**entry, "candles": file, "config": config}
                 if prefix is not None:
                     run["id"] = f"{prefix}-{n:04d}"
-                self.add(f"{where} #{n} ({Path(file).name}{'; ' + label if label else ''})", run, tuple(keys))
+                self.add(f"{where} #{n} ({Path(file).name}{'; ' + label if label else ''})", run,
+                         params=dict(zip(keys, point, strict=True)))
                 n += 1
 
     def _candle_files(self, where: str, value: Any) -> list[str]:

@@ -22,6 +22,7 @@ def main(verbose: int) -> None:
       plughost list-plugins                      # what is installed
       plughost run --strategy sma-cross --candles data/sample/BTCUSD-1m.parquet
       plughost run --batch examples/demo-batch.toml --out plughost-out
+      plughost results plughost-out --sort sharpe   # open plughost-out/report.html for the charts
       plughost validate-plugin plugins/strategies/rsi-strategy
     """
     level = logging.WARNING - 10 * verbose
@@ -34,15 +35,16 @@ def _register() -> None:
     from .scaffold import new_plugin
 
     main.add_command(run)
-    main.add_command(_results_command())
+    for command in _results_commands():
+        main.add_command(command)
     register_plugins(main)
     main.add_command(new_plugin)
 
 
-def _results_command() -> click.Command:
-    from .results import results
+def _results_commands() -> list[click.Command]:
+    from .results import report, results
 
-    return results
+    return [results, report]
 
 
 _register()

@@ -56,7 +56,8 @@ A killed or interrupted batch continues with --resume (finished runs are kept, e
 `plughost results OUT` lists the runs. Exit status 130 after Ctrl-C.
 
 \b
-Results: OUT/runs/<run_id>/summary.json, trades.parquet, equity.parquet (and OUT/report.html for batches).
+Results: OUT/runs/<run_id>/summary.json, trades.parquet, equity.parquet and report.html (the run's page);
+OUT/report.html is the overview of every run in OUT (`plughost report OUT` rewrites them).
 Exit status: 0 ok, 1 the run failed (the error is in summary.json too), 2 bad input.
 """
 
@@ -129,7 +130,23 @@ def run(
     with run_progress(f"{strategy} on {Path(candles).name}") as advance:
         outcome = run_backtest(run_config, registry=registry, out_dir=out_dir, run_id=run_id,
                                base_dir=Path.cwd(), progress=advance)
+    _write_html(outcome, out_dir)
     _report(outcome, as_json)
+
+
+def _write_html(outcome: RunOutcome, out_dir: Path) -> None:
+    """The run's page and the folder's overview; a report that cannot be written costs a warning, not the run."""
+    if outcome.run_dir is None:
+        return
+    from ..reports import write_reports
+
+    try:
+        path = write_reports(out_dir, base_dir=Path.cwd(), only_stale=True)
+    except (PlughostError, OSError) as exc:
+        console(stderr=True).print(f"[yellow]warning[/] the HTML report was not written: {exc}", highlight=False)
+        return
+    console(stderr=True).print(f"[dim]report:[/] {path}  [dim]run page:[/] {outcome.run_dir / 'report.html'}",
+                               highlight=False)
 
 
 def _report(outcome: RunOutcome, as_json: bool) -> None:

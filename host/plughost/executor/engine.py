@@ -5,6 +5,7 @@ host traceback, and every plugin process is gone when `run_backtest` returns."""
 from __future__ import annotations
 
 import contextlib
+import datetime
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from ..registry import PluginEntry, Registry
 from .data import load_alerts, open_candles
 from .equity import EquityWriter
 from .hooks import Features
-from .indicators import parse_indicators
+from .indicators import merged_indicators, parse_indicators
 from .ledger import Ledger
 from .metrics import MetricsAccumulator
 from .results import RunWriter, json_safe, trades_columns
@@ -32,6 +33,10 @@ from .runconfig import RunConfig
 from .stream import StreamPlan, batches, flat_alerts, plan_stream
 
 Progress = Callable[[int], None]
+
+
+def _iso(ms: int) -> str:
+    return datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 @dataclass
@@ -112,8 +117,9 @@ class _Run:
 
     def _indicator_specs(self) -> dict[str, dict[str, Any]]:
         """The strategy's declared indicators (plugin.json) under the run's (the run wins a name)."""
-        declared = getattr(self.strategy_entry.manifest, "indicators", None) if self.strategy_entry else None
-        return {**(declared or {}), **self.run.indicators}
+        declared = self.strategy_entry.manifest.indicators if self.strategy_entry and self.strategy_entry.manifest \
+            else None
+        return merged_indicators(declared, self.run.indicators)
 
     # -- the loop -------------------------------------------------------------------------------
 
@@ -125,19 +131,18 @@ class _Run:
         run = self.run
         self.strategy_config = resolve_config(self.strategy_entry, run.config, base_dir=self.base_dir)
         specs = parse_indicators(self._indicator_specs())
-        path = self._path(run.candles)
-        source = open_candles(path) if run.timestamp_unit is None else open_candles(
-            path, timestamp_unit=run.timestamp_unit)  # type: ignore[call-arg]
-        self.state.timestamp_unit = getattr(source, "timestamp_unit", None)
-        self.state.symbol_from_file_stem = bool(getattr(source, "symbol_from_file_stem", False))
-        alerts = flat_alerts(load_alerts(self._path(run.alerts))) if run.alerts else []
+        source = open_candles(self._path(run.candles), timestamp_unit=run.timestamp_unit)
+        self.state.timestamp_unit = source.timestamp_unit
+        self.state.symbol_from_file_stem = source.symbol_from_file_stem
+        alerts = flat_alerts(load_alerts(self._path(run.alerts), timestamp_unit=run.timestamp_unit)) \
+            if run.alerts else []
         plan = plan_stream(source, alerts)
         self.state.plan = plan
         self.equity = self.make_equity(plan.candles)
         strategy = cast(StrategyProxy, self._start(self.strategy_entry))
         rules = run.rules()
         strategy.initialize(self.strategy_config, self.run_id, history=run.history, size=run.size,
-                            symbols=plan.symbols, rules=rules.to_wire())
+                            symbols=plan.symbols, rules=rules.to_wire(), lookahead_check=run.lookahead_check)
         ledger = Ledger(plan.symbols, rules, strategy.name)
         self.state.ledger = ledger
         self.timings["setup_s"] = time.perf_counter() - self.started
@@ -151,6 +156,8 @@ class _Run:
                 if exc.at is not None and 0 <= exc.at < len(batch):
                     exc.locate(plan.symbols[int(batch.symbol[exc.at])], int(batch.timestamp[exc.at]))
                 raise
+            if result.lookahead_at is not None:
+                self._lookahead_warning(strategy.name, batch, result.lookahead_at)
             self.state.watch_closes(batch)
             self.equity.add(*ledger.apply(batch, result))
             self.state.candles += len(batch)
@@ -161,6 +168,19 @@ class _Run:
             if self.progress:
                 self.progress(len(batch))
         self.timings["loop_s"] = time.perf_counter() - self.started - self.timings["setup_s"]
+
+    def _lookahead_warning(self, plugin: str, batch: CandleBatch, at: int) -> None:
+        if any(w.get("code") == "LOOKAHEAD_SUSPECTED" for w in self.state.warnings):
+            return  # the first finding names the candle; one warning a run
+        symbol = batch.symbols[int(batch.symbol[at])]
+        when = int(batch.timestamp[at])
+        self.state.warnings.append({
+            "code": "LOOKAHEAD_SUSPECTED", "plugin": plugin, "symbol": symbol, "timestamp": when,
+            "message": f"on_batch decided differently at {symbol} {_iso(when)} when the candles after it were "
+                       "cut from its batch: the strategy seems to read later candles than the one it signals on",
+            "hint": "check for shift(-1), centred windows or batch-wide statistics in on_batch "
+                    "(run key lookahead_check = false turns the check off)",
+        })
 
     def _path(self, value: str) -> Path:
         path = Path(value).expanduser()
@@ -272,6 +292,7 @@ def run_backtest(
         "timestamp_unit": job.state.timestamp_unit,
         "features": [f.name for f in job.run.sorted_features()],
         "run_config": job.run.to_user_dict(),
+        "indicators": job._indicator_specs(),  # declared (plugin.json) + the run's: what the run page draws
         "warnings": [],
         "started_at": started,
         "duration_s": 0.0,

@@ -7,7 +7,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from plughost_sdk.orders import OrderBook, Rules, TradeRecord, replay, signal_problem
+from plughost_sdk.fastwalk import replay_arrays
+from plughost_sdk.orders import OrderBook, Rules, TradeRecord, signal_problem
 
 from ..errors import PluginProtocolError
 from ..protocol.messages import BatchResult, BookMirror, CandleBatch, SignalRecord
@@ -51,23 +52,14 @@ class Ledger:
             if problem is not None:
                 raise self._bad_signal(batch, sig, problem)
             decided.append((sig.at, sig.alert, sig))
-        book = self.book
-        times: list[int] = []
-        values: list[float] = []
-        held: list[bool] = []
-
-        def record(row: int, ts: int) -> None:
-            times.append(ts)
-            values.append(book.equity())
-            held.append(bool(book.holdings))
-
-        index = book.index
+        index = self.book.index
         alerts = [(a.at, a.price, index[a.symbol], a.timestamp) for a in batch.alerts]
-        replay(book, batch.timestamp.tolist(), batch.symbol.tolist(), batch.open.tolist(), batch.high.tolist(),
-               batch.low.tolist(), batch.close.tolist(), batch.ends, alerts, decided, record)
+        curve = replay_arrays(self.book, batch.timestamp, batch.symbol, batch.open, batch.high, batch.low,
+                              batch.close, batch.ends, alerts, decided)
+        assert curve is not None
         if result.book is not None:
             self._check_mirror(result.book)
-        return np.asarray(times, np.int64), np.asarray(values, np.float64), np.asarray(held, bool)
+        return curve
 
     def _check_mirror(self, mirror: BookMirror) -> None:
         ours = self.book.snapshot()

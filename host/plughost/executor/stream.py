@@ -12,9 +12,7 @@ import numpy as np
 
 from ..protocol.messages import AlertEvent, CandleBatch
 from .data import AlertRecord, CandleSource
-from .indicators import IndicatorSpec, IndicatorStream
-
-_COLUMNS = ("timestamp", "open", "high", "low", "close", "volume", "symbol", "is_end")
+from .indicators import IndicatorSpec, MergedIndicatorStream
 
 
 @dataclass(frozen=True)
@@ -67,48 +65,21 @@ def _last_timestamp(source: CandleSource, symbol: str) -> int:
 
 def _merged_rows(source: CandleSource, plan: StreamPlan, specs: Sequence[IndicatorSpec],
                  rows: int) -> Iterator[dict[str, np.ndarray]]:
-    """Merged columns plus `is_end` and the indicators, in chunks of about `rows`.
+    """Merged columns plus `is_end` and the indicators, in chunks of `rows`.
 
-    Each symbol streams through its own indicator state. With one symbol the chunks pass straight
-    through; several symbols are merged in memory (their rows are lexsorted by time, then symbol)."""
-    names = [s.name for s in specs]
-    if len(plan.symbols) == 1:
-        stream = IndicatorStream(list(specs))
-        seen = 0
-        total = plan.counts[0]
-        for chunk in source.iter_chunks(plan.symbols[0], rows):
-            n = len(chunk)
-            is_end = np.zeros(n, bool)
-            if seen + n == total:
-                is_end[-1] = True
-            seen += n
-            yield {"timestamp": chunk.timestamp, "open": chunk.open, "high": chunk.high, "low": chunk.low,
-                   "close": chunk.close, "volume": chunk.volume, "symbol": np.zeros(n, np.int32), "is_end": is_end,
-                   **stream.next(chunk)}
-        return
-    parts: list[dict[str, np.ndarray]] = []
-    for k, symbol in enumerate(plan.symbols):
-        stream = IndicatorStream(list(specs))
-        for chunk in source.iter_chunks(symbol, 1 << 20):
-            n = len(chunk)
-            parts.append({"timestamp": chunk.timestamp, "open": chunk.open, "high": chunk.high, "low": chunk.low,
-                          "close": chunk.close, "volume": chunk.volume, "symbol": np.full(n, k, np.int32),
-                          "is_end": np.zeros(n, bool), **stream.next(chunk)})
-        if parts and len(parts[-1]["is_end"]):
-            parts[-1]["is_end"][-1] = True
-    if not parts:
-        return
-    merged = {c: np.concatenate([p[c] for p in parts]) for c in (*_COLUMNS, *names)}
-    order = np.lexsort((merged["symbol"], merged["timestamp"]))
-    for start in range(0, len(order), rows):
-        take = order[start:start + rows]
-        yield {c: np.ascontiguousarray(col[take]) for c, col in merged.items()}
+    `CandleSource.iter_merged` merges the symbols by (timestamp, symbol name) in bounded memory (one
+    symbol's chunks pass straight through); each symbol streams through its own indicator state."""
+    stream = MergedIndicatorStream(list(specs), plan.symbols)
+    for chunk in source.iter_merged(rows):
+        yield {"timestamp": chunk.timestamp, "open": chunk.open, "high": chunk.high, "low": chunk.low,
+               "close": chunk.close, "volume": chunk.volume, "symbol": chunk.symbol, "is_end": chunk.last_of_symbol,
+               **stream.next(chunk)}
 
 
 def batches(source: CandleSource, plan: StreamPlan, specs: Sequence[IndicatorSpec],
             size: int) -> Iterator[CandleBatch]:
     """Protocol batches of about `size` candles, each ending at a timestamp boundary; the last is marked."""
-    names = [s.name for s in specs]
+    names = [o for s in specs for o in s.outputs]  # bbands/macd publish several
     alerts = plan.alerts
     alert_pos = 0
     offset = 0

@@ -196,6 +196,7 @@ class BookMirror:
 class BatchResult:
     signals: list[SignalRecord]
     book: BookMirror | None
+    lookahead_at: int | None = None  # the SDK's look-ahead check found a signal that needed later candles
 
 
 def _number(value: Any, what: str, *, optional: bool = False) -> float | None:
@@ -274,4 +275,6 @@ def parse_batch_result(result: Any, batch_len: int, alert_count: int) -> BatchRe
                 _integer(pos.get("entry_timestamp"), "position.entry_timestamp"),
             )
         mirror = BookMirror(_number(book.get("cash"), "book.cash") or 0.0, positions)
-    return BatchResult(signals, mirror)
+    lookahead = result.get("lookahead")
+    at = lookahead.get("at") if isinstance(lookahead, dict) else None
+    return BatchResult(signals, mirror, at if type(at) is int and 0 <= at < batch_len else None)

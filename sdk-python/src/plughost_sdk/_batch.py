@@ -50,3 +50,15 @@ class CandleBatch:
 
     def __len__(self) -> int:
         return self.n
+
+    def head(self, k: int) -> CandleBatch:
+        """The first `k` candles as a batch of their own (views, no copy): what the batch looked like to a
+        strategy that had only seen up to candle k-1. The look-ahead check replays strategies on it."""
+        out = CandleBatch.__new__(CandleBatch)
+        out.symbols, out.symbol, out.offset, out.n, out.last = self.symbols, self.symbol, self.offset, k, False
+        for name in ("timestamp", "open", "high", "low", "close", "volume", "symbol_ids"):
+            setattr(out, name, getattr(self, name)[:k])
+        out.ends = [e for e in self.ends if e < k]
+        out.indicators = {name: col[:k] for name, col in self.indicators.items()}
+        out.alerts = [a for a in self.alerts if a["at"] < k]
+        return out

@@ -374,15 +374,15 @@ class OrderBook:
             if order is not None and ts >= order.from_ts and s not in self.holdings and self._at_open(order, o):
                 self._open(s, order, o, ts, order.price is None, ts)
         tried: list[tuple[int, _Order]] = []
-        for s, _, hi, lo in rows:  # (c) levels inside the range: stops first, then limits
+        for s, o, hi, lo in rows:  # (c) levels inside the range: stops first, then limits
             entry = self.entry_orders.get(s)
             exit_ = self.exit_orders.get(s)
             if entry is not None and ts >= entry.from_ts:
                 tried.append((s, entry))
             if exit_ is not None and ts >= exit_.from_ts:
                 tried.append((s, exit_))
-            self._inside(s, ts, hi, lo, stops=True)
-            self._inside(s, ts, hi, lo, stops=False)
+            self._inside(s, ts, o, hi, lo, stops=True)
+            self._inside(s, ts, o, hi, lo, stops=False)
         for s, order in tried:  # priced orders that were tried and are still pending use up a candle
             book = self.entry_orders if order.entry else self.exit_orders
             if book.get(s) is order:
@@ -415,12 +415,22 @@ class OrderBook:
         elif h.take_profit is not None and (o >= h.take_profit if long else o <= h.take_profit):
             self._close(s, None, o, ts, False, "take_profit")
 
-    def _inside(self, s: int, ts: int, hi: float, lo: float, *, stops: bool) -> None:
+    @staticmethod
+    def _reached(buys: bool, stop: bool, level: float, o: float, hi: float, lo: float) -> float | None:
+        """The fill price of a level order within a candle, or None: a buy stop when high >= stop at
+        max(open, stop), a sell stop when low <= stop at min(open, stop); a buy limit when low <= price at
+        min(open, price), a sell limit when high >= price at max(open, price) (docs/orders.md 3)."""
+        if buys == stop:  # buy stop, sell limit: reached from below
+            return max(o, level) if hi >= level else None
+        return min(o, level) if lo <= level else None
+
+    def _inside(self, s: int, ts: int, o: float, hi: float, lo: float, *, stops: bool) -> None:
+        reached = self._reached
         entry = self.entry_orders.get(s)
         if entry is not None and ts >= entry.from_ts and s not in self.holdings:
             level = entry.stop if stops else entry.price
-            if level is not None and ((hi >= level) if entry.buys == stops else (lo <= level)):
-                self._open(s, entry, level, ts, stops, ts + 1)
+            if level is not None and (price := reached(entry.buys, stops, level, o, hi, lo)) is not None:
+                self._open(s, entry, price, ts, stops, ts + 1)
                 return
         h = self.holdings.get(s)
         if h is None:
@@ -428,22 +438,22 @@ class OrderBook:
         exit_ = self.exit_orders.get(s)
         if exit_ is not None and ts >= exit_.from_ts:
             level = exit_.stop if stops else exit_.price
-            if level is not None and ((hi >= level) if exit_.buys == stops else (lo <= level)):
-                self._close(s, exit_, level, ts, stops, exit_.reason)
+            if level is not None and (price := reached(exit_.buys, stops, level, o, hi, lo)) is not None:
+                self._close(s, exit_, price, ts, stops, exit_.reason)
                 h = self.holdings.get(s)
                 if h is None:
                     return
         if ts < h.live_from:
             return
-        long = h.side > 0
+        sells = h.side > 0
         if stops:
             trail = h.trail_level()
-            if h.stop_loss is not None and (lo <= h.stop_loss if long else hi >= h.stop_loss):
-                self._close(s, None, h.stop_loss, ts, True, "stop_loss")
-            elif trail is not None and (lo <= trail if long else hi >= trail):
-                self._close(s, None, trail, ts, True, "trailing_stop")
-        elif h.take_profit is not None and (hi >= h.take_profit if long else lo <= h.take_profit):
-            self._close(s, None, h.take_profit, ts, False, "take_profit")
+            if h.stop_loss is not None and (price := reached(not sells, True, h.stop_loss, o, hi, lo)) is not None:
+                self._close(s, None, price, ts, True, "stop_loss")
+            elif trail is not None and (price := reached(not sells, True, trail, o, hi, lo)) is not None:
+                self._close(s, None, price, ts, True, "trailing_stop")
+        elif h.take_profit is not None and (price := reached(not sells, False, h.take_profit, o, hi, lo)) is not None:
+            self._close(s, None, price, ts, False, "take_profit")
 
     # -- marks, liquidation, end of data ------------------------------------------------------------
     def check_liquidation(self, ts: int) -> bool:

@@ -1,6 +1,6 @@
 /**
- * visualization: collects closes (onCandle) and trades (onTrade) during the run; at the end (onPostRun)
- * returns chart.html, one self-contained offline page: per symbol, price with entry/exit markers; then
+ * visualization: collects closes (onCandle, the run's merged stream: each candle names its symbol) and
+ * trades (onTrade, long or short) during the run; at the end (onPostRun) returns chart.html, one self-contained offline page: per symbol, price with entry/exit markers; then
  * the equity curve and its drawdown from the run's results.
  */
 import type { BacktestResults, Candle, FeaturePlugin, PluginHooks, PostRunOutput, Trade } from '@plughost/sdk';
@@ -42,8 +42,12 @@ export class Visualization implements FeaturePlugin {
       const markers: Marker[] = [];
       for (const t of this.trades) {
         if (t.symbol !== symbol) continue;
-        markers.push({ x: t.entryTime, y: t.entryPrice, kind: 'entry', label: `entry ${t.entryPrice} (${t.entryReason ?? ''})` });
-        markers.push({ x: t.exitTime, y: t.exitPrice, kind: 'exit', label: `exit ${t.exitPrice} (${t.exitReason ?? ''}) pnl ${t.pnl.toFixed(4)}` });
+        // Hosts before trades had a side sent none: such trades were longs.
+        const side = t.side ?? 'long';
+        const fees = t.fees ?? 0;
+        markers.push({ x: t.entryTime, y: t.entryPrice, kind: 'entry', label: `${side} entry ${t.entryPrice} (${t.entryReason ?? ''})` });
+        markers.push({ x: t.exitTime, y: t.exitPrice, kind: 'exit',
+          label: `${side} exit ${t.exitPrice} (${t.exitReason ?? ''}) pnl ${t.pnl.toFixed(4)} fees ${fees.toFixed(4)}` });
       }
       const points = downsample(s.x.subarray(0, s.length), s.y.subarray(0, s.length));
       charts.push(renderChart({ title: `${symbol}: close, entries and exits`, points, color: '#2b6cb0', markers }));

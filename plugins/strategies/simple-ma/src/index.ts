@@ -5,7 +5,8 @@
  *   - running sums over the last `fast` / `slow` closes: add the new close first, then subtract the one
  *     that left the window;
  *   - once `slow` closes are in, diff = fastSma - slowSma;
- *   - previous diff <= 0 and now > 0: entry ("golden-cross"); previous >= 0 and now < 0: exit ("death-cross").
+ *   - previous diff <= 0 and now > 0: entry ("golden-cross") of size fraction * ctx.equity / close units
+ *     (a market order: it fills at the next open); previous >= 0 and now < 0: exit ("death-cross").
  * State is per symbol.
  */
 import type { Candle, Signal, StrategyContext, StrategyPlugin } from '@plughost/sdk';
@@ -62,24 +63,28 @@ export default class SimpleMa implements StrategyPlugin {
   version = '1.0.0';
   private fast = 10;
   private slow = 30;
+  private fraction = 0.95;
   private readonly state = new Map<string, Averages>();
 
   initialize(config: Record<string, unknown>): void {
     this.fast = Math.trunc(Number(config['fast'] ?? 10));
     this.slow = Math.trunc(Number(config['slow'] ?? 30));
+    this.fraction = Number(config['fraction'] ?? 0.95);
+    if (!(this.fraction > 0 && this.fraction <= 1)) throw new RangeError(`fraction must be in (0, 1], got ${this.fraction}`);
     if (!(this.fast >= 1 && this.slow >= 2)) throw new RangeError(`bad periods fast=${this.fast} slow=${this.slow}`);
     if (this.fast >= this.slow) throw new RangeError(`fast (${this.fast}) must be smaller than slow (${this.slow})`);
     this.state.clear();
   }
 
-  onCandle(candle: Candle, _ctx: StrategyContext): Signal | null {
+  onCandle(candle: Candle, ctx: StrategyContext): Signal | null {
     let st = this.state.get(candle.symbol);
     if (st === undefined) {
       st = new Averages(this.fast, this.slow);
       this.state.set(candle.symbol, st);
     }
     const cross = st.push(candle.close);
-    if (cross > 0) return { type: 'entry', reason: 'golden-cross' };
+    // Sized from the equity: units at this close (the same arithmetic as sma-cross); fills at the next open.
+    if (cross > 0) return { type: 'entry', size: this.fraction * ctx.equity / candle.close, reason: 'golden-cross' };
     if (cross < 0) return { type: 'exit', reason: 'death-cross' };
     return null;
   }

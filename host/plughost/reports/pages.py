@@ -1,0 +1,231 @@
+"""Write a results folder's HTML: `DIR/report.html` (the overview) and `DIR/runs/<run_id>/report.html`
+(one page per run). Pages are Jinja2 templates (autoescaped) with the charting library, the CSS, the
+script and the data inlined, so each file works alone, offline, and the folder can be moved: every link
+between pages is relative.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import itertools
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import jinja2
+import numpy as np
+import pyarrow as pa
+
+from .. import __version__
+from ..batch.journal import Journal
+from ..executor.results import format_number
+from .collect import LOWER_IS_BETTER, ResultsFolder, RunRecord, collect_runs
+from .series import MAX_TRADE_ROWS, LoadedCandles, Trade, equity_series, fmt_time, run_series
+
+ASSETS = Path(__file__).parent / "assets"
+CHART_LIBRARY = "lightweight-charts.standalone.production.js"
+TAIL_CHARS = 4000
+BEST_RUNS = 5
+BEST_RUN_POINTS = 600
+# Columns of the overview's runs table (when some run has them); every metric can be ranked by.
+TABLE_METRICS = ("num_trades", "total_pnl", "return_pct", "buy_and_hold_return_pct", "cagr", "win_rate",
+                 "profit_factor", "max_drawdown", "sharpe", "sortino", "calmar", "exposure")
+LABELS = {
+    "num_trades": "trades", "total_pnl": "P&L", "return_pct": "return %", "buy_and_hold_return_pct": "B&H %",
+    "cagr": "CAGR %", "win_rate": "win rate", "profit_factor": "profit factor", "max_drawdown": "max DD %",
+    "max_drawdown_abs": "max DD", "sharpe": "sharpe", "sortino": "sortino", "calmar": "calmar",
+    "exposure": "exposure %", "avg_trade_pnl": "avg trade", "best_trade": "best trade", "worst_trade": "worst trade",
+    "final_equity": "final equity", "avg_holding_ms": "avg holding",
+}
+FORMATS = {"num_trades": "{:.0f}", "return_pct": "{:+.2f}", "buy_and_hold_return_pct": "{:+.2f}", "cagr": "{:+.2f}",
+           "win_rate": "{:.1%}", "max_drawdown": "{:.2f}", "exposure": "{:.1f}", "avg_holding_ms": "{:,.0f}"}
+
+
+def fmt_duration(ms: float) -> str:
+    """2926071 -> '48m 46s': the two largest units."""
+    seconds = ms / 1000.0
+    units = (("d", 86400.0), ("h", 3600.0), ("m", 60.0), ("s", 1.0))
+    for (name, size), (small, small_size) in itertools.pairwise(units):
+        if seconds >= size:
+            whole, rest = divmod(seconds, size)
+            return f"{whole:.0f}{name} {rest // small_size:.0f}{small}"
+    return f"{seconds:.1f}s"
+
+
+def fmt_metric(name: str, value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "-" if value is None else str(value)
+    if name == "avg_holding_ms" and math.isfinite(value):
+        return fmt_duration(float(value))
+    return format_number(value, FORMATS.get(name, "{:,.4g}" if abs(value) < 1e4 else "{:,.2f}"))
+
+
+def num_attr(value: Any) -> str:
+    """A cell's sort key: the number itself, '' when there is none (sorted last)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return ""
+    return repr(float(value))
+
+
+@functools.cache
+def _env() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.PackageLoader("plughost.reports", "templates"), autoescape=True,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["metric"] = fmt_metric
+    env.filters["num_attr"] = num_attr
+    env.filters["when"] = fmt_time
+    env.filters["fmt"] = format_number
+    env.filters["label"] = lambda name: LABELS.get(name, name)
+    env.filters["pretty"] = lambda v: json.dumps(v, indent=2, sort_keys=True, default=str)
+    env.filters["url"] = lambda s: quote(str(s))
+    env.globals["chart_library"] = _library
+    return env
+
+
+@functools.cache
+def _library() -> str:
+    text = (ASSETS / CHART_LIBRARY).read_text(encoding="utf-8")
+    assert "</script" not in text.lower()  # inlined in a <script> element
+    return text
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, np.generic):
+        return _json_safe(value.item())
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), allow_nan=False, default=str)
+
+
+def _script_json(text: str) -> str:
+    """JSON text safe inside <script type="application/json"> (escaped as Jinja's tojson does; the template
+    marks it safe)."""
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").replace("'", "\\u0027")
+
+
+def _write(path: Path, text: str) -> Path:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    with contextlib.suppress(OSError):
+        tmp.unlink()
+    return path
+
+
+def _tail(error: dict[str, Any] | None) -> str:
+    err = error or {}
+    tail = str(err.get("traceback") or "") + str(err.get("stderr_tail") or "")
+    return ("..." + tail[-TAIL_CHARS:]) if len(tail) > TAIL_CHARS else tail
+
+
+def _artifacts(run_dir: Path) -> list[tuple[str, str, int]]:
+    """(plugin, relative link, bytes) of every file under runs/<id>/artifacts/."""
+    root = run_dir / "artifacts"
+    if not root.is_dir():
+        return []
+    return [(p.relative_to(root).parts[0], "/".join(quote(part) for part in p.relative_to(run_dir).parts),
+             p.stat().st_size) for p in sorted(root.rglob("*")) if p.is_file()]
+
+
+# ------------------------------------------------------------------------------------------ run page
+def table_trades(trades: list[Trade]) -> list[tuple[int, Trade]]:
+    """(number, trade) rows of the trade table: all of them up to MAX_TRADE_ROWS; beyond, the first half of
+    that many by time plus the best and worst quarter of the rest by P&L (what sorting would bring up)."""
+    if len(trades) <= MAX_TRADE_ROWS:
+        return list(enumerate(trades, 1))
+    head = MAX_TRADE_ROWS // 2
+    rest = sorted(range(head, len(trades)), key=lambda i: trades[i].pnl or 0.0)
+    quarter = MAX_TRADE_ROWS // 4
+    keep = sorted({*range(head), *rest[:quarter], *rest[-quarter:]})
+    return [(i + 1, trades[i]) for i in keep]
+
+
+def render_run_page(folder: ResultsFolder, record: RunRecord, cache: dict[str, Any] | None = None) -> str:
+    summary = record.summary or {}
+    ok = record.status == "ok"
+    series = run_series(record.run_dir, summary, folder.base_dirs, cache) if ok else None
+    trades = table_trades(series.trades) if series else []
+    charts = ",".join(
+        f'{{"symbol":{_dumps(c.symbol)},"bars":{c.bars_json},"indicators":{_dumps(c.indicators)},'
+        f'"markers":{_dumps(c.markers)}}}' for c in (series.charts if series else []))
+    data_json = f'{{"charts":[{charts}],"equity":{_dumps(series.equity if series else None)}}}'
+    metrics = [(k, v) for k, v in (record.metrics or {}).items()]
+    return _env().get_template("run.html.j2").render(
+        title=f"{record.run_id}: {record.strategy}", run=record, summary=summary, ok=ok, series=series,
+        trades=trades, metrics=metrics, tail=_tail(record.error), artifacts=_artifacts(record.run_dir),
+        data_json=_script_json(data_json), run_config=summary.get("run_config") or {}, version=__version__,
+        generated=time.strftime("%Y-%m-%d %H:%M:%S"), counts={k: summary.get(k) for k in (
+            "candles", "ignored_signals", "rejected_signals", "expired_orders", "unmatched_alerts")},
+    )
+
+
+# ------------------------------------------------------------------------------------------ overview
+def _best_equity(folder: ResultsFolder) -> list[dict[str, Any]]:
+    best = [r for r in folder.ranked("return_pct") if r.metric("return_pct") is not None][:BEST_RUNS]
+    out = []
+    for r in best:
+        try:
+            eq = equity_series(r.run_dir / "equity.parquet", None, 0.0)
+        except (OSError, pa.ArrowException, KeyError, ValueError):
+            continue
+        step = max(1, -(-len(eq["t"]) // BEST_RUN_POINTS))
+        t, v = eq["t"][::step], eq["equity"][::step]
+        if eq["t"] and t[-1] != eq["t"][-1]:
+            t, v = [*t, eq["t"][-1]], [*v, eq["equity"][-1]]
+        out.append({"id": r.run_id, "label": f"{r.run_id} ({r.metric('return_pct'):+.2f}%)", "t": t, "v": v})
+    return out
+
+
+def render_overview(folder: ResultsFolder, title: str) -> str:
+    runs = folder.runs
+    metric_names = folder.metric_names()
+    table_metrics = [m for m in TABLE_METRICS if m in metric_names]
+    plugin_keys = sorted({f"{p}: {k}" for r in runs for p, vals in r.plugin_metrics.items()
+                          if isinstance(vals, dict) for k in vals})
+    data = {
+        "runs": [{"id": r.run_id, "status": r.status, "href": f"runs/{quote(r.run_id)}/report.html"
+                  if r.has_files else None, "params": r.params, "metrics": r.metrics or {}} for r in runs],
+        "params": folder.param_keys, "metrics": metric_names, "labels": {m: LABELS.get(m, m) for m in metric_names},
+        "lower_is_better": sorted(LOWER_IS_BETTER), "best": _best_equity(folder),
+    }
+    failed = [r for r in runs if r.status == "failed"]
+    return _env().get_template("overview.html.j2").render(
+        title=title, folder=folder, runs=runs, failed=failed, table_metrics=table_metrics,
+        metric_names=metric_names, plugin_keys=plugin_keys, data=data, tail=_tail,
+        data_json=_script_json(_dumps(_json_safe(data))),
+        counts={"all": len(runs), "ok": sum(r.status == "ok" for r in runs), "failed": len(failed),
+                "other": sum(r.status not in ("ok", "failed") for r in runs)},
+        flat_plugin=lambda r: {f"{p}: {k}": v for p, vals in r.plugin_metrics.items() if isinstance(vals, dict)
+                               for k, v in vals.items()},
+        version=__version__, generated=time.strftime("%Y-%m-%d %H:%M:%S"),
+    )
+
+
+def write_reports(out_dir: Path, *, base_dir: Path | None = None, title: str | None = None,
+                  journal: Journal | None = None, only_stale: bool = False) -> Path:
+    """(Re)write the overview and every run's page; returns DIR/report.html. `only_stale`: keep a run page
+    newer than the run's summary.json (a resumed batch rewrites only what changed). Raises `UsageError`
+    when DIR holds no run."""
+    folder = collect_runs(out_dir, base_dir=base_dir, journal=journal)
+    cache: dict[str, LoadedCandles | str] = {}
+    for record in folder.runs:
+        if not record.has_files:
+            continue
+        page = record.run_dir / "report.html"
+        if only_stale and page.is_file() and page.stat().st_mtime >= (record.run_dir / "summary.json").stat().st_mtime:
+            continue
+        _write(page, render_run_page(folder, record, cache))
+    return _write(out_dir / "report.html", render_overview(folder, title or f"plughost results: {out_dir.name}"))

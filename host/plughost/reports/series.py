@@ -1,0 +1,347 @@
+"""The numbers behind a run page's charts, bounded in size whatever the run's length.
+
+Candles come from the run's candle file, grouped into at most `MAX_BARS` bars per symbol (OHLC of
+consecutive candles: first open, highest high, lowest low, last close, the first candle's time); the
+indicators are computed on every candle and shown at each bar's last candle. The equity curve is
+thinned the same way (the last equity of each group, the deepest drawdown in it), so a page of a
+1M-candle run stays around a megabyte. Times are whole seconds (the charting library's unit), UTC.
+
+Result files are read defensively: trade times as Arrow timestamps or integer milliseconds, `side`
+(long when absent) and `fees` (absent in older results) optional.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import inspect
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from ..errors import PlughostError
+from ..executor.data import open_candles
+from ..executor.indicators import compute_indicators, parse_indicators
+
+MAX_BARS = 5000          # candlesticks per symbol on a page
+MAX_EQUITY_POINTS = 5000
+MAX_SYMBOLS = 8          # price charts on a page; the other symbols are named, not drawn
+MAX_MARKERS = 2000       # entry/exit markers per symbol (beyond it, every k-th trade is marked)
+MAX_TRADE_ROWS = 2000    # rows of the trade table (all trades stay in trades.parquet)
+MAX_LABELLED_EXITS = 40  # exit markers carry the trade's P&L up to this many trades on a chart
+OVERLAY_TYPES = frozenset({"sma", "ema", "bbands", "wma", "vwap"})  # drawn over the price; others below it
+
+I64 = np.ndarray[Any, np.dtype[np.int64]]
+F64 = np.ndarray[Any, np.dtype[np.float64]]
+
+
+@dataclass
+class SymbolCandles:
+    """One symbol's candles at full resolution (times in ms)."""
+
+    symbol: str
+    ts: I64
+    open: F64
+    high: F64
+    low: F64
+    close: F64
+
+
+@dataclass
+class Bars:
+    """A symbol's candles grouped for the chart (the part of a price chart that depends on the file only)."""
+
+    starts: I64
+    ends: I64
+    bar_ms: I64
+    data: dict[str, list[Any]]
+    json: str = ""        # `data` encoded once: the largest part of every page of a sweep over this file
+
+
+@dataclass
+class LoadedCandles:
+    """A candle file read once per report: a sweep's runs share it."""
+
+    symbols: dict[str, SymbolCandles]
+    bars: dict[str, Bars] = field(default_factory=dict)
+
+    def bars_of(self, symbol: str) -> Bars:
+        if symbol not in self.bars:
+            c = self.symbols[symbol]
+            starts = group_starts(c.ts, MAX_BARS)
+            ends = _ends(starts, len(c.ts))
+            bar_ms = c.ts[starts]
+            self.bars[symbol] = Bars(starts, ends, bar_ms, {
+                "t": (bar_ms // 1000).tolist(), "o": _r(c.open[starts]), "h": _r(np.maximum.reduceat(c.high, starts)),
+                "l": _r(np.minimum.reduceat(c.low, starts)), "c": _r(c.close[ends])})
+            self.bars[symbol].json = json.dumps(self.bars[symbol].data, separators=(",", ":"), allow_nan=False)
+        return self.bars[symbol]
+
+
+@dataclass
+class Trade:
+    symbol: str
+    side: str
+    entry_ms: int | None
+    exit_ms: int | None
+    entry_price: float | None
+    exit_price: float | None
+    size: float | None
+    fees: float | None
+    pnl: float | None
+    entry_reason: str
+    exit_reason: str
+
+    @property
+    def return_pct(self) -> float | None:
+        if self.pnl is None or not self.entry_price or not self.size:
+            return None
+        return self.pnl / abs(self.entry_price * self.size) * 100.0
+
+
+@dataclass
+class PriceChart:
+    symbol: str
+    candles: int
+    per_bar: int                          # candles grouped into one bar
+    bars: dict[str, list[Any]]            # t (s), o, h, l, c
+    bars_json: str
+    indicators: list[dict[str, Any]]      # {name, pane, t, v}
+    markers: list[dict[str, Any]]
+    unmarked_trades: int = 0
+
+
+@dataclass
+class RunSeries:
+    charts: list[PriceChart] = field(default_factory=list)
+    price_note: str | None = None         # why there is no price chart (or only some symbols)
+    equity: dict[str, list[Any]] | None = None   # t, equity, dd, and bh when the candles are there
+    equity_note: str | None = None
+    trades_note: str | None = None
+    trades: list[Trade] = field(default_factory=list)
+    trades_total: int = 0
+
+
+def _r(values: Any) -> list[float | None]:
+    """8 significant digits (enough for any price a chart shows, half the bytes of repr); NaN -> null."""
+    a = np.asarray(values, dtype=np.float64)
+    finite = np.isfinite(a)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = 10.0 ** (7 - np.floor(np.log10(np.abs(np.where(finite & (a != 0), a, 1.0)))))
+        rounded = np.where(finite, np.round(a * scale) / scale, 0.0)
+    out: list[float | None] = rounded.tolist()
+    if not finite.all():
+        for i in np.flatnonzero(~finite).tolist():
+            out[i] = None
+    return out
+
+
+def to_ms(column: pa.ChunkedArray | pa.Array) -> list[int | None]:
+    """Times as integer milliseconds since the epoch, from an Arrow timestamp or an integer (ms) column."""
+    typ = column.type
+    if pa.types.is_timestamp(typ):
+        column = pc.cast(pc.cast(column, pa.timestamp("ms", tz=typ.tz)), pa.int64())
+    elif pa.types.is_date(typ):
+        column = pc.cast(pc.cast(column, pa.timestamp("ms")), pa.int64())
+    elif not pa.types.is_integer(typ) and not pa.types.is_floating(typ):
+        return [None] * len(column)
+    return [None if v is None else int(v) for v in column.to_pylist()]
+
+
+def fmt_time(ms: int | None) -> str:
+    if ms is None:
+        return "-"
+    stamp = dt.datetime.fromtimestamp(ms / 1000.0, tz=dt.UTC)
+    return stamp.strftime("%Y-%m-%d %H:%M:%S" if stamp.second or ms % 1000 == 0 else "%Y-%m-%d %H:%M:%S.%f")[:23]
+
+
+def read_trades(path: Path) -> list[Trade]:
+    table = pq.read_table(path)
+    n = table.num_rows
+    names = set(table.column_names)
+
+    def col(name: str) -> list[Any]:
+        return table.column(name).to_pylist() if name in names else [None] * n
+
+    def num(name: str) -> list[float | None]:
+        return [None if v is None or not math.isfinite(float(v)) else float(v) for v in col(name)]
+
+    entry = to_ms(table.column("entry_time")) if "entry_time" in names else [None] * n
+    exit_ = to_ms(table.column("exit_time")) if "exit_time" in names else [None] * n
+    side, symbol = col("side"), col("symbol")
+    ep, xp, size, fees, pnl = num("entry_price"), num("exit_price"), num("size"), num("fees"), num("pnl")
+    er, xr = col("entry_reason"), col("exit_reason")
+    return [Trade(str(symbol[i] or ""), str(side[i] or "long").lower(), entry[i], exit_[i], ep[i], xp[i], size[i],
+                  fees[i], pnl[i], str(er[i] or ""), str(xr[i] or "")) for i in range(n)]
+
+
+def read_candles(path: Path, timestamp_unit: str | None = None) -> dict[str, SymbolCandles]:
+    """Every symbol of a candle file, read and validated as the run read it."""
+    kwargs: dict[str, Any] = {}
+    if timestamp_unit and "timestamp_unit" in inspect.signature(open_candles).parameters:
+        kwargs["timestamp_unit"] = timestamp_unit  # a forced unit, once the loader takes one
+    source = open_candles(path, **kwargs)
+    out: dict[str, SymbolCandles] = {}
+    for symbol in source.symbols():
+        chunks = list(source.iter_chunks(symbol, rows=1 << 20))
+        if not chunks:
+            continue
+        out[symbol] = SymbolCandles(symbol, *(np.concatenate([getattr(c, k) for c in chunks]) for k in
+                                              ("timestamp", "open", "high", "low", "close")))
+    return out
+
+
+def group_starts(ts_ms: I64, limit: int) -> I64:
+    """Start indices of groups of consecutive points: first by whole second (the charts' time unit, so no
+    two points share a time), then merged k at a time until there are at most `limit`."""
+    if len(ts_ms) == 0:
+        return np.empty(0, np.int64)
+    sec = ts_ms // 1000
+    starts = np.flatnonzero(np.concatenate([[True], sec[1:] != sec[:-1]])).astype(np.int64)
+    if len(starts) > limit:
+        starts = starts[::-(-len(starts) // limit)]
+    return starts
+
+
+def _ends(starts: I64, n: int) -> I64:
+    return np.concatenate([starts[1:] - 1, [n - 1]]).astype(np.int64)
+
+
+def _markers(trades: list[Trade], bar_ms: I64) -> tuple[list[dict[str, Any]], int]:
+    """An arrow at the bar holding each fill: long entries up (green) below the bar, short entries down
+    (red) above it; exits the opposite way in blue, with the trade's P&L as text when there are few trades
+    (more would hide the price)."""
+    out: list[dict[str, Any]] = []
+    label_exits = len(trades) <= MAX_LABELLED_EXITS
+    total = len(trades)
+    if 2 * total > MAX_MARKERS:  # spread over the whole run rather than crowded at its start
+        trades = trades[::-(-2 * total // MAX_MARKERS)]
+    for t in trades:
+        short = t.side == "short"
+        for ms, kind in ((t.entry_ms, "entry"), (t.exit_ms, "exit")):
+            if ms is None:
+                continue
+            i = max(0, int(np.searchsorted(bar_ms, ms, side="right")) - 1)
+            if kind == "entry":
+                marker = {"position": "aboveBar" if short else "belowBar", "shape": "arrowDown" if short else "arrowUp",
+                          "color": "#dc2626" if short else "#16a34a", "text": "S" if short else "L"}
+            else:
+                marker = {"position": "belowBar" if short else "aboveBar", "shape": "arrowUp" if short else "arrowDown",
+                          "color": "#2563eb", "text": f"{t.pnl:+.2f}" if label_exits and t.pnl is not None else ""}
+            out.append({"time": int(bar_ms[i] // 1000), **marker})
+    out.sort(key=lambda m: m["time"])
+    return out, total - len(trades)
+
+
+def price_chart(loaded: LoadedCandles, symbol: str, indicators: dict[str, Any] | None,
+                trades: list[Trade]) -> PriceChart:
+    c = loaded.symbols[symbol]
+    n = len(c.ts)
+    grouped = loaded.bars_of(symbol)
+    starts, ends, bar_ms, bars = grouped.starts, grouped.ends, grouped.bar_ms, grouped.data
+    t = bars["t"]
+    lines: list[dict[str, Any]] = []
+    specs = parse_indicators(indicators) if indicators else []
+    if specs:
+        types = {s.name: s.type for s in specs}
+        for name, values in compute_indicators(specs, c.high, c.low, c.close).items():
+            v = _r(np.asarray(values, dtype=np.float64)[ends])
+            kind = types.get(name, types.get(name.split(".")[0], ""))
+            lines.append({"name": name, "pane": 0 if kind in OVERLAY_TYPES else 1, "t": t, "v": v})
+    markers, dropped = _markers([tr for tr in trades if tr.symbol in ("", c.symbol)], bar_ms)
+    return PriceChart(c.symbol, n, int(-(-n // len(starts))) if len(starts) else 1, bars, grouped.json, lines, markers,
+                      dropped)
+
+
+def equity_series(path: Path, candles: dict[str, SymbolCandles] | None, capital: float) -> dict[str, list[Any]]:
+    table = pq.read_table(path)
+    ts = np.asarray([v if v is not None else 0 for v in to_ms(table.column("timestamp"))], dtype=np.int64)
+    eq = np.asarray(table.column("equity").to_numpy(zero_copy_only=False), dtype=np.float64)
+    if len(ts) == 0:
+        return {"t": [], "equity": [], "dd": []}
+    peak = np.maximum.accumulate(np.where(np.isfinite(eq), eq, -np.inf))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dd = np.where(peak > 0, (eq / peak - 1.0) * 100.0, 0.0)
+    starts = group_starts(ts, MAX_EQUITY_POINTS)
+    ends = _ends(starts, len(ts))
+    out: dict[str, list[Any]] = {"t": (ts[ends] // 1000).tolist(), "equity": _r(eq[ends]),
+                                 "dd": _r(np.minimum.reduceat(dd, starts))}
+    if candles:
+        at = ts[ends]
+        ratios = []
+        for c in candles.values():
+            i = np.searchsorted(c.ts, at, side="right") - 1
+            ratios.append(np.where(i >= 0, c.close[np.clip(i, 0, None)] / c.close[0], 1.0))
+        out["bh"] = _r(capital * np.mean(ratios, axis=0))
+    return out
+
+
+def resolve_candles(candles: str, bases: list[Path]) -> Path | None:
+    path = Path(candles).expanduser()
+    if path.is_absolute():
+        return path if path.is_file() else None
+    return next((base / path for base in bases if (base / path).is_file()), None)
+
+
+def run_series(run_dir: Path, summary: dict[str, Any], bases: list[Path],
+               cache: dict[str, LoadedCandles | str] | None = None) -> RunSeries:
+    """Everything a run page charts. Never raises for a missing or unreadable file: the page says why."""
+    out = RunSeries()
+    run_config: dict[str, Any] = summary["run_config"] if isinstance(summary.get("run_config"), dict) else {}
+    try:
+        out.trades = read_trades(run_dir / "trades.parquet")
+    except (OSError, pa.ArrowException, KeyError) as exc:
+        out.trades_note = f"trades.parquet could not be read: {exc}"
+    out.trades_total = len(out.trades)
+    loaded: LoadedCandles | None = None
+    written = str(run_config.get("candles") or "")
+    path = resolve_candles(written, bases) if written else None
+    if path is None:
+        out.price_note = (f"the candle file {written!r} was not found (looked in: "
+                          f"{', '.join(str(b) for b in bases)}), so there is no price chart" if written
+                          else "the run names no candle file")
+    else:
+        key = str(path.resolve())
+        cached = (cache or {}).get(key)
+        if cached is None:
+            try:
+                cached = LoadedCandles(read_candles(path, run_config.get("timestamp_unit")))
+            except (PlughostError, OSError, pa.ArrowException, ValueError) as exc:
+                cached = f"the candle file {path} could not be read ({exc}), so there is no price chart"
+            if cache is not None:
+                cache.clear()  # one file at a time: a sweep's runs share it, and memory stays bounded
+                cache[key] = cached
+        if isinstance(cached, str):
+            out.price_note = cached
+        else:
+            loaded = cached
+    candles = loaded.symbols if loaded is not None else None
+    if loaded is not None and candles is not None:
+        symbols = sorted(candles)
+        wanted = [s for s in summary.get("symbols") or symbols if s in candles] or symbols
+        # the effective set (plugin.json's and the run's) in newer summaries, else the run config's
+        indicators = summary.get("indicators") if isinstance(summary.get("indicators"), dict) \
+            else run_config.get("indicators")
+        for symbol in wanted[:MAX_SYMBOLS]:
+            try:
+                out.charts.append(price_chart(loaded, symbol, indicators, out.trades))
+            except PlughostError as exc:  # an indicator this version cannot compute: chart without it
+                out.charts.append(price_chart(loaded, symbol, None, out.trades))
+                out.price_note = f"indicators not drawn: {exc.message}"
+        if len(wanted) > MAX_SYMBOLS:
+            out.price_note = (f"price charts of the first {MAX_SYMBOLS} of {len(wanted)} symbols; "
+                              f"not drawn: {', '.join(wanted[MAX_SYMBOLS:])}")
+    try:
+        capital = float(run_config.get("initial_capital") or 10_000.0)
+        out.equity = equity_series(run_dir / "equity.parquet", candles, capital)
+    except (OSError, pa.ArrowException, KeyError, ValueError) as exc:
+        out.equity_note = f"equity.parquet unreadable: {exc}"
+    if out.equity is not None and candles is None:
+        out.equity_note = "no buy-and-hold line: " + (out.price_note or "no candles")
+    return out

@@ -1,0 +1,213 @@
+"""`replay` for numpy callers: the same walk as `orders.walk`, visiting only the rows where something
+can happen, with the equity curve computed as array work.
+
+A batch of 8,192 candles usually holds a handful of decisions. Between them nothing can fill (no pending
+order, no protective level: the book's `work` is empty, or its symbols have no candle there), so those
+rows only move the marks, and their equity is `cash + units * close` with cash and units fixed. The walk
+here calls the book only at event rows (signals, alerts, symbol ends, timestamp groups holding a symbol
+with live orders, and a row where a liquidation check can trip) and leaves the rest to numpy. It makes
+exactly the book calls `orders.walk` makes, in the same order, so results are identical (tested against
+`orders.walk` on random streams, tests/executor/test_orders_property.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from .orders import OrderBook
+
+__all__ = ["replay_arrays"]
+
+
+class _Log:
+    """The book's state after each processed row: cash and signed units (+ entry price) per symbol."""
+
+    def __init__(self, book: OrderBook) -> None:
+        self.book = book
+        self.rows: list[int] = []
+        self.cash: list[float] = []
+        self.held: list[tuple[tuple[int, float, float], ...]] = []
+        self.take(-1)
+
+    def take(self, row: int) -> None:
+        book = self.book
+        held = tuple((s, h.units if h.side > 0 else -h.units, h.entry_price) for s, h in sorted(book.holdings.items()))
+        if self.rows and self.rows[-1] == row:
+            self.cash[-1], self.held[-1] = book.cash, held
+            return
+        self.rows.append(row)
+        self.cash.append(book.cash)
+        self.held.append(held)
+
+
+def _ffill_close(sym: np.ndarray, close: np.ndarray, s: int, start_mark: float) -> np.ndarray:
+    """Symbol s's last close at or before each row (start_mark before its first row in the batch)."""
+    idx = np.where(sym == s, np.arange(len(sym)), -1)
+    np.maximum.accumulate(idx, out=idx)
+    out = close[np.maximum(idx, 0)]
+    out[idx < 0] = start_mark
+    return out
+
+
+def replay_arrays(
+    book: OrderBook,
+    timestamp: np.ndarray,
+    symbol: np.ndarray,
+    open_: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    ends: Iterable[int],
+    alerts: Sequence[tuple[int, float | None, int, int]],
+    signals: Iterable[tuple[int, int | None, Any]],
+    *,
+    equity: bool = True,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Walk one batch whose decisions are known. Returns (timestamp, equity, in_position) after each
+    timestamp group when `equity` is set."""
+    n = len(timestamp)
+    if n == 0:
+        return (np.empty(0, np.int64), np.empty(0), np.empty(0, bool)) if equity else None
+    sym = np.asarray(symbol, dtype=np.int64)
+    ts = np.asarray(timestamp, dtype=np.int64)
+    starts = np.flatnonzero(np.r_[True, ts[1:] != ts[:-1]])
+    is_start = np.zeros(n, bool)
+    is_start[starts] = True
+    group_end = np.r_[starts[1:], n] - 1  # per group
+    group_of = np.cumsum(is_start) - 1  # row -> group index
+    by_row: dict[int, list[Any]] = {}
+    by_alert: dict[int, list[Any]] = {}
+    for at, alert, sig in signals:
+        (by_row.setdefault(at, []) if alert is None else by_alert.setdefault(alert, [])).append(sig)
+    end_rows = set(int(e) for e in ends)
+    alert_rows = {int(a[0]) for a in alerts}
+    static = np.array(sorted(set(by_row) | end_rows | alert_rows), dtype=np.int64)
+    single = book.symbols and len(book.symbols) == 1
+    rows_of: dict[int, np.ndarray] = {}
+
+    def symbol_rows(s: int) -> np.ndarray:
+        found = rows_of.get(s)
+        if found is None:
+            found = rows_of[s] = np.arange(n) if single else np.flatnonzero(sym == s)
+        return found
+
+    start_marks = list(book.marks)
+    log = _Log(book) if equity else None
+    opens, highs, lows, closes = open_.tolist(), high.tolist(), low.tolist(), close.tolist()
+    syms = sym.tolist()
+    tss = ts.tolist()
+    a = 0
+    cur = 0
+    sp = 0  # pointer into `static`
+    done_groups: set[int] = set()
+
+    def next_work_start(cur: int) -> int:
+        """The first group start >= cur whose group holds a symbol with live orders."""
+        best = n
+        cur_group = int(group_of[cur])
+        for s in book.work:
+            rows = symbol_rows(s)
+            i = int(np.searchsorted(rows, cur))
+            while i < len(rows):
+                g = int(group_of[rows[i]])
+                start = int(starts[g])
+                if start >= cur and g not in done_groups:
+                    best = min(best, start)
+                    break
+                if g == cur_group or g in done_groups:  # this group's fills are past: the next one
+                    i = int(np.searchsorted(rows, group_end[g] + 1))
+                    continue
+                break
+        return best
+
+    def fast_forward(lo: int, hi: int) -> int:
+        """Rows [lo, hi) where nothing fills or decides: move the marks; return the first row whose close
+        trips a liquidation (else hi)."""
+        if book.at_risk and book.holdings:
+            eq = np.full(hi - lo, book.cash)
+            for s, h in book.holdings.items():
+                m = book.marks[s]
+                seg = _ffill_close(sym[lo:hi], close[lo:hi], s, h.entry_price if m is None else m)
+                eq += seg * h.units if h.side > 0 else -(seg * h.units)
+            tripped = np.flatnonzero(eq <= 0)
+            if len(tripped):
+                hi = lo + int(tripped[0])
+        if hi > lo:
+            if single:
+                book.marks[0] = closes[hi - 1]
+            else:
+                seg = sym[lo:hi][::-1]
+                uniq, first = np.unique(seg, return_index=True)
+                for s, k in zip(uniq.tolist(), first.tolist(), strict=True):
+                    book.marks[s] = closes[hi - 1 - k]
+        return hi
+
+    while cur < n:
+        while sp < len(static) and static[sp] < cur:
+            sp += 1
+        nxt = int(static[sp]) if sp < len(static) else n
+        if book.work:
+            nxt = min(nxt, next_work_start(cur))
+        if nxt > cur:
+            tripped = fast_forward(cur, nxt)
+            if tripped < nxt:
+                nxt = tripped
+        if nxt >= n:
+            break
+        r = nxt
+        t = tss[r]
+        g = int(group_of[r])
+        if is_start[r] and g not in done_groups:
+            done_groups.add(g)
+            while a < len(alerts) and alerts[a][0] <= r:
+                _, price, s, when = alerts[a]
+                for sig in by_alert.get(a, ()):
+                    book.submit(sig, s, when, alert=(price, s, when))
+                a += 1
+            if book.work:
+                stop = int(group_end[g]) + 1
+                book.fill_group(t, [(syms[k], opens[k], highs[k], lows[k]) for k in range(r, stop)])
+        s = syms[r]
+        book.marks[s] = closes[r]
+        if book.at_risk and book.holdings:
+            book.check_liquidation(t)
+        for sig in by_row.get(r, ()):
+            book.submit(sig, s, t, close=closes[r])
+        if r in end_rows:
+            book.end_symbol(s, t)
+        if log is not None:
+            log.take(r)
+        cur = r + 1
+    if log is None:
+        return None
+    return _equity(log, sym, close, ts, starts, group_end, start_marks)
+
+
+def _equity(log: _Log, sym: np.ndarray, close: np.ndarray, ts: np.ndarray, starts: np.ndarray,
+            group_end: np.ndarray, start_marks: list[float | None]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rows = np.asarray(log.rows, dtype=np.int64)
+    state = np.searchsorted(rows, group_end, side="right") - 1  # the state in force at each group's end
+    cash = np.asarray(log.cash)[state]
+    equity = cash.copy()
+    held_any = np.asarray([bool(h) for h in log.held])[state]
+    symbols = sorted({s for held in log.held for s, _, _ in held})
+    for s in symbols:
+        units = np.zeros(len(log.held))
+        entry = np.zeros(len(log.held))
+        for i, held in enumerate(log.held):
+            for hs, signed, price in held:
+                if hs == s:
+                    units[i], entry[i] = signed, price
+        held_units = units[state]
+        if not held_units.any():
+            continue
+        start = start_marks[s]
+        marks: np.ndarray = _ffill_close(sym, close, s, np.nan if start is None else start)[group_end]
+        missing = np.isnan(marks)
+        if missing.any():  # no close of this symbol seen yet: marked at its entry price
+            marks[missing] = entry[state][missing]
+        equity += held_units * marks
+    return ts[starts], equity, held_any
