@@ -42,6 +42,7 @@ class WarningCode(StrEnum):
     METRIC_REFUSED = "METRIC_REFUSED"      # a feature's on_post_run metric is not a number
     ARTIFACT_REFUSED = "ARTIFACT_REFUSED"  # a feature's artifact has an unsafe name or is not str/bytes
     LIQUIDATED = "LIQUIDATED"              # the equity reached zero: every position was closed
+    LOOKAHEAD_SUSPECTED = "LOOKAHEAD_SUSPECTED"  # an on_batch strategy decided differently on a cut batch
 
 
 class PlughostError(Exception):

@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from ..config import load_config_file
-from ..errors import PlughostError, UsageError
+from ..errors import PlughostError, UsageError, WarningCode
 from ..executor.engine import RunOutcome, run_backtest
 from ..executor.runconfig import RunConfig
 from .common import handle_errors, open_registry, plugins_dir_option
@@ -155,7 +155,7 @@ def _report(outcome: RunOutcome, as_json: bool) -> None:
         console(stderr=True).print(f"[dim]note:[/] the candle file has no `symbol` column: its candles are "
                                    f"symbol {summary['symbols'][0]!r} (the file's name)", highlight=False)
     for warning in summary.get("warnings") or []:
-        if warning.get("code") in ("LIQUIDATED", "LOOKAHEAD_SUSPECTED"):
+        if warning.get("code") in (WarningCode.LIQUIDATED, WarningCode.LOOKAHEAD_SUSPECTED):
             console(stderr=True).print(f"[yellow]warning[/] {warning['code']}: {warning.get('message', '')}",
                                        highlight=False)
     if as_json:

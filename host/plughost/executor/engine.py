@@ -170,12 +170,12 @@ class _Run:
         self.timings["loop_s"] = time.perf_counter() - self.started - self.timings["setup_s"]
 
     def _lookahead_warning(self, plugin: str, batch: CandleBatch, at: int) -> None:
-        if any(w.get("code") == "LOOKAHEAD_SUSPECTED" for w in self.state.warnings):
+        if any(w.get("code") == WarningCode.LOOKAHEAD_SUSPECTED for w in self.state.warnings):
             return  # the first finding names the candle; one warning a run
         symbol = batch.symbols[int(batch.symbol[at])]
         when = int(batch.timestamp[at])
         self.state.warnings.append({
-            "code": "LOOKAHEAD_SUSPECTED", "plugin": plugin, "symbol": symbol, "timestamp": when,
+            "code": WarningCode.LOOKAHEAD_SUSPECTED.value, "plugin": plugin, "symbol": symbol, "timestamp": when,
             "message": f"on_batch decided differently at {symbol} {_iso(when)} when the candles after it were "
                        "cut from its batch: the strategy seems to read later candles than the one it signals on",
             "hint": "check for shift(-1), centred windows or batch-wide statistics in on_batch "
