@@ -79,6 +79,7 @@ export function startStackWatchdog(): Promise<void> {
       worker.on('exit', () => resolve());
       worker.once('message', () => resolve());
       worker.unref();
+      setTimeout(resolve, 2000).unref(); // never hold the handshake for it longer than that
     } catch {
       resolve();
     }
