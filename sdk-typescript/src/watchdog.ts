@@ -65,8 +65,16 @@ export function startStackWatchdog(): Promise<void> {
   const fd = Number(raw);
   if (!raw || !Number.isInteger(fd) || fd < 0) return Promise.resolve();
   return new Promise((resolve) => {
+    let worker: Worker | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    // Referenced until it is up (nothing else keeps the loop alive before hello), then never again.
+    const done = (): void => {
+      if (timer !== undefined) clearTimeout(timer);
+      worker?.unref();
+      resolve();
+    };
     try {
-      const worker = new Worker(WORKER, {
+      worker = new Worker(WORKER, {
         eval: true, workerData: { fd, header: STACK_HEADER }, stdout: false, stderr: false,
         // A small heap: it only holds one inspector session and a stack string.
         resourceLimits: { maxOldGenerationSizeMb: 8, maxYoungGenerationSizeMb: 2, codeRangeSizeMb: 2, stackSizeMb: 1 },
@@ -74,14 +82,13 @@ export function startStackWatchdog(): Promise<void> {
       // A watchdog that cannot run costs the stack on a timeout, never the run.
       worker.on('error', (e) => {
         process.stderr.write(`plughost runner: the stack watchdog stopped: ${String(e)}\n`);
-        resolve();
+        done();
       });
-      worker.on('exit', () => resolve());
-      worker.once('message', () => resolve());
-      worker.unref();
-      setTimeout(resolve, 2000).unref(); // never hold the handshake for it longer than that
+      worker.on('exit', done);
+      worker.once('message', done);
+      timer = setTimeout(done, 2000); // never hold the handshake for it longer than that
     } catch {
-      resolve();
+      done();
     }
   });
 }
