@@ -93,7 +93,8 @@ export function loadErrorMap(err: unknown, entry: string, cwd: string = process.
   if (e instanceof LoadError) {
     kind = 'no_plugin';
     where = { file: entry, line: null, column: null };
-  } else if (e.name === 'SyntaxError') {
+  } else if (e.name === 'SyntaxError' && (syntaxHeader(stack) !== null || firstUserFrame(stack, roots) === null)) {
+    // A file that does not parse (JSON.parse and friends throw SyntaxError too, from a line that ran)
     kind = 'syntax';
     where = syntaxHeader(stack) ?? checkSyntax(entry) ?? firstUserFrame(stack, roots);
   } else if (code === 'MODULE_NOT_FOUND' || code === 'ERR_MODULE_NOT_FOUND') {

@@ -149,6 +149,7 @@ test('loading errors: a load_error frame at the author\'s line instead of hello,
       ['missing-import.mjs', 'missing_module', 'missing-import.mjs', 2, /no-such-package-xyz/],
       ['missing-require.cjs', 'missing_module', 'missing-require.cjs', 2, /no-such-package-xyz/],
       ['raises.cjs', 'raised', 'raises.cjs', 2, /bad setup at import/],
+      ['bad-json.cjs', 'raised', 'bad-json.cjs', 2, /SyntaxError: .*JSON/],
       ['no-export.cjs', 'no_plugin', 'no-export.cjs', null, /no plugin found/],
       ['missing.js', 'no_plugin', 'missing.js', null, /does not exist/],
     ];

@@ -23,6 +23,9 @@ PY_CASES = {
     "raised": ((IMPORT_LINE, IMPORT_LINE + "LIMITS = {'a': 1}\nMAX = LIMITS['b']\n"), "strategy.py",
                "MAX = LIMITS['b']", "KeyError"),
     "no_plugin": (("(StrategyPlugin):", ":"), "strategy.py", None, "LoadError"),
+    # a SyntaxError raised by code that ran (not a file that does not parse) is an exception at import
+    "raised_syntax_error": ((IMPORT_LINE, IMPORT_LINE + "import ast\nTREE = ast.parse('x = = 1')\n"), "strategy.py",
+                            "TREE = ast.parse('x = = 1')", "SyntaxError"),
 }
 
 
@@ -75,7 +78,8 @@ def test_python_load_errors_at_the_authors_line(case: str, scaffold: Callable[..
     assert done.exit_code == 1, done.stderr
     error = json.loads(next((tmp_path / "out" / "runs").glob("*/summary.json")).read_text())["error"]
     assert error["code"] == "PLUGIN_LOAD_FAILED" and error["plugin"] == "probe"
-    assert error["kind"] == case and error["line"] == line and error["file"].endswith(file)
+    assert error["kind"] == case.removesuffix("_syntax_error") and error["line"] == line, error
+    assert error["file"].endswith(file)
     _check_message(error["message"].splitlines(), file, line, source, kind)
     shown = [x for x in done.stderr.splitlines() if file in x or (source and source in x)]
     _check_message(shown, file, line, source, kind)

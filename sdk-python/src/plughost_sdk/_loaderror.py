@@ -41,7 +41,9 @@ def load_error(exc: BaseException, entry: Path, *, kind: str | None = None) -> d
     column: int | None = None
     source: str | None = None
     message = str(exc)
-    if isinstance(exc, SyntaxError) and exc.filename:
+    # A file that does not parse; compile()/ast.parse of a string raise SyntaxError too, from a line that ran
+    if isinstance(exc, SyntaxError) and exc.filename and not exc.filename.startswith("<") \
+            and Path(exc.filename).is_file():
         file, line, column = exc.filename, exc.lineno, exc.offset
         source = exc.text.rstrip("\r\n") if exc.text else None
         message = exc.msg
