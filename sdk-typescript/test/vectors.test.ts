@@ -5,6 +5,7 @@ import { decode, encode } from '../src/codec';
 import { FrameDecoder, encodeFrame } from '../src/framing';
 import { parseMessage } from '../src/messages';
 import { ProtocolError } from '../src/errors';
+import { loadErrorMap } from '../src/loaderror';
 import { fromJson, toJson, vectors } from './helpers';
 
 interface FrameVector { name: string; direction: string; hex: string; message: unknown }
@@ -65,4 +66,12 @@ test('integers: smallest format, BigInt beyond 2^53, integral numbers stay ints'
   assert.equal(decode(Buffer.from('cf0020000000000001', 'hex')), 2n ** 53n + 1n);
   assert.equal(decode(Buffer.from('cf0020000000000000', 'hex')), 2 ** 53);
   assert.throws(() => encode(2n ** 64n), TypeError);
+});
+
+test('load_error: the runner sends the vector\'s keys, in its order', () => {
+  const frames = vectors<{ name: string; message: unknown[] }[]>('frames.json');
+  const vector = frames.find((f) => f.name === 'load_error_notification')!;
+  const sent = loadErrorMap(new Error('boom'), __filename);
+  assert.deepEqual(Object.keys(sent), Object.keys(vector.message[2] as object));
+  assert.equal(sent.kind, 'raised');
 });

@@ -17,7 +17,7 @@ from plughost_sdk.orders import TradeRecord
 
 from .. import __version__
 from ..config import resolve_config
-from ..errors import PlughostError, PluginError
+from ..errors import PlughostError, PluginError, WarningCode
 from ..loader import load_plugin
 from ..protocol.messages import CandleBatch
 from ..proxy import PluginProxy, StrategyProxy
@@ -32,7 +32,8 @@ from .results import RunWriter, json_safe, trades_columns
 from .runconfig import RunConfig
 from .stream import StreamPlan, batches, flat_alerts, plan_stream
 
-Progress = Callable[[int], None]
+# progress(candles_done_in_this_step, total_candles_of_the_run): called once with 0 when the total is known
+Progress = Callable[[int, int], None]
 
 
 def _iso(ms: int) -> str:
@@ -104,6 +105,7 @@ class _Run:
         self.strategy_entry: PluginEntry | None = None
         self.started = time.perf_counter()
         self.timings: dict[str, float] = {}
+        self.total_candles = 0
 
     # -- plugins --------------------------------------------------------------------------------
 
@@ -139,6 +141,9 @@ class _Run:
             if run.alerts else []
         plan = plan_stream(source, alerts)
         self.state.plan = plan
+        self.total_candles = plan.candles
+        if self.progress:
+            self.progress(0, self.total_candles)
         self.equity = self.make_equity(plan.candles)
         strategy = cast(StrategyProxy, self._start(self.strategy_entry))
         rules = run.rules()
@@ -167,16 +172,16 @@ class _Run:
                 self.features.trades([t._asdict() for t in trades[sent_trades:]])
                 sent_trades = len(trades)
             if self.progress:
-                self.progress(len(batch))
+                self.progress(len(batch), self.total_candles)
         self.timings["loop_s"] = time.perf_counter() - self.started - self.timings["setup_s"]
 
     def _lookahead_warning(self, plugin: str, batch: CandleBatch, at: int) -> None:
-        if any(w.get("code") == "LOOKAHEAD_SUSPECTED" for w in self.state.warnings):
+        if any(w.get("code") == WarningCode.LOOKAHEAD_SUSPECTED for w in self.state.warnings):
             return  # the first finding names the candle; one warning a run
         symbol = batch.symbols[int(batch.symbol[at])]
         when = int(batch.timestamp[at])
         self.state.warnings.append({
-            "code": "LOOKAHEAD_SUSPECTED", "plugin": plugin, "symbol": symbol, "timestamp": when,
+            "code": WarningCode.LOOKAHEAD_SUSPECTED.value, "plugin": plugin, "symbol": symbol, "timestamp": when,
             "message": f"on_batch decided differently at {symbol} {_iso(when)} when the candles after it were "
                        "cut from its batch: the strategy seems to read later candles than the one it signals on",
             "hint": "check for shift(-1), centred windows or batch-wide statistics in on_batch "
@@ -192,7 +197,7 @@ class _Run:
         if ledger is not None and ledger.book.liquidated:
             at = ledger.book.liquidated_at
             self.state.warnings.append({
-                "code": "LIQUIDATED", "plugin": self.run.strategy, "timestamp": at,
+                "code": WarningCode.LIQUIDATED.value, "plugin": self.run.strategy, "timestamp": at,
                 "message": "equity reached zero: every position was closed at its last close and no entry "
                            "was taken after",
                 "hint": "lower `size` or `leverage`, or protect positions with stop_loss",
@@ -230,7 +235,8 @@ class _Run:
                 proxy.close()
             failure = proxy.teardown_error
             if failure is not None:  # results already received stay; the run records the failure
-                self.state.warnings.append({**failure.to_dict(), "code": "TEARDOWN_FAILED", "cause": failure.code})
+                self.state.warnings.append({**failure.to_dict(), "code": WarningCode.TEARDOWN_FAILED.value,
+                                            "cause": failure.code})
 
 
 def run_backtest(

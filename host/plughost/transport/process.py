@@ -19,6 +19,7 @@ from typing import Protocol
 
 import psutil
 
+from .. import bundle
 from ..errors import PluginSpawnFailed
 from ..protocol.framing import DEFAULT_MAX_FRAME
 from ..protocol.messages import PROTOCOL_VERSIONS
@@ -27,8 +28,9 @@ from .reaper import REAPER
 from .stderr import StderrTail
 
 COOKIE_VAR = "PLUGHOST_MAGIC_COOKIE"
+STACK_FD_VAR = "PLUGHOST_STACK_FD"
+NODE_LANGUAGES = ("typescript", "javascript")
 COOKIE = "plughost-plugin-v1"
-REPO_ROOT = Path(__file__).resolve().parents[3]
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 PIPE_SIZE = 1 << 20
 
@@ -54,7 +56,7 @@ def _python_sdk_path() -> str | None:
 
 
 def node_runner() -> Path:
-    return Path(os.environ.get("PLUGHOST_TS_RUNNER", REPO_ROOT / "sdk-typescript" / "dist" / "runner.js"))
+    return bundle.node_runner()
 
 
 def command_for(spec: LaunchSpec) -> tuple[list[str], dict[str, str]]:
@@ -73,9 +75,10 @@ def command_for(spec: LaunchSpec) -> tuple[list[str], dict[str, str]]:
         if not runner.is_file():
             raise PluginSpawnFailed(
                 f"the TypeScript SDK runner {runner} is missing", plugin=spec.name,
-                hint="build it: `make setup` (or `npm ci && npm run build --workspaces` at the repo root)",
+                hint=bundle.build_hint(),
             )
-        return [node, str(runner)], {"NODE_PATH": str(REPO_ROOT / "node_modules")}
+        modules = bundle.node_modules()  # `@plughost/sdk` for plugins outside the package/checkout
+        return [node, str(runner)], ({"NODE_PATH": str(modules)} if modules is not None else {})
     raise PluginSpawnFailed(f"plugin '{spec.name}' has unknown language {spec.language!r}", plugin=spec.name)
 
 
@@ -170,6 +173,7 @@ class PluginProcess:
             self.pidfd = os.pidfd_open(self.pid)
         self._killed = False
         self._fds_open = True
+        self.stack_fd: int | None = None  # write end of a Node runner's stack-dump pipe (see transport/stack.py)
         self.tree_token = tree_token
         self._main_pid: int | None = None
         REAPER.watch(self.pid)
@@ -200,23 +204,38 @@ class PluginProcess:
     def start(cls, spec: LaunchSpec, argv: list[str], env: dict[str, str]) -> PluginProcess:
         token = uuid.uuid4().hex
         env = {**env, TREE_TOKEN_VAR: token}
+        # Node cannot run a signal handler while its main thread is busy: a Node runner's watchdog thread
+        # waits on this pipe instead, and dumps the main thread's stack when the host writes to it.
+        stack_pipe = os.pipe() if spec.language in NODE_LANGUAGES else None
+        if stack_pipe is not None:
+            env[STACK_FD_VAR] = str(stack_pipe[0])
         try:
             popen = subprocess.Popen(
                 argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                 cwd=spec.plugin_dir, env=env, close_fds=True, start_new_session=True, bufsize=0,
+                pass_fds=stack_pipe[:1] if stack_pipe else (),
             )
         except OSError as exc:
+            if stack_pipe is not None:
+                os.close(stack_pipe[1])
             raise PluginSpawnFailed(
                 f"could not start plugin '{spec.name}': {exc}", plugin=spec.name,
                 hint=f"check that {argv[0]} exists and {spec.plugin_dir} is readable",
             ) from exc
+        finally:
+            if stack_pipe is not None:
+                os.close(stack_pipe[0])
         assert popen.stdin and popen.stdout and popen.stderr
         # Take the raw descriptors; the Popen's file objects are detached so only we close them.
         fds = [os.dup(stream.fileno()) for stream in (popen.stdin, popen.stdout, popen.stderr)]
         for stream in (popen.stdin, popen.stdout, popen.stderr):
             stream.close()
         popen.stdin = popen.stdout = popen.stderr = None
-        return cls(spec, popen, fds[0], fds[1], fds[2], token)
+        process = cls(spec, popen, fds[0], fds[1], fds[2], token)
+        if stack_pipe is not None:
+            os.set_blocking(stack_pipe[1], False)
+            process.stack_fd = stack_pipe[1]
+        return process
 
     @property
     def main_pid(self) -> int:
@@ -279,9 +298,10 @@ class PluginProcess:
     def close_fds(self) -> None:
         if self._fds_open:
             self._fds_open = False
-            for fd in (self.stdin_fd, self.stdout_fd):
-                with contextlib.suppress(OSError):
-                    os.close(fd)
+            for fd in (self.stdin_fd, self.stdout_fd, self.stack_fd):
+                if fd is not None:
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
         if self.pidfd is not None:
             with contextlib.suppress(OSError):
                 os.close(self.pidfd)
