@@ -26,7 +26,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .. import __version__
+from .._version import __version__
 from ..errors import PlughostError
 from ..executor.metrics import MetricsAccumulator
 from ..executor.results import RunWriter, trades_columns

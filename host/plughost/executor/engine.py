@@ -15,7 +15,7 @@ from typing import Any, cast
 import numpy as np
 from plughost_sdk.orders import TradeRecord
 
-from .. import __version__
+from .._version import __version__
 from ..client.proxies import PluginProxy, StrategyProxy
 from ..errors import PlughostError, PluginError, WarningCode
 from ..plugins.config import resolve_config
