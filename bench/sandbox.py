@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from plughost.executor.engine import run_backtest
 from plughost.executor.runconfig import RunConfig
-from plughost.registry import Registry
+from plughost.plugins.registry import Registry
 
 tmp = Path(tempfile.mkdtemp())
 n = int(sys.argv[1]) if len(sys.argv) > 1 else 200_000

@@ -16,11 +16,11 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from plughost.batch import load_batch
-from plughost.config import load_config_file, load_schema
 from plughost.errors import ConfigError, DataError, PlughostError, StateError
 from plughost.executor.data import load_alerts
-from plughost.manifest import read_manifest
-from plughost.registry import read_disabled
+from plughost.plugins.config import load_config_file, load_schema
+from plughost.plugins.manifest import read_manifest
+from plughost.plugins.registry import read_disabled
 from plughost.safefile import FileLimitError, loads_json, loads_toml
 
 EXAMPLES = int(os.environ.get("PLUGHOST_FUZZ_EXAMPLES", "400"))  # per target; 8 targets

@@ -11,7 +11,7 @@ import pytest
 from plughost.errors import UsageError
 from plughost.executor.engine import run_backtest
 from plughost.executor.runconfig import RunConfig
-from plughost.registry import Registry
+from plughost.plugins.registry import Registry
 
 from .conftest import files_under, plughost, write_json
 

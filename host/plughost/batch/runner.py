@@ -28,12 +28,12 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .. import __version__
+from .._version import __version__
 from ..errors import DiskFull, PlughostError
 from ..executor.metrics import MetricsAccumulator
 from ..executor.results import RunWriter, trades_columns
 from ..executor.runconfig import RunConfig
-from ..registry import Registry
+from ..plugins.registry import Registry
 from ..safefile import loads_json, read_text
 from .engine import Completion, Engine
 from .errors import PluginQuarantined, RecordFailed, RunInterrupted

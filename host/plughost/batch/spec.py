@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import load_config_file
 from ..errors import ConfigError, PlughostError
 from ..executor.runconfig import RunConfig
+from ..plugins.config import load_config_file
 from ..safefile import FileLimitError, load_structured
 from .errors import BatchFileError
 

@@ -29,7 +29,7 @@ import psutil
 from ..errors import PlughostError
 from ..executor.results import disk_full_guard
 from ..executor.runconfig import RunConfig
-from ..registry import Registry
+from ..plugins.registry import Registry
 
 log = logging.getLogger("plughost.batch.worker")
 

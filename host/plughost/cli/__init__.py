@@ -7,7 +7,7 @@ import logging
 
 import click
 
-from .. import __version__
+from .._version import __version__
 from ..transport.env import make_undumpable
 
 

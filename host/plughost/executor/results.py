@@ -20,6 +20,7 @@ from plughost_sdk.orders import TradeRecord
 from ..errors import DiskFull, PlughostError, UsageError
 from ..safefile import dumps, json_safe
 from .runconfig import redact_env
+from .summary import RunSummary
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -167,7 +168,8 @@ class RunWriter:
                 data = content.encode() if isinstance(content, str) else bytes(content)
                 (folder / name).write_bytes(data)
         # summary.json last: a reader that sees it sees a complete run.
-        record = dict(summary)
+        # Checked against the typed record (executor/summary.py): every writer of summary.json agrees.
+        record = RunSummary.model_validate(json_safe(summary)).model_dump(mode="json")
         if isinstance(record.get("run_config"), dict):  # env values may be secrets: their names only
             record["run_config"] = redact_env(record["run_config"])
         text = dumps(record, indent=2, sort_keys=False)

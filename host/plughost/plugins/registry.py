@@ -31,7 +31,7 @@ from typing import Any
 
 from plughost import bundle
 from plughost.errors import ConfigError, ManifestError, PluginDisabled, PluginNotFound, StateError
-from plughost.manifest import (
+from plughost.plugins.manifest import (
     MANIFEST_FILE,
     Diagnostic,
     PluginManifest,
@@ -240,7 +240,7 @@ def _unusable_schema(
     makes the plugin invalid in the listing too, not only in `validate-plugin`."""
     if manifest.config_schema is None or any(d.check == "path-escape" for d in diags):
         return []
-    from plughost.config import load_schema  # config builds on the registry's entries
+    from plughost.plugins.config import load_schema  # config builds on the registry's entries
 
     try:
         load_schema(Path(manifest.config_schema), plugin_dir, plugin=manifest.name)
