@@ -23,6 +23,10 @@ from .engine import Completion
 from .errors import WorkerLost
 
 _READY_TIMEOUT = 60.0
+# Ctrl-C is the host's to handle: a worker ignores SIGINT from its first line, so a Ctrl-C while it is
+# still importing cannot print a traceback (the host stops it).
+_WORKER_MAIN = ("import signal; signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+                "from plughost.batch.worker import main; main()")
 
 
 @dataclass
@@ -64,7 +68,7 @@ class LocalEngine:
                   "fault": self.fault}
         try:
             proc = subprocess.Popen(
-                [sys.executable, "-c", "from plughost.batch.worker import main; main()", str(to_worker_r),
+                [sys.executable, "-c", _WORKER_MAIN, str(to_worker_r),
                  str(from_worker_w), json.dumps(config)],
                 stdin=subprocess.DEVNULL, stdout=sys.stderr.fileno(), pass_fds=(to_worker_r, from_worker_w),
                 close_fds=True,

@@ -123,4 +123,7 @@ def main(sock_fd: int) -> int:
 
     sys.stdout.flush()
     gc.freeze()  # keep the preloaded objects out of the children's collections: fewer copy-on-write pages
-    return serve(sock_fd)
+    try:
+        return serve(sock_fd)
+    except (BrokenPipeError, ConnectionResetError):
+        return 0  # the host went away mid-message (killed, Ctrl-C while starting): nothing to report
