@@ -228,10 +228,10 @@ def _column(cols: dict[str, Any], name: str, dtype: str, n: int) -> np.ndarray:
     raw = cols.get(name)
     if not isinstance(raw, bytes | bytearray | memoryview):
         raise ProtocolViolation("bad result", f"signal column {name!r} must be bin, got {short_repr(raw, 60)}")
-    arr = np.frombuffer(raw, dtype=dtype)
-    if len(arr) != n:
-        raise ProtocolViolation("bad result", f"signal column {name!r} holds {len(arr)} values, expected {n}")
-    return arr
+    size = np.dtype(dtype).itemsize
+    if len(raw) != n * size:
+        raise ProtocolViolation("bad result", f"signal column {name!r} holds {len(raw) / size:g} values, expected {n}")
+    return np.frombuffer(raw, dtype=dtype)
 
 
 def _floats(cols: dict[str, Any], name: str, n: int) -> Any:
