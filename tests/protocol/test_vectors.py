@@ -243,7 +243,8 @@ def test_signals_the_columns_cannot_carry_fall_back_to_maps_and_the_host_still_r
 @pytest.mark.parametrize(("column", "values", "message"), [
     ("at", [5], "outside the batch"), ("at", [-1], "outside the batch"), ("type", [2], "type code"),
     ("side", [3], "side code"), ("alert", [1], "not an alert"), ("alert", [-2], "not an alert"),
-    ("reason", [4], "outside"), ("symbol", [0], "outside"), ("size", [], "holds 0 values"), ("at", [0, 0], "holds 2 values"),
+    ("reason", [4], "outside"), ("symbol", [0], "outside"), ("size", [], "holds 0 values"),
+    ("at", [0, 0], "holds 2 values"),
 ])
 def test_host_refuses_bad_signal_columns(column, values, message):
     cols: dict[str, Any] = {"n": 1, "at": struct.pack("<i", 0), "alert": struct.pack("<i", -1), "type": b"\0",
