@@ -210,7 +210,8 @@ def run_cli(path: Path, strategy: str, out: Path) -> tuple[float, list[tuple[int
     run_id = f"cli-{strategy}-{time.time_ns()}"
     # the console script's own code, so that PYTHONPATH can point the bench at another checkout
     cmd = [sys.executable, "-c", "import sys; from plughost.cli import main; sys.exit(main())", "run",
-           "--strategy", strategy, "--candles", str(path), "--config", str(config), "--plugins-dir", str(PLUGINS), "--out", str(out), "--run-id", run_id]
+           "--strategy", strategy, "--candles", str(path), "--config", str(config),
+           "--plugins-dir", str(PLUGINS), "--out", str(out), "--run-id", run_id]
     t = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True)
     elapsed = time.perf_counter() - t
