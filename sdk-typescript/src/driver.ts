@@ -139,7 +139,7 @@ export class StrategyDriver {
   readonly onBatch: StrategyPlugin['onBatch'];
   readonly onExit: StrategyPlugin['onExit'];
 
-  constructor(readonly plugin: StrategyPlugin, readonly run: RunSettings) {
+  constructor(readonly plugin: StrategyPlugin, public run: RunSettings) {
     this.onCandle = plugin.onCandle;
     this.onAlert = plugin.onAlert;
     this.onBatch = plugin.onBatch;
@@ -165,7 +165,11 @@ export class StrategyDriver {
 
   /** Runs a batch. Plugin failures come out (thrown or rejected) as HookFailure. */
   handle(batch: ParsedBatch): CandlesResult | Promise<CandlesResult> {
-    if (batch.offset === 0 && this.started) this.reset();
+    if (this.run.symbols.length === 0 && batch.symbols && batch.symbols.length > 0) {
+      // A host that did not list the symbols in initialize: the batch names them (as the Python SDK does).
+      this.run = { ...this.run, symbols: batch.symbols };
+      this.reset();
+    } else if (batch.offset === 0 && this.started) this.reset();
     this.started = true;
     const walk = new BatchWalk(this, this.prepare(batch), batch);
     try {

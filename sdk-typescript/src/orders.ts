@@ -378,28 +378,33 @@ export class OrderBook {
     let o = p === undefined ? this.pendingEntry[s]! : this.pendingExit[s]!;
     if (o !== null && o.kind === 'stop') {
       const buy = o.entry ? o.side === 'long' : p!.side === 'short';
-      if (buy ? b.high >= o.level : b.low <= o.level) this.fill(s, o, o.level, true, ts, false);
+      // At max/min(open, level): a level an entry's own open already passed fills at that open.
+      if (buy ? b.high >= o.level : b.low <= o.level) this.fill(s, o, buy ? Math.max(b.open, o.level) : Math.min(b.open, o.level), true, ts, false);
     }
     p = this.open.get(s);
     if (p !== undefined && live(p, ts)) {
       const long = p.side === 'long';
       if (isNum(p.stopLoss) && (long ? b.low <= p.stopLoss : b.high >= p.stopLoss)) {
-        this.protect(s, p, p.stopLoss, true, ts, 'stop_loss');
+        this.protect(s, p, long ? Math.min(b.open, p.stopLoss) : Math.max(b.open, p.stopLoss), true, ts, 'stop_loss');
       } else if (isNum(p.trailPct)) {
         const level = trailLevel(p);
-        if (long ? b.low <= level : b.high >= level) this.protect(s, p, level, true, ts, 'trailing_stop');
+        if (long ? b.low <= level : b.high >= level) {
+          this.protect(s, p, long ? Math.min(b.open, level) : Math.max(b.open, level), true, ts, 'trailing_stop');
+        }
       }
     }
     p = this.open.get(s);
     o = p === undefined ? this.pendingEntry[s]! : this.pendingExit[s]!;
     if (o !== null && o.kind === 'limit') {
       const buy = o.entry ? o.side === 'long' : p!.side === 'short';
-      if (buy ? b.low <= o.level : b.high >= o.level) this.fill(s, o, o.level, false, ts, false);
+      if (buy ? b.low <= o.level : b.high >= o.level) this.fill(s, o, buy ? Math.min(b.open, o.level) : Math.max(b.open, o.level), false, ts, false);
     }
     p = this.open.get(s);
     if (p !== undefined && live(p, ts) && isNum(p.takeProfit)) {
       const long = p.side === 'long';
-      if (long ? b.high >= p.takeProfit : b.low <= p.takeProfit) this.protect(s, p, p.takeProfit, false, ts, 'take_profit');
+      if (long ? b.high >= p.takeProfit : b.low <= p.takeProfit) {
+        this.protect(s, p, long ? Math.max(b.open, p.takeProfit) : Math.min(b.open, p.takeProfit), false, ts, 'take_profit');
+      }
     }
   }
 

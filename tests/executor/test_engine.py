@@ -286,3 +286,103 @@ def test_crash_while_the_next_big_batch_is_queued_is_reported_and_leaves_no_proc
     assert out.status == "failed"
     assert out.summary["error"]["code"] == "PLUGIN_CRASHED" and out.summary["error"]["exit_code"] == 7
     assert "while processing a batch of candles" in out.summary["error"]["message"]
+
+
+def test_the_cheat_from_the_issue_cannot_trade_inside_the_candle_it_saw(tmp_path):
+    """'Buy this candle's low, sell the next one's high' made +1,456 % in 4 days when fills could happen
+    inside the candle the strategy had seen. Now its orders are limits for later candles only."""
+    folder = tmp_path / "plugins" / "cheat"
+    folder.mkdir(parents=True)
+    (folder / "plugin.json").write_text(json.dumps({"name": "cheat", "version": "1.0.0", "type": "strategy",
+                                                    "language": "python", "entry": "s.py"}))
+    (folder / "s.py").write_text(
+        "from plughost_sdk import Signal, StrategyPlugin\n\n"
+        "class Cheat(StrategyPlugin):\n"
+        "    def on_candle(self, candle, ctx):\n"
+        "        tag = f'{candle.timestamp}'\n"
+        "        if ctx.position is None:\n"
+        "            return Signal.entry(price=candle.low, reason=tag)\n"
+        "        return Signal.exit(price=candle.high, reason=tag)\n")
+    sample = REPO / "data" / "sample" / "BTCUSD-1m.parquet"
+    registry = Registry.discover([tmp_path / "plugins"], use_cache=False)
+    out = run_backtest(RunConfig.parse({"strategy": "cheat", "candles": str(sample), "size": 0.1}),
+                       registry=registry, out_dir=tmp_path / "out", run_id="cheat")
+    assert out.status == "ok", out.error
+    table = pq.read_table(sample).to_pydict()
+    bars = {t: (lo, hi) for t, lo, hi in zip(table["timestamp"], table["low"], table["high"], strict=True)}
+    done = pq.read_table(out.run_dir / "trades.parquet")
+    assert done.num_rows > 50
+    for trade in done.to_pylist():
+        entry_ms = int(trade["entry_time"].timestamp() * 1000)
+        exit_ms = int(trade["exit_time"].timestamp() * 1000)
+        assert entry_ms > int(trade["entry_reason"])  # filled on a later candle than the one it saw
+        lo, hi = bars[entry_ms]
+        assert lo <= trade["entry_price"] <= hi
+        if trade["exit_reason"] != "end_of_data":
+            assert exit_ms > int(trade["exit_reason"])
+    assert out.summary["metrics"]["return_pct"] < 5.0  # nowhere near the +1,456 % of peeking fills
+
+
+RANDOM_TRADER = '''
+import random
+from plughost_sdk import Signal, StrategyPlugin
+
+class RandomTrader(StrategyPlugin):
+    """Every kind of order, drawn from a generator seeded by the candle, so any batching decides alike."""
+
+    def on_candle(self, candle, ctx):
+        rng = random.Random(f"{candle.symbol}{candle.timestamp}")
+        if rng.random() < 0.7:
+            return None
+        c = candle.close
+        other = rng.choice(["AAA", "BBB", "CCC", None])
+        kind = rng.choice(["market", "limit", "stop"])
+        level = c * rng.uniform(0.98, 1.02)
+        extra = {"price": level} if kind == "limit" else {"stop": level} if kind == "stop" else {}
+        if rng.random() < 0.4:
+            return Signal.exit(symbol=other, size=rng.choice([None, 0.5]), valid_for=rng.randint(1, 3), **extra)
+        side = rng.choice(["long", "short"])
+        lo, hi = c * rng.uniform(0.9, 0.99), c * rng.uniform(1.01, 1.1)
+        sl, tp = (lo, hi) if side == "long" else (hi, lo)
+        protect = {"stop_loss": sl, "take_profit": tp} if rng.random() < 0.5 else {}
+        if rng.random() < 0.2:
+            protect["trail_pct"] = rng.uniform(0.5, 5)
+        return [Signal.entry(side=side, symbol=other, size=rng.choice([None, 2.0]), valid_for=rng.randint(1, 3),
+                             **extra, **protect), Signal.hold()]
+'''
+
+
+def test_multi_symbol_batch_size_invariance_with_random_orders(tmp_path):
+    folder = tmp_path / "plugins" / "random-trader"
+    folder.mkdir(parents=True)
+    (folder / "plugin.json").write_text(json.dumps({"name": "random-trader", "version": "1.0.0",
+                                                    "type": "strategy", "language": "python", "entry": "s.py"}))
+    (folder / "s.py").write_text(RANDOM_TRADER)
+    rng = np.random.default_rng(11)
+    rows = []
+    for k, sym in enumerate(["AAA", "BBB", "CCC"]):
+        price = 100.0 * (k + 1)
+        for i in range(700):
+            if rng.random() < 0.15:
+                continue  # symbols do not share every timestamp
+            o = price
+            price *= float(np.exp(rng.normal(0, 0.01)))
+            rows.append((T0 + i * MIN, sym, o, max(o, price) * 1.003, min(o, price) * 0.997, price))
+    pq.write_table(pa.table({"timestamp": [r[0] for r in rows], "symbol": [r[1] for r in rows],
+                             "open": [r[2] for r in rows], "high": [r[3] for r in rows], "low": [r[4] for r in rows],
+                             "close": [r[5] for r in rows], "volume": [1.0] * len(rows)}), tmp_path / "m.parquet")
+    registry = Registry.discover([tmp_path / "plugins"], use_cache=False)
+    outs = []
+    for size in (1, 7, 1000, 8192):
+        config = RunConfig.parse({"strategy": "random-trader", "candles": str(tmp_path / "m.parquet"),
+                                  "batch_size": size, "leverage": 2.0, "fee_bps": 3, "slippage_bps": 2})
+        out = run_backtest(config, registry=registry, out_dir=tmp_path / "out", run_id=f"b{size}")
+        assert out.status == "ok", out.error
+        counts = tuple(out.summary[k] for k in ("ignored_signals", "rejected_signals", "expired_orders"))
+        equity = pq.read_table(out.run_dir / "equity.parquet").column("equity").to_pylist()
+        outs.append((trades(out), counts, equity))
+    assert len(outs[0][0]) > 50 and {t["side"] for t in outs[0][0]} == {"long", "short"}
+    assert {t["exit_reason"] for t in outs[0][0]} >= {"stop_loss", "take_profit"}
+    for other in outs[1:]:
+        assert other[0] == outs[0][0] and other[1] == outs[0][1]
+        assert other[2] == pytest.approx(outs[0][2], rel=1e-12)

@@ -144,6 +144,14 @@ def _write_html(outcome: RunOutcome, out_dir: Path) -> None:
 
 
 def _report(outcome: RunOutcome, as_json: bool) -> None:
+    summary = outcome.summary
+    if summary.get("symbol_from_file_stem") and summary.get("symbols"):
+        console(stderr=True).print(f"[dim]note:[/] the candle file has no `symbol` column: its candles are "
+                                   f"symbol {summary['symbols'][0]!r} (the file's name)", highlight=False)
+    for warning in summary.get("warnings") or []:
+        if warning.get("code") in ("LIQUIDATED", "LOOKAHEAD_SUSPECTED"):
+            console(stderr=True).print(f"[yellow]warning[/] {warning['code']}: {warning.get('message', '')}",
+                                       highlight=False)
     if as_json:
         click.echo(json.dumps(json.loads((outcome.run_dir / "summary.json").read_text()) if outcome.run_dir
                               else outcome.summary, indent=2))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import inspect
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import partial
 from itertools import repeat
 from typing import Any
@@ -142,11 +142,16 @@ class StrategyDriver:
         candles = list(map(_make_candle, rows))
         lists = [items[-size:] for items in self._items]
         bases = [len(lst) for lst in lists]
-        pos = [0] * n  # history end (exclusive) of each candle within its symbol's list
-        for k, s in enumerate(sym):
-            lst = lists[s]
-            lst.append(candles[k])
-            pos[k] = len(lst)
+        if len(names) == 1:
+            lists[0].extend(candles)
+            pos: Sequence[int] = range(bases[0] + 1, bases[0] + n + 1)
+        else:
+            ends_at = [0] * n  # history end (exclusive) of each candle within its symbol's list
+            for k, s in enumerate(sym):
+                lst = lists[s]
+                lst.append(candles[k])
+                ends_at[k] = len(lst)
+            pos = ends_at
         columns = {name: col.tolist() for name, col in batch.indicators.items()}  # type: ignore[attr-defined]
         book = self.book
         marks = book.marks
@@ -157,7 +162,7 @@ class StrategyDriver:
         awaiter = self._await
         ends = set(batch.ends)
         alerts = batch.alerts
-        next_alert = alerts[0]["at"] if alerts else _NO_ALERT
+        next_alert: int = alerts[0]["at"] if alerts else _NO_ALERT
         alert_pos = 0
         last_row = [-1] * len(names)
         if len(names) == 1 and not alerts:
@@ -234,12 +239,17 @@ class StrategyDriver:
         awaiter = self._await
         ts, opens, highs, lows, closes = batch.timestamp, batch.open, batch.high, batch.low, batch.close
         end = base
+        work = book.work  # a set the book updates in place
+        risky = book.at_risk and bool(book.holdings)  # changes only inside the book calls below
+        submit = self._submit
         for k, candle in enumerate(candles):
-            if book.work:
+            if work:
                 book.fill_group(ts[k], ((0, opens[k], highs[k], lows[k]),))
+                risky = book.at_risk and bool(book.holdings)
             marks[0] = closes[k]
-            if book.at_risk and book.holdings:
+            if risky:
                 book.check_liquidation(ts[k])
+                risky = book.at_risk and bool(book.holdings)
             end += 1
             history._end = end
             history._start = end - size if end > size else 0
@@ -254,17 +264,18 @@ class StrategyDriver:
                 continue
             if type(out) is Signal:
                 if out.type != "hold":
-                    self._submit(signals, [out], k, None, 0, ts[k], closes[k], None)
-                continue
-            try:
-                sigs = coerce_signals(out, "on_candle")
-            except Exception as exc:
-                raise HookError("on_candle", k, exc) from exc
-            self._submit(signals, sigs, k, None, 0, ts[k], closes[k], None)
+                    submit(signals, [out], k, None, 0, ts[k], closes[k], None)
+            else:
+                try:
+                    sigs = coerce_signals(out, "on_candle")
+                except Exception as exc:
+                    raise HookError("on_candle", k, exc) from exc
+                submit(signals, sigs, k, None, 0, ts[k], closes[k], None)
+            risky = book.at_risk and bool(book.holdings)
         if batch.ends:  # the stream's last candle of its one symbol
             book.end_symbol(0, ts[batch.n - 1])
 
-    def _deliver_alerts(self, batch: CandleBatch, lists: list[list[Candle]], bases: list[int], pos: list[int],
+    def _deliver_alerts(self, batch: CandleBatch, lists: list[list[Candle]], bases: list[int], pos: Sequence[int],
                         columns: dict[str, list[float]], last_row: list[int], a: int, r: int,
                         signals: SignalColumns) -> tuple[int, int]:
         """Deliver every alert that comes before candle `r`: `ctx` shows the alert's symbol up to its last

@@ -30,10 +30,14 @@ class _Log:
         self.rows: list[int] = []
         self.cash: list[float] = []
         self.held: list[tuple[tuple[int, float, float], ...]] = []
+        self.version = -1
         self.take(-1)
 
     def take(self, row: int) -> None:
         book = self.book
+        if book.version == self.version:
+            return  # nothing filled since the last entry: the state in force is unchanged
+        self.version = book.version
         held = tuple((s, h.units if h.side > 0 else -h.units, h.entry_price) for s, h in sorted(book.holdings.items()))
         if self.rows and self.rows[-1] == row:
             self.cash[-1], self.held[-1] = book.cash, held
@@ -96,9 +100,10 @@ def replay_arrays(
 
     start_marks = list(book.marks)
     log = _Log(book) if equity else None
-    opens, highs, lows, closes = open_.tolist(), high.tolist(), low.tolist(), close.tolist()
-    syms = sym.tolist()
-    tss = ts.tolist()
+    # Event rows are a few per batch: numpy scalars read on demand beat converting whole columns.
+    opens, highs, lows, closes = open_, high, low, close
+    syms = sym
+    tss = ts
     a = 0
     cur = 0
     sp = 0  # pointer into `static`
@@ -137,12 +142,12 @@ def replay_arrays(
                 hi = lo + int(tripped[0])
         if hi > lo:
             if single:
-                book.marks[0] = closes[hi - 1]
+                book.marks[0] = float(closes[hi - 1])
             else:
                 seg = sym[lo:hi][::-1]
                 uniq, first = np.unique(seg, return_index=True)
                 for s, k in zip(uniq.tolist(), first.tolist(), strict=True):
-                    book.marks[s] = closes[hi - 1 - k]
+                    book.marks[s] = float(closes[hi - 1 - k])
         return hi
 
     while cur < n:
@@ -158,7 +163,7 @@ def replay_arrays(
         if nxt >= n:
             break
         r = nxt
-        t = tss[r]
+        t = int(tss[r])
         g = int(group_of[r])
         if is_start[r] and g not in done_groups:
             done_groups.add(g)
@@ -169,13 +174,15 @@ def replay_arrays(
                 a += 1
             if book.work:
                 stop = int(group_end[g]) + 1
-                book.fill_group(t, [(syms[k], opens[k], highs[k], lows[k]) for k in range(r, stop)])
-        s = syms[r]
-        book.marks[s] = closes[r]
+                book.fill_group(t, [(int(syms[k]), float(opens[k]), float(highs[k]), float(lows[k]))
+                                    for k in range(r, stop)])
+        s = int(syms[r])
+        c = float(closes[r])
+        book.marks[s] = c
         if book.at_risk and book.holdings:
             book.check_liquidation(t)
         for sig in by_row.get(r, ()):
-            book.submit(sig, s, t, close=closes[r])
+            book.submit(sig, s, t, close=c)
         if r in end_rows:
             book.end_symbol(s, t)
         if log is not None:

@@ -215,6 +215,8 @@ class OrderBook:
         self.work: set[int] = set()
         # Equity can reach zero only with a short open or cash below zero (prices are > 0).
         self.at_risk = False
+        self.shorts = 0
+        self.version = 0  # bumped by every fill: lets a caller see whether the cash or positions moved
 
     # -- state -----------------------------------------------------------------------------------
     def mark(self, s: int) -> float:
@@ -238,7 +240,7 @@ class OrderBook:
             self.work.add(s)
         else:
             self.work.discard(s)
-        self.at_risk = self.cash < 0 or any(x.side < 0 for x in self.holdings.values())
+        self.at_risk = self.cash < 0 or self.shorts > 0
 
     def _reject(self, reason: str) -> None:
         self.rejected += 1
@@ -320,7 +322,9 @@ class OrderBook:
             self.cash -= units * price + fee
         else:
             self.cash += units * price - fee
+            self.shorts += 1
         self.holdings[s] = Holding(side, units, price, ts, order.reason, fee, order, live_from)
+        self.version += 1
         return True
 
     def _close(self, s: int, order: _Order | None, raw: float, ts: int, slip: bool, reason: str | None,
@@ -349,9 +353,12 @@ class OrderBook:
                 self.symbols[s], "long" if sell else "short", h.entry_time, h.entry_price, ts, price, units, fees,
                 gross - fees, h.entry_reason, reason,
             ))
+        self.version += 1
         if units == h.units:
             del self.holdings[s]
             self.exit_orders.pop(s, None)
+            if not sell:
+                self.shorts -= 1
         else:
             h.units -= units
             h.fee_left -= share
@@ -468,6 +475,7 @@ class OrderBook:
         self.liquidated = True
         self.liquidated_at = ts
         self.at_risk = self.cash < 0
+        self.shorts = 0
         return True
 
     def end_symbol(self, s: int, ts: int) -> None:
