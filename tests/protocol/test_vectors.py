@@ -256,3 +256,19 @@ def test_host_refuses_bad_signal_columns(column, values, message):
     cols[column] = struct.pack(f"<{len(values)}{fmt}", *values)
     with pytest.raises(ProtocolViolation, match=message):
         parse_batch_result({"signals": cols}, 3, 1)
+
+
+def test_plain_column_signals_skip_only_checks_that_cannot_fail():
+    """The host skips `signal_problem` for column signals carrying only a type and a side (BatchResult.
+    suspects): pin that the order rules accept every such signal, so a new rule cannot be bypassed."""
+    from plughost_sdk.orders import signal_problem
+
+    signals = SignalColumns()
+    for k, (kind, side) in enumerate((t, s) for t in ("entry", "exit") for s in (None, "long", "short")):
+        signals.append((k, None, Signal(kind, side=side)))
+    signals.append((6, None, Signal("entry", size=-1.0)))
+    signals.append((6, 0, Signal("exit")))
+    result = parse_batch_result({"signals": signals.to_wire()}, 7, 1)
+    assert result.suspects == [6, 7]
+    for i, sig in enumerate(result.signals[:6]):
+        assert signal_problem(sig, frozenset({"A"})) is None, i

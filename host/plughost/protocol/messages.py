@@ -165,6 +165,9 @@ class BatchResult:
     signals: list[SignalRecord]
     book: BookMirror | None
     lookahead_at: int | None = None  # the SDK's look-ahead check found a signal that needed later candles
+    # Indexes of the signals that still need the order rules' check (`signal_problem`); None: all of them.
+    # Columnar answers leave out plain market entries/exits, whose every field was checked while parsing.
+    suspects: list[int] | None = None
 
 
 def _number(value: Any, what: str, *, optional: bool = False) -> float | None:
@@ -253,8 +256,10 @@ def _dictionary(cols: dict[str, Any], name: str) -> list[str]:
     return table
 
 
-def _signal_columns(cols: dict[str, Any], batch_len: int, alert_count: int) -> list[SignalRecord]:
-    """Version 3's columns (PROTOCOL.md section 6) -> records, checked as the map form is."""
+def _signal_columns(cols: dict[str, Any], batch_len: int, alert_count: int,
+                    suspects: list[int]) -> list[SignalRecord]:
+    """Version 3's columns (PROTOCOL.md section 6) -> records, checked as the map form is. `suspects`
+    receives the indexes of the signals that carry more than a type and a side (see BatchResult)."""
     n = cols.get("n")
     if type(n) is not int or n < 0:
         raise ProtocolViolation("bad result", f"signals.n must be a count, got {short_repr(n, 40)}")
@@ -292,6 +297,10 @@ def _signal_columns(cols: dict[str, Any], batch_len: int, alert_count: int) -> l
                                                                        for c in codes.tolist()]
     types = [_TYPE_CODES[c] for c in kind.tolist()]
     sides = repeat(None, n) if not side.any() else [_SIDE_CODES[c] for c in side.tolist()]
+    plain = (alert < 0) & (valid == 0) & (_column(cols, "symbol", "<i4", n) < 0)
+    for name in (*_FLOAT_COLUMNS, *_LEVEL_COLUMNS):
+        plain &= np.isnan(_column(cols, name, "<f8", n))
+    suspects[:] = np.flatnonzero(~plain).tolist()
     return list(map(SignalRecord._make, zip(
         at.tolist(), alerts, types, sides, *(_floats(cols, k, n) for k in _FLOAT_COLUMNS), valid_for,
         *(_floats(cols, k, n) for k in _LEVEL_COLUMNS), texts["symbol"], texts["reason"], strict=False)))
@@ -299,8 +308,10 @@ def _signal_columns(cols: dict[str, Any], batch_len: int, alert_count: int) -> l
 
 def parse_batch_result(result: Any, batch_len: int, alert_count: int) -> BatchResult:
     raw_signals = result.get("signals") if isinstance(result, dict) else None
+    suspects: list[int] | None = None
     if isinstance(raw_signals, dict):
-        signals = _signal_columns(raw_signals, batch_len, alert_count)
+        suspects = []
+        signals = _signal_columns(raw_signals, batch_len, alert_count, suspects)
     elif isinstance(raw_signals, list):
         signals = []
         previous = 0
@@ -328,4 +339,4 @@ def parse_batch_result(result: Any, batch_len: int, alert_count: int) -> BatchRe
         mirror = BookMirror(_number(book.get("cash"), "book.cash") or 0.0, positions)
     lookahead = result.get("lookahead")
     at = lookahead.get("at") if isinstance(lookahead, dict) else None
-    return BatchResult(signals, mirror, at if type(at) is int and 0 <= at < batch_len else None)
+    return BatchResult(signals, mirror, at if type(at) is int and 0 <= at < batch_len else None, suspects)
