@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.abc
 import json
+import os
 import sys
 import time
 import uuid
@@ -104,6 +106,7 @@ def run(
         sys.exit(code)
     if not strategy or not candles:
         raise UsageError(_what_next(strategy, candles))
+    _without_pandas()
     registry = open_registry(plugins_dirs)
     data: dict[str, Any] = {"strategy": strategy, "candles": candles, "alerts": alerts,
                             "features": list(features)}
@@ -126,6 +129,24 @@ def run(
                                base_dir=Path.cwd(), progress=advance)
     _write_html(outcome, out_dir)
     _report(outcome, as_json)
+
+
+def _without_pandas() -> None:
+    """pyarrow imports pandas, when it is installed, the first time it turns an array into numpy or opens a
+    dataset, only to learn pandas' types: ~0.2 s of a one-run command that never uses pandas (plugins run in
+    their own processes). One run marks it absent in this process, unless something imported it already;
+    a batch (`--batch`, maybe on Ray) keeps it. PLUGHOST_KEEP_PANDAS=1 turns this off."""
+    if "pandas" not in sys.modules and os.environ.get("PLUGHOST_KEEP_PANDAS") != "1":
+        sys.meta_path.insert(0, _NoPandas())
+
+
+class _NoPandas(importlib.abc.MetaPathFinder):
+    """`import pandas` fails as if it were not installed (pyarrow then does without it)."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name == "pandas" or name.startswith("pandas."):
+            raise ModuleNotFoundError(f"No module named {name!r} (plughost run does without pandas)", name=name)
+        return None
 
 
 def _write_html(outcome: RunOutcome, out_dir: Path) -> None:
