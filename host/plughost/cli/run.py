@@ -8,6 +8,8 @@ import os
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -106,7 +108,6 @@ def run(
         sys.exit(code)
     if not strategy or not candles:
         raise UsageError(_what_next(strategy, candles))
-    _without_pandas()
     registry = open_registry(plugins_dirs)
     data: dict[str, Any] = {"strategy": strategy, "candles": candles, "alerts": alerts,
                             "features": list(features)}
@@ -124,20 +125,29 @@ def run(
 
         sys.exit(watch_backtest(data, config_path=config_path, plugins_dirs=plugins_dirs, out_dir=out_dir,
                                 run_id=run_id, as_json=as_json))
-    with run_progress(f"{strategy} on {Path(candles).name}") as advance:
+    with _without_pandas(), run_progress(f"{strategy} on {Path(candles).name}") as advance:
         outcome = run_backtest(run_config, registry=registry, out_dir=out_dir, run_id=run_id,
                                base_dir=Path.cwd(), progress=advance)
-    _write_html(outcome, out_dir)
+    with _without_pandas():
+        _write_html(outcome, out_dir)
     _report(outcome, as_json)
 
 
-def _without_pandas() -> None:
+@contextmanager
+def _without_pandas() -> Iterator[None]:
     """pyarrow imports pandas, when it is installed, the first time it turns an array into numpy or opens a
-    dataset, only to learn pandas' types: ~0.2 s of a one-run command that never uses pandas (plugins run in
-    their own processes). One run marks it absent in this process, unless something imported it already;
-    a batch (`--batch`, maybe on Ray) keeps it. PLUGHOST_KEEP_PANDAS=1 turns this off."""
-    if "pandas" not in sys.modules and os.environ.get("PLUGHOST_KEEP_PANDAS") != "1":
-        sys.meta_path.insert(0, _NoPandas())
+    dataset, only to learn pandas' types: ~340 modules (~0.2 s) in a one-run command that never uses pandas
+    (plugins run in their own processes). While a run and its report are made, `import pandas` fails as
+    if it were not installed, unless something imported it already. PLUGHOST_KEEP_PANDAS=1 turns it off."""
+    if "pandas" in sys.modules or os.environ.get("PLUGHOST_KEEP_PANDAS") == "1":
+        yield
+        return
+    finder = _NoPandas()
+    sys.meta_path.insert(0, finder)
+    try:
+        yield
+    finally:
+        sys.meta_path.remove(finder)
 
 
 class _NoPandas(importlib.abc.MetaPathFinder):
