@@ -3,16 +3,25 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
+# Wheels and editable installs of this checkout require the Python SDK by version (see setup.py).
+export PLUGHOST_SDK_REQUIREMENT := plughost-sdk==0.1.0
 
-.PHONY: setup run test test-quick test-python test-node lint bench clean vendor-charts
+.PHONY: setup run test test-quick test-python test-node test-deps lint bench wheel clean vendor-charts
 
 setup: $(VENV)/.installed node_modules/.installed sdk-typescript/dist/runner.js
 
 $(VENV)/.installed: pyproject.toml sdk-python/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -e ./sdk-python -e '.[dev,ray]'
+	$(PIP) install --quiet -e ./sdk-python -e '.[dev]'
 	touch $@
+
+# Ray is an optional engine (`pip install 'plughost[ray]'`): only the test target installs it, for its tests.
+$(VENV)/.ray-installed: $(VENV)/.installed
+	$(PIP) install --quiet -e '.[ray]'
+	touch $@
+
+test-deps: $(VENV)/.ray-installed
 
 node_modules/.installed: package.json package-lock.json sdk-typescript/package.json $(wildcard plugins/*/*/package.json)
 	npm ci --no-audit --no-fund --loglevel=error
@@ -30,7 +39,7 @@ vendor-charts: node_modules/.installed
 run: setup
 	$(VENV)/bin/plughost run --batch examples/demo-batch.toml --out plughost-out
 
-test: setup test-python test-node
+test: setup test-deps test-python test-node
 
 test-python:
 	$(PY) -m pytest -q
@@ -42,12 +51,18 @@ test-node:
 	npm test --silent
 
 lint: setup
-	$(VENV)/bin/ruff check host sdk-python tests bench protocol data
+	$(VENV)/bin/ruff check host sdk-python tests bench protocol data setup.py
 	$(VENV)/bin/mypy
 
 bench: setup
 	$(PY) bench/rtt.py
 	$(PY) bench/throughput.py
 
+# The wheels a user installs anywhere (`pip install dist/*.whl`): plughost with the Node runner and the
+# example plugins inside (setup.py copies them), and plughost-sdk, which it depends on.
+wheel: setup
+	$(PIP) wheel --quiet --no-deps -w dist . ./sdk-python
+	rm -rf build sdk-python/build
+
 clean:
-	rm -rf $(VENV) node_modules sdk-typescript/dist plughost-out .pytest-home
+	rm -rf $(VENV) node_modules sdk-typescript/dist plughost-out .pytest-home dist build

@@ -22,7 +22,25 @@ HEADER = """# CLI reference
 Generated from the commands' own `--help` by `docs/make_cli_reference.py`; do not edit by hand.
 Every command prints errors as `error [CODE]: ...` on stderr: look the code up in
 [troubleshooting.md](troubleshooting.md). Exit status: 0 all good, 1 a run or validation failed, 2 usage
-or input error.
+or input error. `python -m plughost` is the same command.
+
+## Shell completion
+
+plughost completes its commands and options, and plugin names after `--strategy`, `--feature`,
+`validate-plugin`, `enable-plugin` and `disable-plugin` (from the `--plugins-dir` folders already typed,
+else `$PLUGHOST_PLUGIN_PATH` or `./plugins`, plus the bundled examples). Enable it once per shell:
+
+```sh
+# bash: in ~/.bashrc
+eval "$(_PLUGHOST_COMPLETE=bash_source plughost)"
+# zsh: in ~/.zshrc
+eval "$(_PLUGHOST_COMPLETE=zsh_source plughost)"
+# fish: once
+_PLUGHOST_COMPLETE=fish_source plughost > ~/.config/fish/completions/plughost.fish
+```
+
+For a faster shell start, write the script to a file once (`_PLUGHOST_COMPLETE=bash_source plughost >
+~/.plughost-complete.bash`) and source that file instead.
 """
 
 

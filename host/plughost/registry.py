@@ -1,7 +1,8 @@
 """Plugin discovery: roots, scan, metadata cache, enable/disable state, lookup by name.
 
     roots = resolve_roots(cli_dirs)                 # --plugins-dir, else $PLUGHOST_PLUGIN_PATH, else plugins/
-    reg = Registry.discover(roots)                  # never raises for a broken plugin
+    reg = Registry.discover(roots)                  # never raises for a broken plugin; the bundled examples
+                                                    # (plughost.bundle) answer names no root holds
     reg.list(type="strategy")                       # every entry, valid or not, sorted by name
     entry = reg.get("sma-cross")                    # PluginNotFound (with close names) / ManifestError
     entry = reg.get_runnable("sma-cross")           # + PluginDisabled when disabled
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from plughost import bundle
 from plughost.errors import ManifestError, PluginDisabled, PluginNotFound
 from plughost.manifest import (
     MANIFEST_FILE,
@@ -305,10 +307,15 @@ def _load_cache(path: Path) -> dict[str, Any]:
 class Registry:
     """The plugins found in a list of roots, with their enable/disable state."""
 
-    def __init__(self, roots: builtins.list[Path], entries: builtins.list[PluginEntry], home: Path) -> None:
+    def __init__(self, roots: builtins.list[Path], entries: builtins.list[PluginEntry], home: Path,
+                 examples_root: Path | None = None) -> None:
         self.roots = roots
         self.home = home
         self._entries = sorted(entries, key=lambda e: (e.name, str(e.path)))
+        # The example plugins that ship with plughost: a name not found in `roots` is looked up there last
+        # (scanned only then). A plugin of the same name in `roots` shadows an example; never a duplicate.
+        self.examples_root = examples_root
+        self._examples: builtins.list[PluginEntry] | None = None
 
     @classmethod
     def discover(
@@ -318,8 +325,10 @@ class Registry:
         home: Path | None = None,
         env: Mapping[str, str] | None = None,
         use_cache: bool = True,
+        examples: bool = True,
     ) -> Registry:
-        """Scan every root. `roots=None` means `resolve_roots(None)` (env var, else ./plugins)."""
+        """Scan every root. `roots=None` means `resolve_roots(None)` (env var, else ./plugins). With
+        `examples`, the bundled example plugins answer names that no root holds."""
         root_paths = [Path(r) for r in roots] if roots else resolve_roots(None, env)
         home = home or plughost_home(env)
         cache_path = home / CACHE_FILE
@@ -344,26 +353,50 @@ class Registry:
         if use_cache and cache is not None and dirty:
             with contextlib.suppress(OSError):
                 _atomic_write_json(cache_path, {"version": CACHE_VERSION, "plugins": cache})
-        return cls(root_paths, entries, home)
+        examples_root = bundle.examples_root() if examples else None
+        if examples_root is not None and os.path.realpath(examples_root) in {os.path.realpath(r) for r in root_paths}:
+            examples_root = None  # already one of the roots (a checkout's ./plugins)
+        return cls(root_paths, entries, home, examples_root)
+
+    def examples(self) -> builtins.list[PluginEntry]:
+        """The bundled example plugins not shadowed by a plugin of the same name in the roots."""
+        if self._examples is None:
+            self._examples = []
+            if self.examples_root is not None:
+                mine = {e.name for e in self._entries}
+                found = [scan_plugin_dir(p, None, root_real=os.path.realpath(p))[0]
+                         for p in find_plugin_dirs(self.examples_root)]
+                found = [e for e in found if e.name not in mine]
+                names = mine | {e.name for e in found if e.manifest is not None}
+                disabled = read_disabled(self.home)
+                for e in found:
+                    check_dependencies(e, names)
+                    e.enabled = e.name not in disabled
+                self._examples = sorted(found, key=lambda e: (e.name, str(e.path)))
+        return self._examples
 
     # ---- queries
     def list(self, type: str | None = None) -> builtins.list[PluginEntry]:
         return [e for e in self._entries if type is None or e.type == type]
 
-    def names(self) -> builtins.list[str]:
-        return sorted({e.name for e in self._entries})
+    def names(self, *, examples: bool = False) -> builtins.list[str]:
+        listed = self._entries + (self.examples() if examples else [])
+        return sorted({e.name for e in listed})
 
     def find_all(self, name: str) -> builtins.list[PluginEntry]:
-        return [e for e in self._entries if e.name == name]
+        found = [e for e in self._entries if e.name == name]
+        return found or [e for e in self.examples() if e.name == name]
 
     def __contains__(self, name: object) -> bool:
-        return any(e.name == name for e in self._entries)
+        return isinstance(name, str) and bool(self.find_all(name))
 
     def _not_found(self, name: str, type: str | None = None) -> PluginNotFound:
-        candidates = [e.name for e in self._entries if type is None or e.type in (type, None)]
+        candidates = [e.name for e in self._entries + self.examples() if type is None or e.type in (type, None)]
         close = difflib.get_close_matches(name, sorted(set(candidates)), n=3, cutoff=0.6)
         kind = f"{type} plugin" if type else "plugin"
         where = ", ".join(str(r) for r in self.roots) or "(no plugin folders)"
+        if self.examples_root is not None:
+            where += " or the bundled examples"
         hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
         hint += "`plughost list-plugins` shows every plugin; add folders with --plugins-dir DIR"
         err = PluginNotFound(f"no {kind} named '{name}' in {where}", plugin=name, hint=hint)

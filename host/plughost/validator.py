@@ -35,7 +35,8 @@ from plughost.errors import (
     PluginFailure,
     PluginStartTimeout,
 )
-from plughost.indicators import compute_indicators, parse_indicators
+from plughost.indicators.spec import parse_indicators
+from plughost.indicators.stream import compute_indicators
 from plughost.loader import load_plugin
 from plughost.manifest import MANIFEST_FILE, Diagnostic
 from plughost.registry import PluginEntry, Registry, check_dependencies, scan_single

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import time
 import uuid
 from collections.abc import Callable
@@ -120,6 +121,8 @@ def test_ctrl_c_marks_in_flight_runs_interrupted(tmp_path: Path, data_dir: Path,
             try:
                 if any(r.status == "running" for r in journal.rows()):
                     break
+            except sqlite3.OperationalError:
+                continue  # the host has created the file but not yet its tables
             finally:
                 journal.close()
     os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole foreground group

@@ -244,7 +244,12 @@ class _Expander:
 
 def load_batch(path: Path, *, cli_defaults: dict[str, Any] | None = None) -> BatchSpec:
     """Read and expand a batch file. Raises `BatchFileError` naming the run index and key at fault."""
-    data = _read(path)
+    return parse_batch(_read(path), path, cli_defaults=cli_defaults)
+
+
+def parse_batch(data: dict[str, Any], path: Path, *, cli_defaults: dict[str, Any] | None = None) -> BatchSpec:
+    """Expand a batch already read (the Python API passes its runs here, `path` a name in the working
+    folder). Relative paths are relative to `path`'s folder."""
     unknown = sorted(set(data) - TOP_KEYS)
     if unknown:
         raise BatchFileError(f"{path}: unknown top-level key(s) {', '.join(unknown)}; expected runs, sweeps, "

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from click.shell_completion import CompletionItem
 
 from ..errors import PlughostError
 from ..registry import Registry, resolve_roots
@@ -49,3 +50,26 @@ def handle_errors(func: F) -> F:
 
 def open_registry(plugins_dirs: Sequence[Path]) -> Registry:
     return Registry.discover(resolve_roots(list(plugins_dirs)) if plugins_dirs else None)
+
+
+def complete_plugins(type_: str | None = None, *, paths: bool = False) -> Callable[..., list[CompletionItem]]:
+    """Shell completion (click's `shell_complete`) of plugin names, from the roots the command line names
+    so far (`--plugins-dir`), else the defaults, plus the bundled examples. With `paths`, something that
+    looks like a path is completed as a folder instead."""
+
+    def complete(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+        if paths and incomplete.startswith((".", "/", "~")):
+            return [CompletionItem(incomplete, type="dir")]
+        try:
+            registry = open_registry(ctx.params.get("plugins_dirs") or ())
+            entries = registry.list(type_) + [e for e in registry.examples() if type_ in (None, e.type)]
+        except Exception:  # completion must never print a traceback into the user's shell
+            return []
+        seen: dict[str, CompletionItem] = {}
+        for e in entries:
+            if e.name.startswith(incomplete) and e.name not in seen:
+                about = e.manifest.description if e.manifest is not None else None
+                seen[e.name] = CompletionItem(e.name, help=about or e.type)
+        return list(seen.values())
+
+    return complete

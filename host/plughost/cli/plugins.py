@@ -7,6 +7,7 @@ Results go to stdout, errors to stderr. Exit status: 0 ok, 1 validation failed, 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,8 @@ from typing import Any
 import click
 
 from ..manifest import Diagnostic
-from .common import handle_errors, open_registry, plugins_dir_option
+from ..registry import ENV_PLUGIN_PATH
+from .common import complete_plugins, handle_errors, open_registry, plugins_dir_option
 
 
 def _first_problem(diags: list[Diagnostic]) -> str:
@@ -31,12 +33,17 @@ def _first_problem(diags: list[Diagnostic]) -> str:
 @click.command("list-plugins")
 @click.option("--type", "type_", type=click.Choice(["strategy", "feature"]), help="Only this plugin type.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
+@click.option("--examples/--no-examples", "with_examples", default=None,
+              help="Also list the example plugins bundled with plughost (default: only when no --plugins-dir "
+                   "or $PLUGHOST_PLUGIN_PATH is given).")
 @plugins_dir_option
 @handle_errors
-def list_plugins(type_: str | None, as_json: bool, plugins_dirs: tuple[Path, ...]) -> None:
+def list_plugins(type_: str | None, as_json: bool, with_examples: bool | None, plugins_dirs: tuple[Path, ...]) -> None:
     """List the discovered plugins: name, type, language, version, enabled, valid.
 
     Broken plugins are listed too, with their first problem; `plughost validate-plugin NAME` shows all.
+    The example plugins bundled with plughost are found by name when no plugin folder holds that name;
+    they are listed after the others (`bundled: true` in --json).
 
     \b
     Examples:
@@ -46,14 +53,17 @@ def list_plugins(type_: str | None, as_json: bool, plugins_dirs: tuple[Path, ...
     """
     reg = open_registry(plugins_dirs)
     entries = reg.list(type_)
+    if with_examples is None:
+        with_examples = not plugins_dirs and not os.environ.get(ENV_PLUGIN_PATH)
+    examples = [e for e in reg.examples() if type_ is None or e.type == type_] if with_examples else []
     if as_json:
-        click.echo(
-            json.dumps({"roots": [str(r) for r in reg.roots], "plugins": [e.to_dict() for e in entries]}, indent=2)
-        )
+        plugins = [e.to_dict() for e in entries] + [{**e.to_dict(), "bundled": True} for e in examples]
+        click.echo(json.dumps({"roots": [str(r) for r in reg.roots], "plugins": plugins}, indent=2))
         return
-    if not entries:
+    if not entries and not examples:
         where = ", ".join(str(r) for r in reg.roots)
-        click.echo(f"no {type_ or 'plugin'}s found in {where}", err=True)
+        more = f" (and {len(reg.examples())} bundled examples: --examples lists them)" if reg.examples() else ""
+        click.echo(f"no {type_ or 'plugin'}s found in {where}{more}", err=True)
         return
     from rich.console import Console
     from rich.table import Table
@@ -65,7 +75,7 @@ def list_plugins(type_: str | None, as_json: bool, plugins_dirs: tuple[Path, ...
     table = Table(box=None, pad_edge=False, header_style="bold")
     for col in ("name", "type", "language", "version", "enabled", "valid", "problem"):
         table.add_column(col, no_wrap=col != "problem", overflow="fold")
-    for e in entries:
+    for e in entries + examples:
         table.add_row(
             Text(e.name),
             Text(e.type or "?"),
@@ -73,7 +83,7 @@ def list_plugins(type_: str | None, as_json: bool, plugins_dirs: tuple[Path, ...
             Text(e.version or "?"),
             Text("yes" if e.enabled else "no", style="" if e.enabled else "yellow"),
             Text("yes" if e.valid else "no", style="green" if e.valid else "red"),
-            Text(_first_problem(e.diagnostics)),
+            Text(_first_problem(e.diagnostics) or ("bundled example" if e in examples else "")),
         )
     console.print(table)
 
@@ -109,7 +119,7 @@ def _render_report(report: Any) -> str:
 
 
 @click.command("validate-plugin")
-@click.argument("target", metavar="NAME|PATH")
+@click.argument("target", metavar="NAME|PATH", shell_complete=complete_plugins(paths=True))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable report on stdout.")
 @click.option("--no-trial", is_flag=True, help="Static checks only: do not start the plugin.")
 @click.option(
@@ -177,7 +187,7 @@ def _set_state(name: str, plugins_dirs: tuple[Path, ...], enabled: bool) -> None
 
 
 @click.command("enable-plugin")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_plugins())
 @plugins_dir_option
 @handle_errors
 def enable_plugin(name: str, plugins_dirs: tuple[Path, ...]) -> None:
@@ -193,7 +203,7 @@ def enable_plugin(name: str, plugins_dirs: tuple[Path, ...]) -> None:
 
 
 @click.command("disable-plugin")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_plugins())
 @plugins_dir_option
 @handle_errors
 def disable_plugin(name: str, plugins_dirs: tuple[Path, ...]) -> None:

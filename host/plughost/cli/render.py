@@ -9,7 +9,15 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from ..executor.results import format_number
@@ -56,15 +64,27 @@ def print_run_summary(summary: dict[str, Any], run_dir: Path | None) -> None:
         out.print(f"[dim]results:[/] {run_dir}")
 
 
+def candle_progress(stream: Any = None, *, force_terminal: bool | None = None) -> Progress:
+    """The bar of one run: candles done of the total, percent, elapsed and time left."""
+    return Progress(TextColumn("{task.description}"), BarColumn(bar_width=None),
+                    MofNCompleteColumn(), TextColumn("candles"), TaskProgressColumn(),
+                    TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                    console=Console(file=stream or sys.stderr, highlight=False, force_terminal=force_terminal),
+                    transient=True)
+
+
 @contextmanager
-def run_progress(label: str) -> Iterator[Callable[[int], None]]:
-    """A live candle counter on stderr when it is a terminal; silent otherwise (logs, CI, pipes)."""
+def run_progress(label: str) -> Iterator[Callable[[int, int], None]]:
+    """A live bar on stderr when it is a terminal (candles done of the run's total, ETA); silent otherwise
+    (logs, CI, pipes). The callback takes (candles just done, total candles of the run)."""
     if not sys.stderr.isatty():
-        yield lambda n: None
+        yield lambda n, total: None
         return
-    progress = Progress(TextColumn("{task.description}"), BarColumn(bar_width=None),
-                        TextColumn("{task.completed:,} candles"), TimeElapsedColumn(),
-                        console=console(stderr=True), transient=True)
+    progress = candle_progress()
     with progress:
         task = progress.add_task(label, total=None)
-        yield lambda n: progress.advance(task, n)
+
+        def advance(n: int, total: int) -> None:
+            progress.update(task, advance=n, total=total or None)
+
+        yield advance

@@ -9,10 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ..batch.cli import stdout_console
-from ..batch.journal import STATE_DIR, Journal
 from ..errors import UsageError
-from ..executor.results import format_number
 from .common import handle_errors
 
 if TYPE_CHECKING:  # the reports (Jinja2 and all) load when a command needs them, not at every CLI start
@@ -42,6 +39,9 @@ def _check_metric(folder: ResultsFolder, metric: str) -> None:
 
 def _table(records: list[RunRecord], folder: ResultsFolder, sort: str | None) -> None:
     from rich.table import Table
+
+    from ..batch.cli import stdout_console
+    from ..executor.results import format_number
 
     table = Table(title=f"{len(records)} runs in {folder.out_dir}" + (f", best {sort} first" if sort else ""),
                   title_justify="left", box=None, pad_edge=False, header_style="bold")
@@ -76,6 +76,10 @@ def results(out_dir: Path, as_json: bool, status: str | None, sort: str | None) 
     """List the runs in DIR, single runs and batch runs alike (from DIR/runs/*/summary.json and, for a
     batch, its journal): status, attempts, grid parameters, metrics and error code. Exit status 0, or 2
     when DIR holds no run or --sort names an unknown metric."""
+    # imported here: the batch modules load pyarrow, which would slow every command's start
+    from ..batch.cli import stdout_console
+    from ..batch.journal import STATE_DIR, Journal
+
     folder = _folder(out_dir)
     records = folder.ranked(sort) if sort else folder.runs
     if sort:

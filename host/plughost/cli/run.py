@@ -11,16 +11,15 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..config import load_config_file
 from ..errors import PlughostError, UsageError
-from ..executor.engine import RunOutcome, run_backtest
-from ..executor.runconfig import RunConfig
-from .common import handle_errors, open_registry, plugins_dir_option
-from .render import console, print_run_summary, run_progress
+from .common import complete_plugins, handle_errors, open_registry, plugins_dir_option
+
+if TYPE_CHECKING:
+    from ..executor.engine import RunOutcome
 
 RUN_HELP = """Run one backtest, or a batch of them.
 
@@ -64,12 +63,14 @@ Exit status: 0 ok, 1 the run failed (the error is in summary.json too), 2 bad in
 
 
 @click.command("run", help=RUN_HELP)
-@click.option("--strategy", metavar="NAME", help="Strategy plugin to run (see `plughost list-plugins`).")
+@click.option("--strategy", metavar="NAME", shell_complete=complete_plugins("strategy"),
+              help="Strategy plugin to run (see `plughost list-plugins`).")
 @click.option("--candles", metavar="PATH", help="Candle file: Parquet, Arrow IPC (.arrow/.feather) or CSV.")
 @click.option("--alerts", metavar="PATH", help="Alert file: Parquet, CSV, JSON or JSON Lines.")
 @click.option("--config", "config_path", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path),
               help="Strategy config (JSON or TOML), plus the run keys listed above.")
-@click.option("--feature", "features", multiple=True, metavar="NAME", help="Feature plugin to attach. Repeatable.")
+@click.option("--feature", "features", multiple=True, metavar="NAME", shell_complete=complete_plugins("feature"),
+              help="Feature plugin to attach. Repeatable.")
 @click.option("--out", "out_dir", default="plughost-out", show_default=True, type=click.Path(path_type=Path),
               help="Output folder.")
 @click.option("--batch", "batch_file", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path),
@@ -108,6 +109,12 @@ def run(
         sys.exit(code)
     if not strategy or not candles:
         raise UsageError(_what_next(strategy, candles))
+    # imported here, not at the top: pyarrow and the engine would slow every command's start (even --help)
+    from ..config import load_config_file
+    from ..executor.engine import run_backtest
+    from ..executor.runconfig import RunConfig
+    from .render import run_progress
+
     registry = open_registry(plugins_dirs)
     data: dict[str, Any] = {"strategy": strategy, "candles": candles, "alerts": alerts,
                             "features": list(features)}
@@ -164,6 +171,7 @@ def _write_html(outcome: RunOutcome, out_dir: Path) -> None:
     if outcome.run_dir is None:
         return
     from ..reports import write_reports
+    from .render import console
 
     try:
         path = write_reports(out_dir, base_dir=Path.cwd(), only_stale=True)
@@ -175,6 +183,8 @@ def _write_html(outcome: RunOutcome, out_dir: Path) -> None:
 
 
 def _report(outcome: RunOutcome, as_json: bool) -> None:
+    from .render import console, print_run_summary
+
     summary = outcome.summary
     if summary.get("symbol_from_file_stem") and summary.get("symbols"):
         console(stderr=True).print(f"[dim]note:[/] the candle file has no `symbol` column: its candles are "

@@ -18,14 +18,14 @@ from pathlib import Path
 
 import click
 
+from .. import bundle
 from ..errors import UsageError
 from ..manifest import NAME_PATTERN
 from ..registry import Registry, resolve_roots
-from ..transport.process import REPO_ROOT
 from .common import handle_errors
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
-SDK_DIR = REPO_ROOT / "sdk-typescript"
+SDK_DIR = bundle.typescript_sdk_dir() or bundle.BUNDLE_DIR / "node_modules" / "@plughost" / "sdk"
 _PLACEHOLDER = re.compile(r"\{\{([a-z_]+)\}\}")
 
 
@@ -115,13 +115,14 @@ def _typescript_values(target: Path) -> dict[str, str]:
         sdk = str(SDK_DIR)
     else:
         dependency, sdk = _sdk_version(), "<plughost checkout>/sdk-typescript"
+    where = ("in your plughost checkout ({sdk}), which must be\nbuilt first (`make setup` there)"
+             if bundle.checkout_root() is not None else "that came with plughost ({sdk})").format(sdk=sdk)
     return {
         "sdk_dependency": dependency,
         "build_command": "`npm run build` in this folder",
         "build_steps": (
             "This folder is outside the plughost npm workspace. `@plughost/sdk` is not on the npm registry:\n"
-            f"`package.json` points at the SDK in your plughost checkout ({sdk}), which must be\n"
-            "built first (`make setup` there). Then, in this folder:\n\n"
+            f"`package.json` points at the SDK {where}. Then, in this folder:\n\n"
             "```sh\nnpm install && npm run build\n```\n\n"
             "If you move this folder, fix the `@plughost/sdk` path in `package.json` "
             "(or `npm install /path/to/plughost/sdk-typescript`)."
@@ -156,7 +157,7 @@ def create_plugin(name: str, type_: str, language: str, parent: Path, descriptio
     roots = [r for r in resolve_roots() if r.is_dir()]
     if parent.is_dir():
         roots.append(parent)
-    taken = Registry.discover(roots).find_all(name)
+    taken = Registry.discover(roots, examples=False).find_all(name)
     if taken:
         raise UsageError(
             f"a plugin named '{name}' already exists ({', '.join(_display(e.path) for e in taken)})",

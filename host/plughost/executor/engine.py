@@ -32,7 +32,8 @@ from .results import RunWriter, json_safe, trades_columns
 from .runconfig import RunConfig
 from .stream import StreamPlan, batches, flat_alerts, plan_stream
 
-Progress = Callable[[int], None]
+# progress(candles_done_in_this_step, total_candles_of_the_run): called once with 0 when the total is known
+Progress = Callable[[int, int], None]
 
 
 def _iso(ms: int) -> str:
@@ -104,6 +105,7 @@ class _Run:
         self.strategy_entry: PluginEntry | None = None
         self.started = time.perf_counter()
         self.timings: dict[str, float] = {}
+        self.total_candles = 0
 
     # -- plugins --------------------------------------------------------------------------------
 
@@ -138,6 +140,9 @@ class _Run:
             if run.alerts else []
         plan = plan_stream(source, alerts)
         self.state.plan = plan
+        self.total_candles = plan.candles
+        if self.progress:
+            self.progress(0, self.total_candles)
         self.equity = self.make_equity(plan.candles)
         strategy = cast(StrategyProxy, self._start(self.strategy_entry))
         rules = run.rules()
@@ -172,7 +177,7 @@ class _Run:
                 self.features.trades([t._asdict() for t in trades[sent_trades:]])
                 sent_trades = len(trades)
             if self.progress:
-                self.progress(len(batch))
+                self.progress(len(batch), self.total_candles)
         self.timings["loop_s"] = time.perf_counter() - self.started - self.timings["setup_s"]
 
     @staticmethod

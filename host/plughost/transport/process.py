@@ -19,6 +19,7 @@ from typing import Protocol
 
 import psutil
 
+from .. import bundle
 from ..errors import PluginSpawnFailed
 from ..protocol.framing import DEFAULT_MAX_FRAME
 from ..protocol.messages import PROTOCOL_VERSIONS
@@ -28,7 +29,6 @@ from .stderr import StderrTail
 
 COOKIE_VAR = "PLUGHOST_MAGIC_COOKIE"
 COOKIE = "plughost-plugin-v1"
-REPO_ROOT = Path(__file__).resolve().parents[3]
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 PIPE_SIZE = 1 << 20
 
@@ -53,7 +53,7 @@ def _python_sdk_path() -> str | None:
 
 
 def node_runner() -> Path:
-    return Path(os.environ.get("PLUGHOST_TS_RUNNER", REPO_ROOT / "sdk-typescript" / "dist" / "runner.js"))
+    return bundle.node_runner()
 
 
 def command_for(spec: LaunchSpec) -> tuple[list[str], dict[str, str]]:
@@ -72,9 +72,10 @@ def command_for(spec: LaunchSpec) -> tuple[list[str], dict[str, str]]:
         if not runner.is_file():
             raise PluginSpawnFailed(
                 f"the TypeScript SDK runner {runner} is missing", plugin=spec.name,
-                hint="build it: `make setup` (or `npm ci && npm run build --workspaces` at the repo root)",
+                hint=bundle.build_hint(),
             )
-        return [node, str(runner)], {"NODE_PATH": str(REPO_ROOT / "node_modules")}
+        modules = bundle.node_modules()  # `@plughost/sdk` for plugins outside the package/checkout
+        return [node, str(runner)], ({"NODE_PATH": str(modules)} if modules is not None else {})
     raise PluginSpawnFailed(f"plugin '{spec.name}' has unknown language {spec.language!r}", plugin=spec.name)
 
 
