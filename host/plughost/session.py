@@ -263,8 +263,10 @@ class Session:
         """Ask the plugin to shut down, then make sure its whole tree is gone. Idempotent.
 
         A plugin that fails its teardown (no answer to `shutdown`, or a non-zero exit or a signal after
-        it) leaves the failure in `teardown_error`, once: results it sent before stay valid."""
-        if self.alive:
+        it) leaves the failure in `teardown_error`, once: results it sent before stay valid.
+        A plugin still busy with a request nobody will read (a pipelined batch after the run failed) is
+        killed without a shutdown: it would answer only after finishing that batch."""
+        if self.alive and not self._waiting:
             try:
                 self.request("shutdown", None, timeout=timeout)
             except PluginFailure as exc:

@@ -386,3 +386,29 @@ def test_multi_symbol_batch_size_invariance_with_random_orders(tmp_path):
     for other in outs[1:]:
         assert other[0] == outs[0][0] and other[1] == outs[0][1]
         assert other[2] == pytest.approx(outs[0][2], rel=1e-12)
+
+
+def test_plugin_error_while_the_next_batch_is_in_flight_fails_fast_without_teardown_warning(tmp_path):
+    """Batch 2 is already sent (pipelining) when batch 1 raises; the plugin would spend a long time on
+    batch 2. The run fails with the error of batch 1, located at its candle, at once, and the plugin is
+    stopped without waiting for batch 2 or recording a teardown failure."""
+    import time
+
+    pdir = tmp_path / "plugins" / "raise-then-slow"
+    pdir.mkdir(parents=True)
+    (pdir / "plugin.json").write_text(json.dumps({"name": "raise-then-slow", "version": "1.0.0",
+                                                  "type": "strategy", "language": "python", "entry": "s.py"}))
+    (pdir / "s.py").write_text("import time\nfrom plughost_sdk import StrategyPlugin\n\nclass C(StrategyPlugin):\n"
+                               "    n = 0\n    def on_candle(self, candle, ctx):\n        self.n += 1\n"
+                               "        if self.n == 5:\n            raise ValueError('boom')\n"
+                               "        if self.n > 10:\n            time.sleep(30)\n")
+    random_walk(tmp_path / "c.parquet", 30)
+    registry = Registry.discover([tmp_path / "plugins"], use_cache=False)
+    began = time.monotonic()
+    out = run_backtest(RunConfig.parse({"strategy": "raise-then-slow", "candles": str(tmp_path / "c.parquet"),
+                                        "batch_size": 10}),
+                       registry=registry, out_dir=tmp_path / "out", run_id="rts")
+    assert time.monotonic() - began < 20
+    assert out.status == "failed" and out.summary["error"]["code"] == "PLUGIN_ERROR"
+    assert "boom" in out.summary["error"]["message"]
+    assert not [w for w in out.summary["warnings"] if w.get("code") == "TEARDOWN_FAILED"]
