@@ -177,6 +177,12 @@ MESSAGES: list[tuple[str, str, Any]] = [
      [2, "hook_error", {"hook": "on_trade", "error": {
          "type": "Error", "message": "boom", "traceback": "Error: boom\n    at onTrade", "hook": "on_trade",
          "at": None}}]),
+    ("load_error_notification", "plugin->host",
+     [2, "load_error", {
+         "type": "SyntaxError", "message": "invalid syntax", "kind": "syntax",
+         "file": "/plugins/strategies/sma-cross/strategy.py", "line": 12, "column": 10,
+         "source": "    if x = 1:",
+         "traceback": "  File \"strategy.py\", line 12\n    if x = 1:\nSyntaxError: invalid syntax"}]),
     ("big_ints_and_non_finite", "plugin->host",
      [1, 6, None, {"big": 2**63 - 1, "neg": -(2**62) - 7, "small_neg": -33, "nan": math.nan,
                    "inf": math.inf, "ninf": -math.inf}]),

@@ -406,7 +406,7 @@ def run_batch(
     """Run a batch file (TOML/JSON path), a list of run dicts, or a dict with `runs`/`sweeps`/`defaults`
     as a batch file holds, into `out` (required: a batch's journal and results live there). `progress`
     prints a line a finished run on stderr (a bar on a terminal)."""
-    from .batch.cli import check_plugins
+    from .batch.cli import check_grid_keys, check_plugins
     from .batch.progress import BatchProgress
     from .batch.runner import run_batch as run_batch_files
     from .batch.spec import load_batch, parse_batch
@@ -435,6 +435,7 @@ def run_batch(
     roots = _roots(plugins_dir)
     registry = Registry.discover(roots or None)
     check_plugins(batch, registry)
+    check_grid_keys(batch, registry)  # a typo in a sweep's grid is refused before anything runs
     result = run_batch_files(batch, out_dir, registry=registry, engine_name=engine, workers=workers, resume=resume,
                              progress=BatchProgress(enabled=progress, label=label))
     return BatchResult(result.out_dir, _rows(result.out_dir), result.interrupted)

@@ -480,9 +480,17 @@ def env_overrides(
     plugin: str, env: Mapping[str, str] | None = None, schema: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
     """The nested override dict from `PLUGHOST_CFG_<PLUGIN>__<KEY>[__<SUBKEY>]` variables."""
+    return _env_overrides(plugin, env, schema)[0]
+
+
+def _env_overrides(
+    plugin: str, env: Mapping[str, str] | None, schema: Mapping[str, Any] | None
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The overrides, and the variable that set each (by the JSON pointer of the value it set)."""
     env = os.environ if env is None else env
     prefix = f"{ENV_PREFIX}{env_token(plugin)}__"
     out: dict[str, Any] = {}
+    sources: dict[str, str] = {}
     for var in sorted(env):
         if not var.startswith(prefix) or len(var) == len(prefix):
             continue
@@ -496,6 +504,7 @@ def env_overrides(
             value = raw
         node: Any = schema
         target = out
+        pointer = ""
         for i, seg in enumerate(segments):
             key = seg.lower()
             props = node.get("properties") if isinstance(node, Mapping) else None
@@ -507,13 +516,31 @@ def env_overrides(
                 node = props.get(key)
             else:
                 node = None
+            pointer += "/" + key
             if i == len(segments) - 1:
                 target[key] = value
+                sources[pointer] = var
             else:
                 nxt = target.get(key)
                 if not isinstance(nxt, dict):
                     nxt = target[key] = {}
                 target = nxt
+    return out, sources
+
+
+def _name_variables(problems: list[str], sources: Mapping[str, str]) -> list[str]:
+    """Each problem caused by an environment override, with the variable named (the user did not write
+    that value in any file, so a pointer alone would send them looking in the wrong place)."""
+    out = []
+    for problem in problems:
+        pointer = problem.split(": ", 1)[0]
+        for at, var in sources.items():
+            parent, _, key = at.rpartition("/")
+            if (pointer == at or pointer.startswith(at + "/")
+                    or (pointer == (parent or "/") and f"'{key}'" in problem)):  # an unknown key at its parent
+                problem += f" (set by environment variable {var})"
+                break
+        out.append(problem)
     return out
 
 
@@ -568,7 +595,8 @@ def resolve_config(
         ):
             path = find_named_config(entry.path, str(config), plugin=plugin)
         merged = deep_merge(merged, load_config_file(path, plugin=plugin))
-    merged = deep_merge(merged, env_overrides(plugin, env, ps.schema if ps else None))
+    overrides, sources = _env_overrides(plugin, env, ps.schema if ps else None)
+    merged = deep_merge(merged, overrides)
     if ps is None:
         return merged
     ref_errors = [d for d in ps.ref_diagnostics() if d.is_error]
@@ -580,15 +608,17 @@ def resolve_config(
             hint="use only relative $refs to files inside the plugin folder",
         )
     effective = ps.apply_defaults(merged)
-    problems = ps.problems(effective)
+    problems = _name_variables(ps.problems(effective), sources)
     if problems:
+        from_env = sorted({var for var in sources.values() if any(var in p for p in problems)})
         raise ConfigError(
             f"plugin '{plugin}': config is invalid "
             f"({len(problems)} problem{'s' if len(problems) > 1 else ''}):\n"
             + "\n".join(f"  - {p}" for p in problems),
             plugin=plugin,
             problems=problems,
-            hint=f"fix the config; the schema is {ps.path}",
+            hint=(f"fix or unset {', '.join(from_env)}; " if from_env else "fix the config; ")
+            + f"the schema is {ps.path}",
         )
     return effective
 

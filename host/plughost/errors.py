@@ -9,23 +9,40 @@
     +-- PluginDisabled                 the plugin is disabled (says how to enable it)
     +-- PluginFailure                  something went wrong with a running plugin process
         +-- PluginSpawnFailed          the process could not be started (PLUGIN_SPAWN_FAILED)
-        +-- PluginStartTimeout         no handshake within the start timeout (PLUGIN_START_TIMEOUT)
+        +-- PluginLoadFailed           the plugin's code failed to import, or exports no plugin (PLUGIN_LOAD_FAILED)
+        +-- PluginStartTimeout         no handshake within the start timeout (PLUGIN_START_TIMEOUT); has .stack
         +-- HandshakeError             a bad or incompatible handshake (PLUGIN_HANDSHAKE_FAILED)
         +-- InterfaceMismatch          the plugin lacks a required method (INTERFACE_MISMATCH)
         +-- PluginCrashed              the process died or closed its stream (PLUGIN_CRASHED)
-        +-- PluginTimeout              no answer within the call timeout (PLUGIN_TIMEOUT)
+        +-- PluginTimeout              no answer within the call timeout (PLUGIN_TIMEOUT); has .stack
         +-- PluginProtocolError        garbage on the wire (PLUGIN_PROTOCOL_ERROR)
         |   +-- FrameTooLarge          a frame header over the maximum (PLUGIN_FRAME_TOO_LARGE)
         +-- PluginError                the plugin raised; carries its traceback (PLUGIN_ERROR)
         +-- ResourceLimitExceeded      the plugin went over its memory limit (RESOURCE_LIMIT)
 
-Each message says which plugin, what happened and what to do next. `str(err)` is the one-paragraph
-form shown to users; `err.to_dict()` is what lands in a run's `summary.json` under `error`.
+The batch runner's codes (BATCH_LOCKED, PLUGIN_QUARANTINED, WORKER_LOST, INTERRUPTED) are branches of this
+tree in batch/errors.py. Warnings (a run's `warnings` in summary.json) carry a `WarningCode`, or the code of the error a
+feature's hook raised. Each message says which plugin, what happened and what to do next. `str(err)` is
+the one-paragraph form shown to users; `err.to_dict()` is what lands in a run's `summary.json` under
+`error`.
 """
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
+
+
+class WarningCode(StrEnum):
+    """The codes of a run's `warnings` (summary.json) that are not error codes. A warning never fails the
+    run; a feature's failed hook under `onError: continue` is recorded as a warning with its error's code
+    (PLUGIN_ERROR, ...) instead. Each has a section in docs/troubleshooting.md."""
+
+    TEARDOWN_FAILED = "TEARDOWN_FAILED"    # a plugin failed its shutdown after every result was in
+    METRIC_REFUSED = "METRIC_REFUSED"      # a feature's on_post_run metric is not a number
+    ARTIFACT_REFUSED = "ARTIFACT_REFUSED"  # a feature's artifact has an unsafe name or is not str/bytes
+    LIQUIDATED = "LIQUIDATED"              # the equity reached zero: every position was closed
+    LOOKAHEAD_SUSPECTED = "LOOKAHEAD_SUSPECTED"  # an on_batch strategy decided differently on a cut batch
 
 
 class PlughostError(Exception):
@@ -166,7 +183,75 @@ class PluginSpawnFailed(PluginFailure):
     code = "PLUGIN_SPAWN_FAILED"
 
 
-class PluginStartTimeout(PluginFailure):
+class PluginLoadFailed(PluginFailure):
+    """The runner could not load the plugin: a syntax error, a missing module, an exception raised at
+    import, or no plugin exported. The message starts with `file:line` and the offending source line."""
+
+    code = "PLUGIN_LOAD_FAILED"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        plugin: str | None,
+        error_type: str,
+        kind: str,
+        file: str | None,
+        line: int | None,
+        column: int | None = None,
+        source: str | None = None,
+        traceback: str = "",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(message, plugin=plugin, **kwargs)
+        self.error_type = error_type
+        self.kind = kind
+        self.file = file
+        self.line = line
+        self.column = column
+        self.source = source
+        self.traceback = traceback
+
+    def __str__(self) -> str:
+        # The plugin's traceback, not the stderr tail: the runner printed that same traceback there.
+        text = PlughostError.__str__(self)
+        lines = self.traceback.strip().splitlines()
+        if len(lines) > 1:
+            text += "\n  plugin traceback:\n" + "\n".join(f"    | {line}" for line in lines[-20:])
+        return text
+
+    def details(self) -> dict[str, Any]:
+        return {**super().details(), "type": self.error_type, "kind": self.kind, "file": self.file,
+                "line": self.line, "column": self.column, "source": self.source, "traceback": self.traceback}
+
+
+class _Stopped(PluginFailure):
+    """A plugin stopped for not answering in time; carries its stack at that moment when the runtime
+    could give it (`stack`, and `stopped_at`, the innermost frame in the plugin's own code)."""
+
+    def __init__(self, message: str, *, plugin: str | None, stack: str | None = None,
+                 stopped_at: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(message, plugin=plugin, **kwargs)
+        self.stack = stack
+        self.stopped_at = stopped_at
+
+    def __str__(self) -> str:
+        text = PlughostError.__str__(self)
+        tail = self.stderr_tail
+        if self.stack:
+            text += "\n  plugin stack when it was stopped (most recent call first):\n" + "\n".join(
+                f"    | {line}" for line in self.stack.splitlines()[:40])
+            tail = tail.replace(self.stack, "")  # the dump came on stderr: show it once
+        lines = tail.strip().splitlines()[-15:]
+        if lines:
+            text += "\n  stderr (last lines):\n" + "\n".join(f"    | {line}" for line in lines)
+        return text
+
+    def details(self) -> dict[str, Any]:
+        return {**super().details(), "stack": self.stack, "stopped_at": self.stopped_at}
+
+
+class PluginStartTimeout(_Stopped):
     code = "PLUGIN_START_TIMEOUT"
 
 
@@ -198,7 +283,7 @@ class PluginCrashed(PluginFailure):
         return {**super().details(), "exit_code": self.exit_code, "signal": self.signal_name}
 
 
-class PluginTimeout(PluginFailure):
+class PluginTimeout(_Stopped):
     code = "PLUGIN_TIMEOUT"
 
     def __init__(self, message: str, *, plugin: str | None, timeout: float, **kwargs: Any) -> None:

@@ -11,11 +11,13 @@ import contextlib
 import errno
 import os
 import select
+import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -26,6 +28,7 @@ from .errors import (
     PluginCrashed,
     PluginError,
     PluginFailure,
+    PluginLoadFailed,
     PluginProtocolError,
     PluginStartTimeout,
     PluginTimeout,
@@ -33,8 +36,10 @@ from .errors import (
 )
 from .protocol.codec import Notification, Request, Response, decode_message, notification_frame, request_frame
 from .protocol.framing import FrameDecoder, FrameSizeViolation, ProtocolViolation
-from .protocol.messages import PROTOCOL_VERSIONS, Hello
+from .protocol.messages import PROTOCOL_VERSIONS, Hello, LoadFailure
 from .transport.process import PluginProcess, signal_name
+from .transport.stack import DEFAULT_WAIT as DEFAULT_STACK_WAIT
+from .transport.stack import capture_stack
 
 DEFAULT_PARTIAL_FRAME_TIMEOUT = 10.0
 _READ_CHUNK = 1 << 20
@@ -90,6 +95,49 @@ class Pending:
     method: str
 
 
+_LOAD_HINTS = {
+    "syntax": "fix the syntax at that line (the plugin was not run)",
+    "raised": "the plugin's module-level code raised while being imported; fix that line, or move the work "
+              "into initialize() where errors name the hook",
+}
+_LOAD_HINTS_BY_LANGUAGE = {
+    ("missing_module", "python"): f"install the module into the Python that runs the plugins ({sys.executable} "
+                                  "-m pip install NAME), or fix the import's name",
+    ("missing_module", "node"): "`npm install` it in the plugin folder (and rebuild), or fix the import's name",
+    ("no_plugin", "python"): "define exactly one StrategyPlugin/FeaturePlugin subclass in the entry module, or "
+                             "export an instance named `plugin`",
+    ("no_plugin", "node"): "`export default` the plugin class or object from the entry file (a feature also "
+                           "needs a `hooks` object)",
+}
+
+
+def load_hint(kind: str, language: str) -> str:
+    runtime = "python" if language == "python" else "node"
+    return _LOAD_HINTS_BY_LANGUAGE.get((kind, runtime)) or _LOAD_HINTS.get(kind) or _LOAD_HINTS["raised"]
+
+
+def _shown_path(file: str) -> str:
+    """A path the user can click: relative to the current folder when it is below it."""
+    with contextlib.suppress(ValueError, OSError):
+        return os.path.relpath(file) if Path(file).resolve().is_relative_to(Path.cwd()) else file
+    return file
+
+
+def load_failure_message(name: str, failure: LoadFailure) -> str:
+    """`file:line: Type: message`, then the offending source line, then which plugin: the user's line
+    comes first."""
+    where = _shown_path(failure.file) if failure.file else f"plugin '{name}'"
+    if failure.line:
+        where += f":{failure.line}"
+        if failure.column:
+            where += f":{failure.column}"
+    first_line = failure.message.strip().splitlines()[0] if failure.message.strip() else ""
+    text = f"{where}: {failure.type}: {first_line}" if first_line else f"{where}: {failure.type}"
+    if failure.source and failure.source.strip():
+        text += f"\n    {failure.source.strip()}"
+    return text + f"\nplugin '{name}' could not be loaded"
+
+
 class _Exited(Exception):
     """Internal: the process exited (or closed stdout) while we waited."""
 
@@ -128,6 +176,8 @@ class Session:
         self.hook_errors: list[dict[str, Any]] = []
         self.teardown_error: PluginFailure | None = None
         self.memory_limit_mb: float | None = None
+        # How long a timed-out plugin gets to dump its stack before it is killed (0: kill at once).
+        self.stack_wait = DEFAULT_STACK_WAIT
 
     # -- public -------------------------------------------------------------------------------------
 
@@ -142,13 +192,16 @@ class Session:
         except _Exited as exc:
             raise self._fail(self._crash_error("before its handshake (hello)", str(exc), HandshakeError)) from None
         except _Deadline:
+            stack, stopped_at, where = self._stack()
             raise self._fail(PluginStartTimeout(
-                f"plugin '{self.name}' did not complete its handshake within {timeout:g}s",
+                f"plugin '{self.name}' did not complete its handshake within {timeout:g}s{where}",
                 plugin=self.name, hint="it may hang while importing; raise --start-timeout if it is just slow",
-                **self._stderr_fields(),
+                stack=stack, stopped_at=stopped_at, **self._stderr_fields(),
             )) from None
         first = self._notifications.pop(0)
         self._hello = first
+        if first.method == "load_error":
+            raise self._fail(self._load_failed(first.params))
         if first.method != "hello":
             raise self._fail(HandshakeError(
                 f"plugin '{self.name}' sent {first.method!r} before its handshake", plugin=self.name,
@@ -329,6 +382,19 @@ class Session:
                                  hint=hint, hook=hook, **fields)
         return cls(message, plugin=self.name, hint=hint, hook=hook, **fields)
 
+    def _load_failed(self, params: Any) -> PluginLoadFailed:
+        try:
+            failure = LoadFailure.parse(params)
+        except ProtocolViolation as exc:
+            failure = LoadFailure("Error", str(exc), "raised", None, None, None, None, "")
+        self.process.wait(1.0)  # the runner exits right after: let its stderr reach the tail
+        return PluginLoadFailed(
+            load_failure_message(self.name, failure), plugin=self.name, error_type=failure.type,
+            kind=failure.kind, file=failure.file, line=failure.line, column=failure.column, source=failure.source,
+            traceback=failure.traceback, hint=load_hint(failure.kind, self.process.spec.language),
+            **self._stderr_fields(),
+        )
+
     def _plugin_error(self, error: dict[str, Any], method: str) -> PluginFailure:
         kind = str(error.get("type") or "Error")
         message = str(error.get("message") or "")
@@ -355,11 +421,25 @@ class Session:
             **self._stderr_fields(),
         ))
 
+    def _stack(self) -> tuple[str | None, dict[str, Any] | None, str]:
+        """The plugin's stack before it is killed: (dump, its innermost own frame, "; it was at ..." text)."""
+        if self._failure is not None or self.stack_wait <= 0:
+            return None, None, ""
+        dump = capture_stack(self.process, self.stack_wait)
+        if dump is None:
+            return None, None, ""
+        stopped_at = {"file": dump.file, "line": dump.line, "function": dump.function} if dump.file else None
+        where = dump.where()
+        return dump.text, stopped_at, (f"; it was at {where}" if where else "")
+
     def _timeout(self, method: str, timeout: float) -> PluginFailure:
+        stack, stopped_at, where = self._stack()
         return self._fail(PluginTimeout(
-            f"plugin '{self.name}' did not answer within {timeout:g}s {doing(method)}; its process tree was killed",
-            plugin=self.name, timeout=timeout, hook=method,
-            hint="it may be stuck in a loop; raise --call-timeout if it is just slow", **self._stderr_fields(),
+            f"plugin '{self.name}' did not answer within {timeout:g}s {doing(method)}{where}; "
+            "its process tree was killed",
+            plugin=self.name, timeout=timeout, hook=method, stack=stack, stopped_at=stopped_at,
+            hint="it may be stuck in a loop (its stack is below); raise --call-timeout if it is just slow",
+            **self._stderr_fields(),
         ))
 
     def _handle(self, body: bytes) -> None:

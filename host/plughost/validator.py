@@ -33,6 +33,7 @@ from plughost.errors import (
     InterfaceMismatch,
     PlughostError,
     PluginFailure,
+    PluginLoadFailed,
     PluginStartTimeout,
 )
 from plughost.indicators.spec import parse_indicators
@@ -149,6 +150,8 @@ def synthetic_batches(n: int = TRIAL_CANDLES, batch: int = TRIAL_BATCH, symbol: 
 
 
 def _failure(check: str, exc: PlughostError, file: str | None) -> Diagnostic:
+    if isinstance(exc, PluginLoadFailed) and exc.file:
+        file = f"{exc.file}:{exc.line}" if exc.line else exc.file  # the author's line, not plugin.json
     return Diagnostic("error", check, str(exc), file, None, exc.code)
 
 

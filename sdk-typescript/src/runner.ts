@@ -3,10 +3,15 @@
  * section 1. Protects stdout, loads the plugin, says hello, serves stdin until it ends.
  */
 import { protectStdout } from './stdio';
-import { loadPlugin, LoadError } from './loader';
+import { loadPlugin } from './loader';
+import { describeLoadError, loadErrorMap } from './loaderror';
+import { encodeFrame } from './framing';
+import { encode } from './codec';
+import { notification } from './messages';
 import { Server, type PluginKind } from './server';
 import { DEFAULT_MAX_FRAME } from './framing';
 import { MAGIC_COOKIE } from './version';
+import { startStackWatchdog } from './watchdog';
 
 const log = (line: string): void => {
   process.stderr.write(line.endsWith('\n') ? line : line + '\n');
@@ -38,6 +43,8 @@ async function main(): Promise<void> {
     process.stderr.write('this is the plughost plugin runner; plugins are started by `plughost run`, not by hand\n');
     process.exit(1);
   }
+  // Stack traces of a built plugin point at its src/*.ts lines (its tsconfig emits source maps).
+  process.setSourceMapsEnabled(true);
   const write = protectStdout();
   const entry = process.env['PLUGHOST_PLUGIN_ENTRY'];
   if (!entry) fatal('plughost runner: PLUGHOST_PLUGIN_ENTRY is not set');
@@ -47,11 +54,16 @@ async function main(): Promise<void> {
   const maxFrame = maxFrameFromEnv();
   watchParent();
 
+  const watchdog = startStackWatchdog(); // its thread starts while the plugin loads
   let plugin;
   try {
     plugin = await loadPlugin(entry, kind);
   } catch (e) {
-    fatal(e instanceof LoadError ? `plughost runner: ${e.message}` : `plughost runner: ${(e as Error)?.stack ?? String(e)}`);
+    // Instead of hello: the host reports PLUGIN_LOAD_FAILED at the author's line.
+    const error = loadErrorMap(e, entry);
+    log(describeLoadError(process.env['PLUGHOST_PLUGIN_NAME'] ?? entry, error));
+    write(encodeFrame(encode(notification('load_error', { ...error }))));
+    process.exit(1);
   }
 
   const server = new Server({ plugin, kind, write, log, maxFrame, onShutdown: () => process.exit(0) });
@@ -64,6 +76,7 @@ async function main(): Promise<void> {
   });
   process.stdin.on('end', () => process.exit(0));
   process.stdin.on('error', () => process.exit(0));
+  await watchdog;
   server.hello();
 }
 

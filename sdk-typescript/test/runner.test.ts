@@ -15,7 +15,7 @@ const TIMEOUT = { timeout: 20_000 };
 
 function env(entry: string, type = 'strategy'): NodeJS.ProcessEnv {
   return {
-    PATH: process.env['PATH'], PLUGHOST_MAGIC_COOKIE: 'plughost-plugin-v1', PLUGHOST_PROTOCOL_VERSIONS: '2',
+    PATH: process.env['PATH'], PLUGHOST_MAGIC_COOKIE: 'plughost-plugin-v1', PLUGHOST_PROTOCOL_VERSIONS: '2,3',
     PLUGHOST_PLUGIN_ENTRY: join(FIXTURES, entry), PLUGHOST_PLUGIN_NAME: 'x', PLUGHOST_PLUGIN_TYPE: type,
   };
 }
@@ -142,14 +142,34 @@ test('a strategy without onCandle/onBatch still says hello, with the methods it 
     assert.equal(await c.exited, 0);
   });
 
-test('loading errors: message on stderr, exit 1, nothing on stdout', TIMEOUT, async () => {
-  for (const [entry, pattern] of [['syntax-error.cjs', /SyntaxError/], ['missing.js', /loading failed/]] as const) {
-    const r = spawnSync(process.execPath, [RUNNER], { env: env(entry), encoding: 'utf8' });
-    assert.equal(r.status, 1, entry);
-    assert.equal(r.stdout, '', entry);
-    assert.match(r.stderr, pattern, entry);
-  }
-});
+test('loading errors: a load_error frame at the author\'s line instead of hello, the same on stderr, exit 1',
+  TIMEOUT, async () => {
+    const cases: [string, string, string, number | null, RegExp][] = [
+      ['syntax-error.cjs', 'syntax', 'syntax-error.cjs', 1, /SyntaxError/],
+      ['syntax-error.mjs', 'syntax', 'syntax-error.mjs', 2, /SyntaxError/],
+      ['missing-import.mjs', 'missing_module', 'missing-import.mjs', 2, /no-such-package-xyz/],
+      ['missing-require.cjs', 'missing_module', 'missing-require.cjs', 2, /no-such-package-xyz/],
+      ['raises.cjs', 'raised', 'raises.cjs', 2, /bad setup at import/],
+      ['bad-json.cjs', 'raised', 'bad-json.cjs', 2, /SyntaxError: .*JSON/],
+      ['no-export.cjs', 'no_plugin', 'no-export.cjs', null, /no plugin found/],
+      ['missing.js', 'no_plugin', 'missing.js', null, /does not exist/],
+    ];
+    for (const [entry, kind, file, line, pattern] of cases) {
+      const r = spawnSync(process.execPath, [RUNNER], { env: env(entry), encoding: 'buffer' });
+      assert.equal(r.status, 1, entry);
+      const frames = new FrameDecoder().push(r.stdout).map((f) => decode(f));
+      assert.equal(frames.length, 1, entry);
+      const [kindNo, method, params] = frames[0] as [number, string, Record<string, unknown>];
+      assert.equal(kindNo, 2);
+      assert.equal(method, 'load_error', entry);
+      assert.equal(params['kind'], kind, entry);
+      assert.ok(String(params['file']).endsWith(file), `${entry}: ${String(params['file'])}`);
+      assert.equal(params['line'], line, entry);
+      assert.match(`${String(params['type'])}: ${String(params['message'])}`, pattern, entry);
+      if (line !== null) assert.ok(String(params['source']).length > 0, entry);
+      assert.match(r.stderr.toString(), pattern, entry);
+    }
+  });
 
 test('a bad frame from the host makes the runner exit 1 with the reason', TIMEOUT, async () => {
   const c = new Child('tsc-cjs.js');
@@ -157,4 +177,50 @@ test('a bad frame from the host makes the runner exit 1 with the reason', TIMEOU
   c.proc.stdin.write(Buffer.from('hello\n'));
   assert.equal(await c.exited, 1);
   assert.match(c.stderr, /frame too large/);
+});
+
+test('a busy main thread: a byte on PLUGHOST_STACK_FD makes the watchdog write its stack (the spinning line) on stderr',
+  TIMEOUT, async () => {
+    const proc = spawn(process.execPath, [RUNNER], {
+      env: { ...env('spin-init.cjs'), PLUGHOST_STACK_FD: '3' }, stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
+    });
+    spawned.push(proc as unknown as ChildProcessWithoutNullStreams);
+    let stderr = '';
+    proc.stderr!.on('data', (b: Buffer) => { stderr += b.toString(); });
+    const dec = new FrameDecoder();
+    const frames: unknown[] = [];
+    proc.stdout!.on('data', (b: Buffer) => { for (const f of dec.push(b)) frames.push(decode(f)); });
+    while (frames.length === 0) await new Promise((r) => setTimeout(r, 20));
+    assert.equal((frames[0] as unknown[])[1], 'hello');
+    proc.stdin!.write(encodeFrame(encode([0, 1, 'initialize', { config: {}, run_id: 'r', run: { history: 10, size: 1, symbols: ['X'] } }])));
+    await new Promise((r) => setTimeout(r, 300)); // now spinning in initialize
+    (proc.stdio[3] as NodeJS.WritableStream).write('s');
+    const deadline = Date.now() + 5000;
+    while (!/spin-init\.cjs:\d+/.test(stderr) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    proc.kill('SIGKILL');
+    assert.match(stderr, /plughost: stack of the plugin's main thread when it was stopped \(most recent call first\):\n/);
+    const line = /at Object\.initialize \((.*spin-init\.cjs):(\d+):\d+\)/.exec(stderr);
+    assert.ok(line, stderr);
+    assert.ok([5, 6].includes(Number(line[2])), stderr); // the `for (;;)` loop
+  });
+
+test('an idle main thread: the watchdog says it has no stack instead of leaving the host waiting', TIMEOUT, async () => {
+  const proc = spawn(process.execPath, [RUNNER], {
+    env: { ...env('tsc-cjs.js'), PLUGHOST_STACK_FD: '3' }, stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
+  });
+  spawned.push(proc as unknown as ChildProcessWithoutNullStreams);
+  let stderr = '';
+  proc.stderr!.on('data', (b: Buffer) => { stderr += b.toString(); });
+  let out = 0;
+  proc.stdout!.on('data', (b: Buffer) => { out += b.length; });
+  while (out === 0) await new Promise((r) => setTimeout(r, 20));
+  const asked = Date.now();
+  (proc.stdio[3] as NodeJS.WritableStream).write('s');
+  const answered = (): boolean => /plughost: (no stack|stack of)/.test(stderr);
+  while (!answered() && Date.now() < asked + 5000) await new Promise((r) => setTimeout(r, 20));
+  proc.kill('SIGKILL');
+  // "no stack", or, when the runner's own 1 s timer happens to run within the 300 ms, that timer's stack
+  assert.match(stderr, /plughost: no stack: the main thread runs no JavaScript|processTimers/);
+  assert.ok(Date.now() - asked < 1500, `answered after ${Date.now() - asked} ms`);
+  assert.doesNotMatch(stderr, /watchdog stopped/);
 });

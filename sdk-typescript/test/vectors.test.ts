@@ -7,6 +7,7 @@ import { parseMessage } from '../src/messages';
 import { ProtocolError } from '../src/errors';
 import { candlesAnswer, signalColumns } from '../src/answers';
 import type { CandlesResult, WireSignal } from '../src/driver';
+import { loadErrorMap } from '../src/loaderror';
 import { fromJson, toJson, vectors } from './helpers';
 
 interface FrameVector { name: string; direction: string; hex: string; message: unknown }
@@ -87,4 +88,12 @@ test('a signal the columns cannot carry sends the whole batch as maps (the host 
     assert.equal(signalColumns([ok, sig]), null, JSON.stringify(bad));
     assert.deepEqual(candlesAnswer({ signals: [ok, sig], book: { cash: 1, positions: {} } }).signals, [ok, sig]);
   }
+
+
+test('load_error: the runner sends the vector\'s keys, in its order', () => {
+  const frames = vectors<{ name: string; message: unknown[] }[]>('frames.json');
+  const vector = frames.find((f) => f.name === 'load_error_notification')!;
+  const sent = loadErrorMap(new Error('boom'), __filename);
+  assert.deepEqual(Object.keys(sent), Object.keys(vector.message[2] as object));
+  assert.equal(sent.kind, 'raised');
 });

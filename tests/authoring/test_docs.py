@@ -3,14 +3,17 @@ troubleshooting page covers every error code."""
 
 from __future__ import annotations
 
-import inspect
+import contextlib
+import importlib
 import os
+import pkgutil
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import plughost
 from plughost import errors
 
 from .conftest import REPO, VENV_BIN
@@ -56,15 +59,42 @@ def test_cli_reference_is_current() -> None:
     assert done.returncode == 0, done.stderr
 
 
-def test_troubleshooting_covers_every_error_code() -> None:
+def _error_classes() -> set[type[errors.PlughostError]]:
+    """Every class of the error tree, wherever in plughost it is defined (batch/errors.py too)."""
+    for module in pkgutil.walk_packages(plughost.__path__, "plughost."):
+        with contextlib.suppress(ImportError):  # an optional extra (ray) that is not installed
+            importlib.import_module(module.name)
+    found: set[type[errors.PlughostError]] = set()
+    todo: list[type[errors.PlughostError]] = [errors.PlughostError]
+    while todo:
+        cls = todo.pop()
+        if cls not in found:
+            found.add(cls)
+            todo.extend(cls.__subclasses__())
+    return found
+
+
+def test_troubleshooting_covers_every_error_and_warning_code() -> None:
     page = (DOCS / "troubleshooting.md").read_text()
     headings = set(re.findall(r"^## `([A-Z_]+)`", page, flags=re.M))
-    codes = {cls.code for _, cls in inspect.getmembers(errors, inspect.isclass)
-             if issubclass(cls, errors.PlughostError)}
-    contract = (Path("/work/shared/CONTRACT.md").read_text() if Path("/work/shared/CONTRACT.md").is_file() else "")
-    contract_codes = set(re.findall(r"`((?:PLUGIN|CONFIG|MANIFEST|DATA)_[A-Z_]+)`", contract))
-    missing = (codes | contract_codes) - headings
+    codes = {cls.code for cls in _error_classes()}
+    assert {"BATCH_LOCKED", "WORKER_LOST", "PLUGIN_QUARANTINED", "INTERRUPTED", "PLUGIN_LOAD_FAILED"} <= codes
+    warning_codes = {code.value for code in errors.WarningCode}
+    assert {"TEARDOWN_FAILED", "METRIC_REFUSED", "ARTIFACT_REFUSED"} <= warning_codes
+    missing = (codes | warning_codes) - headings
     assert not missing, f"docs/troubleshooting.md has no section for {sorted(missing)}"
+    warnings_part = page[page.index("# Warning codes"):]
+    assert all(f"## `{code}`" in warnings_part for code in warning_codes), "warning codes belong under # Warning codes"
+
+
+def test_no_bare_warning_code_strings_in_the_host() -> None:
+    """Warning codes are written as `WarningCode` members, so the list above is the whole list."""
+    for path in (REPO / "host" / "plughost").rglob("*.py"):
+        if path.name == "errors.py":
+            continue
+        text = path.read_text()
+        for code in errors.WarningCode:
+            assert f'"{code.value}"' not in text, f"{path.relative_to(REPO)} spells {code.value} as a bare string"
 
 
 def test_doc_links_resolve() -> None:

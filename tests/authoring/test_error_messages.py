@@ -82,6 +82,9 @@ CASES = [
     Case("PLUGIN_START_TIMEOUT", edit=_src("from typing import Any\n", "from typing import Any\nimport time\n"
                                            "time.sleep(30)\n"),
          args=("--start-timeout", "1"), mentions=("--start-timeout",)),
+    Case("PLUGIN_LOAD_FAILED",
+         edit=_src("from typing import Any\n", "from typing import Any\nimport no_such_module_xyz\n"),
+         mentions=("strategy.py:", "import no_such_module_xyz")),
     Case("INTERFACE_MISMATCH", edit=_src("    def on_candle(", "    def on_candle_renamed("),
          mentions=("on_candle",)),
     Case("PLUGIN_HANDSHAKE_FAILED", edit=_src('    version = "0.1.0"', '    version = "9.9.9"'),

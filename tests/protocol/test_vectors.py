@@ -272,3 +272,21 @@ def test_plain_column_signals_skip_only_checks_that_cannot_fail():
     assert result.suspects == [6, 7]
     for i, sig in enumerate(result.signals[:6]):
         assert signal_problem(sig, frozenset({"A"})) is None, i
+
+
+def test_load_error_vector_is_what_the_python_sdk_sends_and_the_host_reads(tmp_path):
+    from plughost.protocol.messages import LoadFailure
+    from plughost_sdk._loaderror import load_error
+
+    [vector] = [v for v in FRAMES if v["name"] == "load_error_notification"]
+    params = vector["message"][2]
+    failure = LoadFailure.parse(params)
+    assert (failure.kind, failure.line, failure.column, failure.source) == ("syntax", 12, 10, "    if x = 1:")
+    source = tmp_path / "strategy.py"
+    source.write_text("x = 1\nif x = 1:\n    pass\n")
+    try:
+        compile(source.read_text(), str(source), "exec")
+    except SyntaxError as exc:
+        sent = load_error(exc, source)
+    assert list(sent) == list(params)  # the same keys, in the vector's order (PROTOCOL.md section 3)
+    assert (sent["kind"], sent["line"], sent["source"], sent["file"]) == ("syntax", 2, "if x = 1:", str(source))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import sys
 from pathlib import Path
@@ -11,9 +12,12 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from ..config import entry_schema
 from ..errors import PlughostError, UsageError
 from ..executor.results import format_number
+from ..executor.runconfig import RUN_KEYS_IN_CONFIG
 from ..registry import Registry, resolve_roots
+from .errors import BatchFileError
 from .journal import RunRow
 from .progress import BatchProgress
 from .runner import BatchResult, run_batch
@@ -41,6 +45,36 @@ def check_plugins(batch: BatchSpec, registry: Registry) -> None:
                 raise problem
 
 
+def check_grid_keys(batch: BatchSpec, registry: Registry) -> None:
+    """A sweep's grid keys must be config keys of its strategy (or run keys such as fee_bps): a typo would
+    otherwise fail every run of the sweep, or worse, be ignored by a lenient schema. Checked against the
+    schema's `properties`, level by level for dotted keys, before any run starts (exit 2)."""
+    checked: set[tuple[str, str, str]] = set()
+    for spec in batch.runs:
+        for key in spec.params:  # a sweep's grid point: its keys are the grid's
+            sweep = spec.origin.split(" ", 1)[0]
+            if (sweep, spec.run.strategy, key) in checked:
+                continue
+            checked.add((sweep, spec.run.strategy, key))
+            schema = entry_schema(registry.get_runnable(spec.run.strategy, type="strategy"))
+            if schema is None:
+                continue  # no schema: nothing to check against
+            node: Any = schema.schema
+            for depth, part in enumerate(key.split(".")):
+                props = node.get("properties") if isinstance(node, dict) else None
+                if not isinstance(props, dict):
+                    break  # a level the schema does not describe (or describes through $ref): not checked
+                valid = sorted(props) + (sorted(RUN_KEYS_IN_CONFIG) if depth == 0 else [])
+                if part not in valid:
+                    close = difflib.get_close_matches(part, valid, n=1, cutoff=0.6)
+                    raise BatchFileError(
+                        f"{batch.path}: {sweep}, key 'grid.{key}': '{part}' is not a config key of strategy "
+                        f"'{spec.run.strategy}'" + (f" (did you mean '{close[0]}'?)" if close else ""),
+                        file=str(batch.path),
+                        hint=f"grid keys name the strategy's config keys; valid here: {', '.join(valid)}")
+                node = props.get(part)
+
+
 def run_batch_command(
     batch_file: Path,
     *,
@@ -66,6 +100,7 @@ def run_batch_command(
     batch = load_batch(batch_file, cli_defaults=defaults)
     registry = Registry.discover(resolve_roots(list(plugins_dirs)) if plugins_dirs else None)
     check_plugins(batch, registry)
+    check_grid_keys(batch, registry)
     progress = BatchProgress(label=batch_file.name)
     result = run_batch(batch, out_dir, registry=registry, engine_name=engine, workers=workers, resume=resume,
                        address=address, progress=progress)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..errors import PlughostError, UsageError
+from ..errors import PlughostError, UsageError, WarningCode
 from .common import complete_plugins, handle_errors, open_registry, plugins_dir_option
 
 if TYPE_CHECKING:
@@ -27,11 +27,14 @@ RUN_HELP = """Run one backtest, or a batch of them.
 One run:
   plughost run --strategy sma-cross --candles data/sample/BTCUSD-1m.parquet
   plughost run --strategy rsi-strategy --candles prices.csv --config rsi.json --feature custom-metrics
+  plughost run --strategy sma-cross --candles prices.csv --feature custom-metrics \\
+               --feature-config custom-metrics=metrics.json
 
 \b
 The config file (JSON or TOML) holds the strategy's parameters; a few keys are the run's own:
   size (default 1.0), fee_bps (0), history (200), initial_capital (10000), batch_size (8192),
-  indicators ({"sma_10": {"type": "sma", "period": 10}}; types sma, ema, rsi, atr).
+  indicators ({"sma_10": {"type": "sma", "period": 10}}; types sma, ema, rsi, atr),
+  features (a list, as in a batch run: names or {name, config, priority, onError}).
 
 \b
 Many runs: plughost run --batch FILE [--workers N] [--resume] [--engine local|ray [--address ADDR]]
@@ -71,6 +74,8 @@ Exit status: 0 ok, 1 the run failed (the error is in summary.json too), 2 bad in
               help="Strategy config (JSON or TOML), plus the run keys listed above.")
 @click.option("--feature", "features", multiple=True, metavar="NAME", shell_complete=complete_plugins("feature"),
               help="Feature plugin to attach. Repeatable.")
+@click.option("--feature-config", "feature_configs", multiple=True, metavar="NAME=FILE",
+              help="Config (JSON or TOML) of an attached feature. Repeatable.")
 @click.option("--out", "out_dir", default="plughost-out", show_default=True, type=click.Path(path_type=Path),
               help="Output folder.")
 @click.option("--batch", "batch_file", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path),
@@ -96,6 +101,7 @@ def run(
     features: tuple[str, ...], out_dir: Path, batch_file: Path | None, workers: int | None, resume: bool,
     engine: str, address: str | None, start_timeout: float | None, call_timeout: float | None,
     run_id: str | None, as_json: bool, plugins_dirs: tuple[Path, ...], watch: bool = False,
+    feature_configs: tuple[str, ...] = (),
 ) -> None:
     if watch and batch_file is not None:  # --watch (cli/watch.py) is for one run
         raise UsageError("--watch re-runs one backtest; it cannot be combined with --batch",
@@ -116,10 +122,10 @@ def run(
     from .render import run_progress
 
     registry = open_registry(plugins_dirs)
-    data: dict[str, Any] = {"strategy": strategy, "candles": candles, "alerts": alerts,
-                            "features": list(features)}
+    data: dict[str, Any] = {"strategy": strategy, "candles": candles, "alerts": alerts}
     if config_path is not None:
         data["config"] = load_config_file(config_path)
+    data["features"] = _feature_entries(features, feature_configs, data.get("config") or {})
     if start_timeout is not None:
         data["start_timeout"] = start_timeout
     if call_timeout is not None:
@@ -190,7 +196,7 @@ def _report(outcome: RunOutcome, as_json: bool) -> None:
         console(stderr=True).print(f"[dim]note:[/] the candle file has no `symbol` column: its candles are "
                                    f"symbol {summary['symbols'][0]!r} (the file's name)", highlight=False)
     for warning in summary.get("warnings") or []:
-        if warning.get("code") in ("LIQUIDATED", "LOOKAHEAD_SUSPECTED"):
+        if warning.get("code") in (WarningCode.LIQUIDATED, WarningCode.LOOKAHEAD_SUSPECTED):
             console(stderr=True).print(f"[yellow]warning[/] {warning['code']}: {warning.get('message', '')}",
                                        highlight=False)
     if as_json:
@@ -202,6 +208,30 @@ def _report(outcome: RunOutcome, as_json: bool) -> None:
         console(stderr=True).print(f"[bold red]run failed[/] ({outcome.error.code})", highlight=False)
         click.echo(str(outcome.error), err=True)
         sys.exit(outcome.error.exit_status)  # 2 for bad input (config, data, manifest), 1 for a failed run
+
+
+def _feature_entries(names: tuple[str, ...], configs: tuple[str, ...], config: dict[str, Any]) -> list[Any]:
+    """--feature NAME... with their --feature-config NAME=FILE; a feature may also come from the config
+    file's own `features` list (RunConfig.parse merges the two)."""
+    from ..config import load_config_file
+
+    entries: dict[str, dict[str, Any]] = {name: {"name": name} for name in names}
+    listed = config.get("features")
+    listed = listed if isinstance(listed, list) else []
+    attached = set(entries) | {f if isinstance(f, str) else f.get("name") for f in listed if isinstance(f, str | dict)}
+    for item in configs:
+        name, sep, file = item.partition("=")
+        if not sep or not name or not file:
+            raise UsageError(f"--feature-config takes NAME=FILE, got {item!r}",
+                             hint="e.g. --feature custom-metrics --feature-config custom-metrics=metrics.json")
+        if name not in attached:
+            raise UsageError(
+                f"--feature-config names feature '{name}', which this run does not attach"
+                + (f" (attached: {', '.join(sorted(str(a) for a in attached))})" if attached else ""),
+                hint=f"add --feature {name}, or list it under `features` in the --config file")
+        entry = entries.setdefault(name, {"name": name})
+        entry["config"] = {**entry.get("config", {}), **load_config_file(file, plugin=name)}
+    return list(entries.values())
 
 
 def _what_next(strategy: str | None, candles: str | None) -> str:

@@ -17,7 +17,7 @@ from plughost_sdk.orders import TradeRecord
 
 from .. import __version__
 from ..config import resolve_config
-from ..errors import PlughostError, PluginError
+from ..errors import PlughostError, PluginError, WarningCode
 from ..loader import load_plugin
 from ..protocol.messages import CandleBatch
 from ..proxy import BatchCall, PluginProxy, StrategyProxy
@@ -189,12 +189,12 @@ class _Run:
         return batch, wire, strategy.send_batch(batch, wire)
 
     def _lookahead_warning(self, plugin: str, batch: CandleBatch, at: int) -> None:
-        if any(w.get("code") == "LOOKAHEAD_SUSPECTED" for w in self.state.warnings):
+        if any(w.get("code") == WarningCode.LOOKAHEAD_SUSPECTED for w in self.state.warnings):
             return  # the first finding names the candle; one warning a run
         symbol = batch.symbols[int(batch.symbol[at])]
         when = int(batch.timestamp[at])
         self.state.warnings.append({
-            "code": "LOOKAHEAD_SUSPECTED", "plugin": plugin, "symbol": symbol, "timestamp": when,
+            "code": WarningCode.LOOKAHEAD_SUSPECTED.value, "plugin": plugin, "symbol": symbol, "timestamp": when,
             "message": f"on_batch decided differently at {symbol} {_iso(when)} when the candles after it were "
                        "cut from its batch: the strategy seems to read later candles than the one it signals on",
             "hint": "check for shift(-1), centred windows or batch-wide statistics in on_batch "
@@ -210,7 +210,7 @@ class _Run:
         if ledger is not None and ledger.book.liquidated:
             at = ledger.book.liquidated_at
             self.state.warnings.append({
-                "code": "LIQUIDATED", "plugin": self.run.strategy, "timestamp": at,
+                "code": WarningCode.LIQUIDATED.value, "plugin": self.run.strategy, "timestamp": at,
                 "message": "equity reached zero: every position was closed at its last close and no entry "
                            "was taken after",
                 "hint": "lower `size` or `leverage`, or protect positions with stop_loss",
@@ -248,7 +248,8 @@ class _Run:
                 proxy.close()
             failure = proxy.teardown_error
             if failure is not None:  # results already received stay; the run records the failure
-                self.state.warnings.append({**failure.to_dict(), "code": "TEARDOWN_FAILED", "cause": failure.code})
+                self.state.warnings.append({**failure.to_dict(), "code": WarningCode.TEARDOWN_FAILED.value,
+                                            "cause": failure.code})
 
 
 def run_backtest(

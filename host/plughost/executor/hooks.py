@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import resolve_config
-from ..errors import PlughostError, PluginError, PluginFailure
+from ..errors import PlughostError, PluginError, PluginFailure, WarningCode
 from ..protocol.messages import CandleBatch
 from ..proxy import FeatureProxy, PluginProxy
 from ..registry import PluginEntry, Registry
@@ -18,6 +18,8 @@ from .results import safe_artifact_name
 from .runconfig import FeatureEntry, RunConfig, check_pre_run_change
 
 StartPlugin = Callable[[PluginEntry, float | None], PluginProxy]
+
+_METRIC, _ARTIFACT = WarningCode.METRIC_REFUSED, WarningCode.ARTIFACT_REFUSED
 
 
 @dataclass
@@ -177,8 +179,8 @@ class Features:
 
     def _collect(self, name: str, out: dict[str, Any]) -> None:
         """Metrics must be numbers (NaN/Inf are written as null); artifact names must be plain file names."""
-        def refuse(code: str, message: str) -> None:
-            self.warnings.append({"code": code, "plugin": name, "hook": "on_post_run", "message": message,
+        def refuse(code: WarningCode, message: str) -> None:
+            self.warnings.append({"code": code.value, "plugin": name, "hook": "on_post_run", "message": message,
                                   "count": 1})
 
         metrics = out.get("metrics") or {}
@@ -188,23 +190,23 @@ class Features:
                 if isinstance(value, int | float):  # bools count as 0/1
                     kept[str(key)] = float(value)
                 else:
-                    refuse("METRIC_REFUSED", f"feature '{name}' returned metric {key!r} = {value!r:.80}, not a "
+                    refuse(_METRIC, f"feature '{name}' returned metric {key!r} = {value!r:.80}, not a "
                            "number; on_post_run metrics must be numbers (put other data in an artifact)")
             if kept:
                 self.plugin_metrics[name] = kept
         else:
-            refuse("METRIC_REFUSED", f"feature '{name}' returned metrics that are not a map of name -> number")
+            refuse(_METRIC, f"feature '{name}' returned metrics that are not a map of name -> number")
         artifacts = out.get("artifacts") or {}
         if not isinstance(artifacts, dict):
-            refuse("ARTIFACT_REFUSED", f"feature '{name}' returned artifacts that are not a map of filename -> content")
+            refuse(_ARTIFACT, f"feature '{name}' returned artifacts that are not a map of filename -> content")
             return
         files: dict[str, str | bytes] = {}
         for fname, content in artifacts.items():
             if not (isinstance(fname, str) and safe_artifact_name(fname)):
-                refuse("ARTIFACT_REFUSED", f"feature '{name}': artifact name {fname!r} is not a plain file name "
+                refuse(_ARTIFACT, f"feature '{name}': artifact name {fname!r} is not a plain file name "
                        "(letters, digits, '.', '_', '-'; no folders)")
             elif not isinstance(content, str | bytes):
-                refuse("ARTIFACT_REFUSED", f"feature '{name}': artifact {fname!r} is {type(content).__name__}, "
+                refuse(_ARTIFACT, f"feature '{name}': artifact {fname!r} is {type(content).__name__}, "
                        "not text or bytes")
             else:
                 files[fname] = content

@@ -81,6 +81,8 @@ class RunConfig(BaseModel):
         for key in RUN_KEYS_IN_CONFIG:
             if key in config:
                 data.setdefault(key, config.pop(key))
+        if "features" in config:  # a config file may list the run's features too (docs/run-config.md)
+            data["features"] = merge_features(config.pop("features"), data.get("features") or [])
         data["config"] = config
         try:
             return cls.model_validate(data)
@@ -97,6 +99,26 @@ class RunConfig(BaseModel):
     def sorted_features(self) -> list[FeatureEntry]:
         """Higher priority first, then by name: the order hooks run in."""
         return sorted(self.features, key=lambda f: (-f.priority, f.name))
+
+
+def merge_features(base: Any, extra: list[Any]) -> Any:
+    """The features of a config file (`base`) with those of the run's own `features` key or `--feature`
+    flags (`extra`) added: a name already in `base` keeps its entry, with `extra`'s keys and config merged
+    over it. Anything but lists is returned as it is, for validation to name."""
+    if not isinstance(base, list) or not isinstance(extra, list):
+        return base
+    merged: list[Any] = [{"name": e} if isinstance(e, str) else e for e in base]
+    for entry in extra:
+        entry = {"name": entry} if isinstance(entry, str) else entry
+        same = next((i for i, m in enumerate(merged)
+                     if isinstance(m, dict) and isinstance(entry, dict) and m.get("name") == entry.get("name")), None)
+        if same is None:
+            merged.append(entry)
+            continue
+        old = merged[same]
+        config = {**(old.get("config") or {}), **(entry.get("config") or {})}
+        merged[same] = {**old, **entry, "config": config}
+    return merged
 
 
 def check_pre_run_change(before: RunConfig, after: dict[str, Any], plugin: str) -> RunConfig:

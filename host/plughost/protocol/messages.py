@@ -56,6 +56,39 @@ class Hello:
         )
 
 
+@dataclass(frozen=True)
+class LoadFailure:
+    """A runner's `load_error` notification: why the plugin could not be loaded, at the user's line."""
+
+    type: str
+    message: str
+    kind: str
+    file: str | None
+    line: int | None
+    column: int | None
+    source: str | None
+    traceback: str
+
+    @classmethod
+    def parse(cls, params: Any) -> LoadFailure:
+        if not isinstance(params, dict):
+            raise ProtocolViolation("bad load_error", f"params must be a map, got {short_repr(params, 100)}")
+
+        def text(key: str) -> str | None:
+            value = params.get(key)
+            return value if isinstance(value, str) else None
+
+        def number(key: str) -> int | None:
+            value = params.get(key)
+            return value if type(value) is int and value > 0 else None
+
+        return cls(
+            type=text("type") or "Error", message=text("message") or "", kind=text("kind") or "raised",
+            file=text("file"), line=number("line"), column=number("column"), source=text("source"),
+            traceback=text("traceback") or "",
+        )
+
+
 @dataclass
 class AlertEvent:
     at: int

@@ -28,6 +28,8 @@ from .reaper import REAPER
 from .stderr import StderrTail
 
 COOKIE_VAR = "PLUGHOST_MAGIC_COOKIE"
+STACK_FD_VAR = "PLUGHOST_STACK_FD"
+NODE_LANGUAGES = ("typescript", "javascript")
 COOKIE = "plughost-plugin-v1"
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 PIPE_SIZE = 1 << 20
@@ -170,6 +172,7 @@ class PluginProcess:
             self.pidfd = os.pidfd_open(self.pid)
         self._killed = False
         self._fds_open = True
+        self.stack_fd: int | None = None  # write end of a Node runner's stack-dump pipe (see transport/stack.py)
         self.tree_token = tree_token
         REAPER.watch(self.pid)
 
@@ -188,23 +191,38 @@ class PluginProcess:
     def start(cls, spec: LaunchSpec, argv: list[str], env: dict[str, str]) -> PluginProcess:
         token = uuid.uuid4().hex
         env = {**env, TREE_TOKEN_VAR: token}
+        # Node cannot run a signal handler while its main thread is busy: a Node runner's watchdog thread
+        # waits on this pipe instead, and dumps the main thread's stack when the host writes to it.
+        stack_pipe = os.pipe() if spec.language in NODE_LANGUAGES else None
+        if stack_pipe is not None:
+            env[STACK_FD_VAR] = str(stack_pipe[0])
         try:
             popen = subprocess.Popen(
                 argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                 cwd=spec.plugin_dir, env=env, close_fds=True, start_new_session=True, bufsize=0,
+                pass_fds=stack_pipe[:1] if stack_pipe else (),
             )
         except OSError as exc:
+            if stack_pipe is not None:
+                os.close(stack_pipe[1])
             raise PluginSpawnFailed(
                 f"could not start plugin '{spec.name}': {exc}", plugin=spec.name,
                 hint=f"check that {argv[0]} exists and {spec.plugin_dir} is readable",
             ) from exc
+        finally:
+            if stack_pipe is not None:
+                os.close(stack_pipe[0])
         assert popen.stdin and popen.stdout and popen.stderr
         # Take the raw descriptors; the Popen's file objects are detached so only we close them.
         fds = [os.dup(stream.fileno()) for stream in (popen.stdin, popen.stdout, popen.stderr)]
         for stream in (popen.stdin, popen.stdout, popen.stderr):
             stream.close()
         popen.stdin = popen.stdout = popen.stderr = None
-        return cls(spec, popen, fds[0], fds[1], fds[2], token)
+        process = cls(spec, popen, fds[0], fds[1], fds[2], token)
+        if stack_pipe is not None:
+            os.set_blocking(stack_pipe[1], False)
+            process.stack_fd = stack_pipe[1]
+        return process
 
     def poll(self) -> int | None:
         return self.child.poll()
@@ -247,9 +265,10 @@ class PluginProcess:
     def close_fds(self) -> None:
         if self._fds_open:
             self._fds_open = False
-            for fd in (self.stdin_fd, self.stdout_fd):
-                with contextlib.suppress(OSError):
-                    os.close(fd)
+            for fd in (self.stdin_fd, self.stdout_fd, self.stack_fd):
+                if fd is not None:
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
         if self.pidfd is not None:
             with contextlib.suppress(OSError):
                 os.close(self.pidfd)

@@ -17,6 +17,7 @@ class StderrTail:
         self._limit = limit
         self._buf = bytearray()
         self._dropped = 0
+        self._received = 0
         self._lock = threading.Lock()
         self._log = logging.getLogger(f"plughost.plugin.{plugin}")
         self._line = bytearray()
@@ -33,6 +34,7 @@ class StderrTail:
                     break
                 with self._lock:
                     self._buf += chunk
+                    self._received += len(chunk)
                     excess = len(self._buf) - self._limit
                     if excess > 0:
                         del self._buf[:excess]
@@ -64,6 +66,19 @@ class StderrTail:
     @property
     def truncated(self) -> bool:
         return self._dropped > 0
+
+    @property
+    def received(self) -> int:
+        """Bytes read so far: a mark for `since`."""
+        with self._lock:
+            return self._received
+
+    def since(self, mark: int) -> str:
+        """What arrived after `mark` (as much of it as the tail still holds)."""
+        with self._lock:
+            new = min(self._received - mark, len(self._buf))
+            data = bytes(self._buf[len(self._buf) - new:]) if new > 0 else b""
+        return data.decode("utf-8", "replace")
 
     def text(self) -> str:
         with self._lock:

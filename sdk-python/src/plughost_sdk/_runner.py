@@ -23,6 +23,7 @@ from . import __version__
 from ._codec import NOTIFICATION, REQUEST, check_message, decode, encode, error_map
 from ._driver import FeatureDriver, HookError, StrategyDriver
 from ._framing import DEFAULT_MAX_FRAME, FrameError, FrameReader, write_frame
+from ._loaderror import load_error, print_load_error
 from ._plugin import COOKIE, COOKIE_VAR, FeaturePlugin, StrategyPlugin
 from ._types import BacktestResults
 
@@ -59,12 +60,12 @@ def _die_with_parent() -> None:
 
 def _load_module(entry: Path, name: str) -> ModuleType:
     if not entry.is_file():
-        raise LoadError(f"entry file {entry} does not exist")
+        raise LoadError("the entry file does not exist")
     sys.path.insert(0, str(entry.parent))
     module_name = "plughost_plugin_" + "".join(c if c.isalnum() else "_" for c in name)
     spec = importlib.util.spec_from_file_location(module_name, entry)
     if spec is None or spec.loader is None:
-        raise LoadError(f"cannot import {entry} as a Python module")
+        raise LoadError("cannot import the entry file as a Python module")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     spec.loader.exec_module(module)
@@ -83,8 +84,8 @@ def _find_plugin(module: ModuleType, entry: Path) -> StrategyPlugin | FeaturePlu
     if len(classes) != 1:
         found = ", ".join(c.__name__ for c in classes) or "none"
         raise LoadError(
-            f"{entry} must export an instance named `plugin` or define exactly one subclass of "
-            f"StrategyPlugin or FeaturePlugin (found: {found})"
+            f"no plugin found: the module must export an instance named `plugin` or define exactly one "
+            f"subclass of StrategyPlugin or FeaturePlugin (found: {found})"
         )
     return classes[0]()
 
@@ -219,6 +220,15 @@ def _post_run_result(out: Any) -> dict[str, Any]:
     return {"metrics": metrics, "artifacts": artifacts}
 
 
+def _report_load_error(name: str, error: dict[str, Any], proto_out: int) -> int:
+    """Tell the host why the plugin cannot start (a `load_error` notification instead of `hello`), say
+    it on stderr too, and exit 1."""
+    print_load_error(name, error)
+    with contextlib.suppress(OSError):
+        write_frame(proto_out, encode([NOTIFICATION, "load_error", error]))
+    return 1
+
+
 def _quick_exit(code: int) -> NoReturn:
     """Run atexit handlers (plugin teardown) and flush, then skip the interpreter's slow finalization:
     it would add tens of milliseconds to every plugin stop for nothing."""
@@ -245,6 +255,9 @@ def main() -> int:
     proto_in, proto_out = _protect_stdio()
     _die_with_parent()
     faulthandler.enable(file=sys.stderr)
+    # The host sends SIGUSR1 to a plugin that does not answer in time, just before it kills it: the dump
+    # (written from a C handler, so even while Python code spins) is the stack the timeout error shows.
+    faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True)
     reader = FrameReader(proto_in, int(os.environ.get("PLUGHOST_MAX_FRAME", DEFAULT_MAX_FRAME)))
     entry = Path(os.environ.get("PLUGHOST_PLUGIN_ENTRY", ""))
     name = os.environ.get("PLUGHOST_PLUGIN_NAME", entry.stem)
@@ -256,12 +269,9 @@ def main() -> int:
     try:
         plugin = _find_plugin(_load_module(entry, name), entry)
     except LoadError as exc:
-        print(f"plughost: cannot load plugin {name!r}: {exc}", file=sys.stderr)
-        return 1
-    except Exception:
-        print(f"plughost: plugin {name!r} raised while being imported from {entry}:", file=sys.stderr)
-        traceback.print_exc()
-        return 1
+        return _report_load_error(name, load_error(exc, entry, kind="no_plugin"), proto_out)
+    except Exception as exc:
+        return _report_load_error(name, load_error(exc, entry), proto_out)
     runner = Runner(plugin, reader, proto_out)
     runner.hello()  # the host checks the interface from `methods` (a strategy without on_candle is refused there)
     try:

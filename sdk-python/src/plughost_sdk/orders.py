@@ -27,8 +27,6 @@ __all__ = [
 
 # Lets an all-in `fraction` sizing of 1.0 pass the cash check despite rounding (docs/orders.md 4).
 CASH_TOLERANCE = 1e-9
-SIZE_MODES = ("units", "notional", "fraction")
-FILL_AT = ("next_open", "close")
 
 
 @dataclass(frozen=True)
