@@ -88,7 +88,7 @@ test('a signal the columns cannot carry sends the whole batch as maps (the host 
     assert.equal(signalColumns([ok, sig]), null, JSON.stringify(bad));
     assert.deepEqual(candlesAnswer({ signals: [ok, sig], book: { cash: 1, positions: {} } }).signals, [ok, sig]);
   }
-
+});
 
 test('load_error: the runner sends the vector\'s keys, in its order', () => {
   const frames = vectors<{ name: string; message: unknown[] }[]>('frames.json');
