@@ -53,6 +53,7 @@ test-node:
 lint: setup
 	$(VENV)/bin/ruff check host sdk-python tests bench protocol data setup.py
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 bench: setup
 	$(PY) bench/rtt.py

@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO / "host"))
 
 from plughost.batch import load_batch, run_batch  # noqa: E402
 from plughost.batch import local as local_engine  # noqa: E402
-from plughost.registry import Registry  # noqa: E402
+from plughost.plugins.registry import Registry  # noqa: E402
 
 
 def make_data(folder: Path, files: int, n: int) -> None:

@@ -22,7 +22,7 @@ import json, sys, time
 from pathlib import Path
 from plughost.executor.engine import run_backtest
 from plughost.executor.runconfig import RunConfig
-from plughost.registry import Registry
+from plughost.plugins.registry import Registry
 path, out = sys.argv[1], sys.argv[2]
 registry = Registry.discover([Path(sys.argv[3])], use_cache=False)
 indicators = {"fast": {"type": "sma", "period": 10}, "slow": {"type": "sma", "period": int(sys.argv[4])}}

@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from plughost.registry import Registry
+from plughost.plugins.registry import Registry
 
 
 def generate(root: Path, n: int) -> None:

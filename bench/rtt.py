@@ -25,8 +25,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
+from plughost.client.proxies import Timeouts, start_plugin  # noqa: E402
 from plughost.protocol.messages import CandleBatch  # noqa: E402
-from plughost.proxy import Timeouts, start_plugin  # noqa: E402
 from plughost.transport.process import LaunchSpec, node_runner  # noqa: E402
 from plughost_sdk._framing import SPIN_SECONDS  # noqa: E402
 

@@ -133,8 +133,8 @@ class InProcessStrategy:
     """Stands in for a StrategyProxy: the SDK's driver called directly, same wire dicts, no process."""
 
     def __init__(self, entry: Any) -> None:
+        from plughost.client.proxies import CallStats
         from plughost.protocol.messages import Hello
-        from plughost.proxy import CallStats
         from plughost_sdk._driver import StrategyDriver
         from plughost_sdk._runner import _find_plugin, _load_module
 
@@ -171,7 +171,7 @@ def run_engine(path: Path, strategy: str, *, features: tuple[str, ...] = (), in_
                out: Path) -> tuple[float, list[tuple[int, int]], int]:
     from plughost.executor import engine
     from plughost.executor.runconfig import RunConfig
-    from plughost.registry import Registry
+    from plughost.plugins.registry import Registry
 
     registry = Registry.discover([PLUGINS, REPO / "plugins", REPO / "tests" / "fixtures" / "plugins" / "node"],
                                  use_cache=False)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from plughost.proxy import FeatureProxy, StrategyProxy, Timeouts, start_plugin
+from plughost.client.proxies import FeatureProxy, StrategyProxy, Timeouts, start_plugin
 from plughost.transport.process import LaunchSpec
 from plughost.transport.reaper import REAPER
 

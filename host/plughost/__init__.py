@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 _EXPORTS = {
     "run": "api", "run_batch": "api", "Result": "api", "BatchResult": "api", "RunError": "api",

@@ -172,7 +172,7 @@ def _config(config: Mapping[str, Any] | PathLike | None) -> dict[str, Any]:
     if isinstance(config, Mapping):
         return dict(config)
     if isinstance(config, str | os.PathLike):
-        from .config import load_config_file
+        from .plugins.config import load_config_file
 
         return load_config_file(Path(config))
     raise UsageError(f"config must be a dict or a path to a JSON/TOML file, not {type(config).__name__}")
@@ -216,7 +216,7 @@ def _strategy(strategy: Any, roots: list[Path]) -> str:
         if not (folder / "plugin.json").is_file():
             raise UsageError(f"{strategy!s} is not a plugin folder (it has no plugin.json)",
                              hint="pass a plugin name, or the folder that holds plugin.json")
-        from .registry import scan_single
+        from .plugins.registry import scan_single
 
         roots.insert(0, folder)
         return scan_single(folder).name
@@ -251,7 +251,7 @@ def run(
     """
     from .executor.engine import run_backtest
     from .executor.runconfig import RunConfig
-    from .registry import Registry
+    from .plugins.registry import Registry
 
     if isinstance(features, str):
         features = [features]
@@ -410,7 +410,7 @@ def run_batch(
     from .batch.progress import BatchProgress
     from .batch.runner import run_batch as run_batch_files
     from .batch.spec import load_batch, parse_batch
-    from .registry import Registry
+    from .plugins.registry import Registry
 
     out_dir = _out_dir(out)
     if out_dir is None:

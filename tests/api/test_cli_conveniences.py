@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from plughost.executor.engine import run_backtest
 from plughost.executor.runconfig import RunConfig
-from plughost.registry import Registry
+from plughost.plugins.registry import Registry
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "data" / "sample" / "BTCUSD-1m.parquet"

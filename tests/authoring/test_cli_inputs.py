@@ -9,7 +9,7 @@ from pathlib import Path
 
 from plughost.batch.cli import check_grid_keys
 from plughost.batch.spec import load_batch
-from plughost.registry import Registry
+from plughost.plugins.registry import Registry
 
 from .conftest import CANDLES, REPO, Cli
 

@@ -97,8 +97,8 @@ def test_python_load_errors_at_the_authors_line(case: str, scaffold: Callable[..
 
 
 def test_python_load_error_from_the_warm_fork_server_is_the_same(scaffold: Callable[..., Path]) -> None:
+    from plughost.client.proxies import start_plugin
     from plughost.errors import PluginLoadFailed
-    from plughost.proxy import start_plugin
     from plughost.transport.process import LaunchSpec
     from plughost.transport.warm import disable_warm_starts, enable_warm_starts
 

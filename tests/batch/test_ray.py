@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from plughost.batch import load_batch, run_batch
-from plughost.registry import Registry
+from plughost.plugins.registry import Registry
 
 from .conftest import PLUGINS, load_results, write_batch
 

@@ -22,7 +22,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 from plughost.batch import load_batch, run_batch
-from plughost.registry import Registry
+from plughost.plugins.registry import Registry
 from plughost.reports.pages import ASSETS, CHART_LIBRARY
 
 from .conftest import PLUGHOST, PLUGINS, REPO, write_batch, write_candles

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from plughost.batch import load_batch, run_batch
-from plughost.registry import Registry
+from plughost.plugins.registry import Registry
 from plughost.reports import collect_runs
 from plughost.reports.pages import ASSETS, CHART_LIBRARY, table_trades
 from plughost.reports.series import MAX_BARS, MAX_TRADE_ROWS, Trade

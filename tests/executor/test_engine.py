@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from plughost.executor.engine import RunOutcome, run_backtest
 from plughost.executor.runconfig import RunConfig
-from plughost.registry import Registry
+from plughost.plugins.registry import Registry
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures" / "plugins"

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 from plughost.executor.engine import run_backtest
 from plughost.executor.indicators import compute_indicators, parse_indicators
 from plughost.executor.runconfig import RunConfig
-from plughost.registry import Registry
+from plughost.plugins.registry import Registry
 
 SECS0 = 1_704_067_200
 RECORDER = """import json, os

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from plughost.executor.engine import run_backtest
 from plughost.executor.runconfig import RunConfig
-from plughost.registry import Registry
+from plughost.plugins.registry import Registry
 
 # An SMA(5)/SMA(20) crossover on closes; PEEK shifts the closes one candle back, so the decision at
 # candle i uses candle i+1's close: the classic vectorized look-ahead bug.

@@ -16,7 +16,7 @@ from plughost.cli import main
 from plughost.errors import ConfigError
 from plughost.executor.engine import run_backtest
 from plughost.executor.runconfig import RunConfig
-from plughost.registry import Registry
+from plughost.plugins.registry import Registry
 
 BAD_SIGNALS = {
     "negative_price": "Signal.entry(price=-1.0)",

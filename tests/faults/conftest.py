@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 import pytest
 from plughost.executor.engine import RunOutcome, run_backtest
 from plughost.executor.runconfig import RunConfig
-from plughost.registry import Registry
+from plughost.plugins.registry import Registry
 from plughost.transport.process import node_runner
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "plugins"

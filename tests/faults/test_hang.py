@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 
 import pytest
+from plughost.client.proxies import Timeouts, start_plugin
 from plughost.errors import PluginProtocolError
-from plughost.proxy import Timeouts, start_plugin
 from plughost.transport.process import LaunchSpec
 
 from tests.faults.conftest import FIXTURES, LANGS, STRATEGY, TOKEN, TOKEN_VAR, Runner, failed_error

@@ -16,7 +16,7 @@ from tests.faults.conftest import FIXTURES, NODE_OK, TOKEN, token_processes
 HOST_SCRIPT = r"""
 import json, sys, time
 from pathlib import Path
-from plughost.proxy import Timeouts, start_plugin
+from plughost.client.proxies import Timeouts, start_plugin
 from plughost.transport.process import LaunchSpec
 fixtures, token, node = Path(sys.argv[1]), sys.argv[2], sys.argv[3] == "1"
 plugins = []

@@ -9,9 +9,9 @@ import tracemalloc
 from typing import Any
 
 import pytest
+from plughost.client.proxies import StrategyProxy, Timeouts, start_plugin
 from plughost.errors import FrameTooLarge
 from plughost.protocol.framing import FrameDecoder, FrameSizeViolation
-from plughost.proxy import StrategyProxy, Timeouts, start_plugin
 from plughost.transport.process import LaunchSpec
 
 from tests.faults.conftest import FIXTURES, LANGS, STRATEGY, TOKEN, TOKEN_VAR, Runner, failed_error

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from plughost.cli import main
 from plughost.executor.engine import RunOutcome, run_backtest
 from plughost.executor.runconfig import RunConfig
-from plughost.registry import Registry
+from plughost.plugins.registry import Registry
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = 1_700_000_000_000

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from plughost.proxy import Timeouts, start_plugin
+from plughost.client.proxies import Timeouts, start_plugin
 from plughost.transport.warm import disable_warm_starts, enable_warm_starts
 
 from tests.conftest import python_spec

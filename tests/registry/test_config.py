@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 from conftest import MakePlugin
-from plughost.config import (
+from plughost.errors import ConfigError
+from plughost.plugins.config import (
     default_config,
     env_overrides,
     load_config_file,
     resolve_config,
     schema_diagnostics,
 )
-from plughost.errors import ConfigError
-from plughost.registry import PluginEntry, Registry
+from plughost.plugins.registry import PluginEntry, Registry
 from registry_helpers import manifest
 
 SCHEMA = {
@@ -197,7 +197,7 @@ def test_remote_and_file_refs_are_refused_never_fetched(
         resolve_config(entry, {"a": 1, "b": "x"})
     assert len(err.value.problems) == 4
     # the validator itself, reaching the refs, refuses too (the retrieve function never fetches)
-    from plughost.config import entry_schema
+    from plughost.plugins.config import entry_schema
 
     ps = entry_schema(entry)
     assert ps is not None

@@ -9,7 +9,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 from plughost.errors import ManifestError
-from plughost.manifest import (
+from plughost.plugins.manifest import (
     SCHEMA_FILE,
     PluginManifest,
     check_paths,
@@ -25,7 +25,7 @@ from registry_helpers import manifest
 def test_committed_schema_matches_the_model() -> None:
     committed = json.loads(SCHEMA_FILE.read_text())
     assert committed == manifest_json_schema(), (
-        "protocol/plugin.schema.json is out of date: run `python -m plughost.manifest`"
+        "protocol/plugin.schema.json is out of date: run `python -m plughost.plugins.manifest`"
     )
 
 

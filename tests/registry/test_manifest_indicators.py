@@ -12,9 +12,9 @@ import pytest
 from conftest import MakePlugin
 from plughost.errors import ManifestError
 from plughost.indicators import merged_indicators, parse_indicators
-from plughost.manifest import load_manifest, manifest_json_schema, parse_manifest_data
-from plughost.registry import Registry
-from plughost.validator import synthetic_batches, validate_plugin
+from plughost.plugins.manifest import load_manifest, manifest_json_schema, parse_manifest_data
+from plughost.plugins.registry import Registry
+from plughost.plugins.validator import synthetic_batches, validate_plugin
 from registry_helpers import manifest
 
 GOOD = {"sma_10": {"type": "sma", "period": 10}, "bb": {"type": "bbands", "period": 20, "k": 2.5},

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import BROKEN, GOOD, MakePlugin
 from plughost.errors import ManifestError, PluginDisabled, PluginNotFound
-from plughost.registry import CACHE_FILE, STATE_FILE, Registry, resolve_roots
+from plughost.plugins.registry import CACHE_FILE, STATE_FILE, Registry, resolve_roots
 from registry_helpers import manifest
 
 

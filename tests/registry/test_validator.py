@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from conftest import MakePlugin
 from plughost.errors import InterfaceMismatch, PluginSpawnFailed
-from plughost.loader import load_plugin, preflight
-from plughost.registry import Registry
-from plughost.validator import validate_plugin
+from plughost.plugins.loader import load_plugin, preflight
+from plughost.plugins.registry import Registry
+from plughost.plugins.validator import validate_plugin
 from registry_helpers import manifest
 
 
@@ -24,10 +24,10 @@ def forbid_spawn(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
         calls.append(args)
         raise AssertionError("a plugin process was spawned")
 
-    import plughost.proxy
+    import plughost.client.proxies
     import plughost.transport.process
 
-    monkeypatch.setattr(plughost.proxy, "start_plugin", refuse)
+    monkeypatch.setattr(plughost.client.proxies, "start_plugin", refuse)
     monkeypatch.setattr(plughost.transport.process.PluginProcess, "spawn", staticmethod(refuse))
     return calls
 

@@ -12,11 +12,11 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from ..config import entry_schema
 from ..errors import PlughostError, UsageError
 from ..executor.results import format_number
 from ..executor.runconfig import RUN_KEYS_IN_CONFIG
-from ..registry import Registry, resolve_roots
+from ..plugins.config import entry_schema
+from ..plugins.registry import Registry, resolve_roots
 from .errors import BatchFileError
 from .journal import RunRow
 from .progress import BatchProgress

@@ -36,7 +36,7 @@ _REGISTRIES: dict[tuple[str, ...], Any] = {}
 
 def _task(job: dict[str, Any], roots: list[str], warm: bool) -> dict[str, Any]:
     """Runs inside a Ray worker process (reused across tasks: registry and warm pool are kept)."""
-    from ..registry import Registry
+    from ..plugins.registry import Registry
     from .worker import enable_warm, execute_job
 
     enable_warm(warm)

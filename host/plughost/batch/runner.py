@@ -26,11 +26,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .. import __version__
+from .._version import __version__
 from ..errors import PlughostError
 from ..executor.metrics import MetricsAccumulator
 from ..executor.results import RunWriter, trades_columns
-from ..registry import Registry
+from ..plugins.registry import Registry
 from .engine import Completion, Engine
 from .errors import PluginQuarantined, RunInterrupted
 from .journal import FINISHED, BatchLock, Journal, RunRow

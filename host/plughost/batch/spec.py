@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import load_config_file
 from ..errors import ConfigError, PlughostError
 from ..executor.runconfig import RunConfig
+from ..plugins.config import load_config_file
 from .errors import BatchFileError
 
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")

@@ -27,7 +27,7 @@ from typing import Any
 import psutil
 
 from ..executor.runconfig import RunConfig
-from ..registry import Registry
+from ..plugins.registry import Registry
 
 log = logging.getLogger("plughost.batch.worker")
 

@@ -8,7 +8,7 @@ import logging
 
 import click
 
-from .. import __version__
+from .._version import __version__
 
 # Each command's module is imported only when that command runs (or for `--help`, which lists them all):
 # the modules pull pydantic, jsonschema, rich, psutil and pyarrow's compute/dataset, about 0.3 s of

@@ -13,7 +13,7 @@ import click
 from click.shell_completion import CompletionItem
 
 from ..errors import PlughostError
-from ..registry import Registry, resolve_roots
+from ..plugins.registry import Registry, resolve_roots
 
 F = TypeVar("F", bound=Callable[..., Any])
 

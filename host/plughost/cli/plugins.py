@@ -14,8 +14,8 @@ from typing import Any
 
 import click
 
-from ..manifest import Diagnostic
-from ..registry import ENV_PLUGIN_PATH
+from ..plugins.manifest import Diagnostic
+from ..plugins.registry import ENV_PLUGIN_PATH
 from .common import complete_plugins, handle_errors, open_registry, plugins_dir_option
 
 
@@ -158,7 +158,7 @@ def validate_plugin_cmd(
       plughost validate-plugin ./plugins/strategies/sma-cross --json
       plughost validate-plugin my-strategy --plugins-dir ./dev-plugins --no-trial
     """
-    from ..validator import validate_plugin
+    from ..plugins.validator import validate_plugin
 
     reg = open_registry(plugins_dirs)
     report = validate_plugin(

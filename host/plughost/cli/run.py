@@ -116,9 +116,9 @@ def run(
     if not strategy or not candles:
         raise UsageError(_what_next(strategy, candles))
     # imported here, not at the top: pyarrow and the engine would slow every command's start (even --help)
-    from ..config import load_config_file
     from ..executor.engine import run_backtest
     from ..executor.runconfig import RunConfig
+    from ..plugins.config import load_config_file
     from .render import run_progress
 
     registry = open_registry(plugins_dirs)
@@ -213,7 +213,7 @@ def _report(outcome: RunOutcome, as_json: bool) -> None:
 def _feature_entries(names: tuple[str, ...], configs: tuple[str, ...], config: dict[str, Any]) -> list[Any]:
     """--feature NAME... with their --feature-config NAME=FILE; a feature may also come from the config
     file's own `features` list (RunConfig.parse merges the two)."""
-    from ..config import load_config_file
+    from ..plugins.config import load_config_file
 
     entries: dict[str, dict[str, Any]] = {name: {"name": name} for name in names}
     listed = config.get("features")

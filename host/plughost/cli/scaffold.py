@@ -20,8 +20,8 @@ import click
 
 from .. import bundle
 from ..errors import UsageError
-from ..manifest import NAME_PATTERN
-from ..registry import Registry, resolve_roots
+from ..plugins.manifest import NAME_PATTERN
+from ..plugins.registry import Registry, resolve_roots
 from .common import handle_errors
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"

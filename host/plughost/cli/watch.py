@@ -23,12 +23,12 @@ from typing import Any
 import click
 from rich.table import Table
 
-from ..config import load_config_file
 from ..errors import PlughostError
 from ..executor.engine import RunOutcome, run_backtest
 from ..executor.results import format_number
 from ..executor.runconfig import RunConfig
-from ..registry import PluginEntry, Registry
+from ..plugins.config import load_config_file
+from ..plugins.registry import PluginEntry, Registry
 from .common import open_registry
 from .render import _METRIC_ROWS, console, print_run_summary
 

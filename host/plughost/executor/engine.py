@@ -15,13 +15,13 @@ from typing import Any, cast
 import numpy as np
 from plughost_sdk.orders import TradeRecord
 
-from .. import __version__
-from ..config import resolve_config
+from .._version import __version__
+from ..client.proxies import BatchCall, PluginProxy, StrategyProxy
 from ..errors import PlughostError, PluginError, WarningCode
-from ..loader import load_plugin
+from ..plugins.config import resolve_config
+from ..plugins.loader import load_plugin
+from ..plugins.registry import PluginEntry, Registry
 from ..protocol.messages import CandleBatch
-from ..proxy import BatchCall, PluginProxy, StrategyProxy
-from ..registry import PluginEntry, Registry
 from .data import load_alerts, open_candles
 from .equity import EquityWriter
 from .hooks import Features

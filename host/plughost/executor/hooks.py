@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config import resolve_config
+from ..client.proxies import FeatureProxy, PluginProxy
 from ..errors import PlughostError, PluginError, PluginFailure, WarningCode
+from ..plugins.config import resolve_config
+from ..plugins.registry import PluginEntry, Registry
 from ..protocol.messages import CandleBatch
-from ..proxy import FeatureProxy, PluginProxy
-from ..registry import PluginEntry, Registry
 from .results import safe_artifact_name
 from .runconfig import FeatureEntry, RunConfig, check_pre_run_change
 

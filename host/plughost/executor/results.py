@@ -16,6 +16,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from plughost_sdk.orders import TradeRecord
 
+from .summary import RunSummary
+
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 _TIME = pa.timestamp("ms", tz="UTC")
@@ -92,7 +94,9 @@ class RunWriter:
                 data = content.encode() if isinstance(content, str) else bytes(content)
                 (folder / name).write_bytes(data)
         # summary.json last: a reader that sees it sees a complete run.
-        text = json.dumps(json_safe(summary), indent=2, sort_keys=False, allow_nan=False)
+        # Checked against the typed record (executor/summary.py): every writer of summary.json agrees.
+        record = RunSummary.model_validate(json_safe(summary)).model_dump(mode="json")
+        text = json.dumps(record, indent=2, sort_keys=False, allow_nan=False)
         with open(self.tmp / "summary.json", "w") as fh:
             fh.write(text + "\n")
             fh.flush()

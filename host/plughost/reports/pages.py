@@ -21,7 +21,7 @@ import jinja2
 import numpy as np
 import pyarrow as pa
 
-from .. import __version__
+from .._version import __version__
 from ..batch.journal import Journal
 from ..executor.results import format_number
 from .collect import LOWER_IS_BETTER, ResultsFolder, RunRecord, collect_runs

@@ -39,10 +39,10 @@ from referencing.exceptions import NoSuchResource, Unresolvable
 from referencing.jsonschema import DRAFT202012
 
 from plughost.errors import ConfigError
-from plughost.manifest import Diagnostic, contained_path
+from plughost.plugins.manifest import Diagnostic, contained_path
 
 if TYPE_CHECKING:
-    from plughost.registry import PluginEntry
+    from plughost.plugins.registry import PluginEntry
 
 ENV_PREFIX = "PLUGHOST_CFG_"
 CONFIGS_DIR = "configs"

@@ -3,7 +3,7 @@
 Everything here is static: nothing is imported from a plugin and nothing is spawned. The registry,
 the loader and the validator all go through `read_manifest()` and `check_paths()`.
 
-`python -m plughost.manifest` (or `write_schema()`) regenerates `protocol/plugin.schema.json`; a test
+`python -m plughost.plugins.manifest` (or `write_schema()`) regenerates `protocol/plugin.schema.json`; a test
 fails when the committed file drifts from `PluginManifest`.
 """
 
@@ -30,7 +30,7 @@ SEMVER_PATTERN = (
     r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
 )
 SCHEMA_ID = "https://plughost.dev/schemas/plugin.schema.json"
-SCHEMA_FILE = Path(__file__).resolve().parents[2] / "protocol" / "plugin.schema.json"
+SCHEMA_FILE = Path(__file__).resolve().parents[3] / "protocol" / "plugin.schema.json"
 
 Severity = Literal["error", "warning", "info"]
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import psutil
 
-from .errors import (
+from ..errors import (
     FrameTooLarge,
     HandshakeError,
     PluginCrashed,
@@ -34,12 +34,12 @@ from .errors import (
     PluginTimeout,
     ResourceLimitExceeded,
 )
-from .protocol.codec import Notification, Request, Response, decode_message, notification_frame, request_frame
-from .protocol.framing import FrameDecoder, FrameSizeViolation, ProtocolViolation
-from .protocol.messages import PROTOCOL_VERSIONS, Hello, LoadFailure
-from .transport.process import PluginProcess, signal_name
-from .transport.stack import DEFAULT_WAIT as DEFAULT_STACK_WAIT
-from .transport.stack import capture_stack
+from ..protocol.codec import Notification, Request, Response, decode_message, notification_frame, request_frame
+from ..protocol.framing import FrameDecoder, FrameSizeViolation, ProtocolViolation
+from ..protocol.messages import PROTOCOL_VERSIONS, Hello, LoadFailure
+from ..transport.process import PluginProcess, signal_name
+from ..transport.stack import DEFAULT_WAIT as DEFAULT_STACK_WAIT
+from ..transport.stack import capture_stack
 
 DEFAULT_PARTIAL_FRAME_TIMEOUT = 10.0
 _READ_CHUNK = 1 << 20

@@ -10,11 +10,11 @@ from typing import Any
 
 import psutil
 
-from .errors import PluginFailure, PluginProtocolError
-from .protocol.framing import DEFAULT_MAX_FRAME, ProtocolViolation
-from .protocol.messages import BatchResult, CandleBatch, Hello, parse_batch_result
+from ..errors import PluginFailure, PluginProtocolError
+from ..protocol.framing import DEFAULT_MAX_FRAME, ProtocolViolation
+from ..protocol.messages import BatchResult, CandleBatch, Hello, parse_batch_result
+from ..transport.process import LaunchSpec, PluginProcess
 from .session import DEFAULT_PARTIAL_FRAME_TIMEOUT, Pending, Session
-from .transport.process import LaunchSpec, PluginProcess
 
 
 @dataclass

@@ -26,7 +26,6 @@ from typing import Any
 
 import numpy as np
 
-from plughost.config import entry_schema
 from plughost.errors import (
     ConfigError,
     HandshakeError,
@@ -38,9 +37,10 @@ from plughost.errors import (
 )
 from plughost.indicators.spec import parse_indicators
 from plughost.indicators.stream import compute_indicators
-from plughost.loader import load_plugin
-from plughost.manifest import MANIFEST_FILE, Diagnostic
-from plughost.registry import PluginEntry, Registry, check_dependencies, scan_single
+from plughost.plugins.config import entry_schema
+from plughost.plugins.loader import load_plugin
+from plughost.plugins.manifest import MANIFEST_FILE, Diagnostic
+from plughost.plugins.registry import PluginEntry, Registry, check_dependencies, scan_single
 
 TRIAL_CANDLES = 200
 TRIAL_BATCH = 100

@@ -31,7 +31,7 @@ from typing import Any
 
 from plughost import bundle
 from plughost.errors import ManifestError, PluginDisabled, PluginNotFound
-from plughost.manifest import (
+from plughost.plugins.manifest import (
     MANIFEST_FILE,
     Diagnostic,
     PluginManifest,

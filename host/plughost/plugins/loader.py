@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from plughost.errors import HandshakeError, InterfaceMismatch, PluginSpawnFailed
-from plughost.manifest import contained_path
+from plughost.plugins.manifest import contained_path
 
 if TYPE_CHECKING:
-    from plughost.registry import PluginEntry
+    from plughost.plugins.registry import PluginEntry
 
 STRATEGY_METHODS = frozenset({"on_candle", "on_batch"})
 FEATURE_HOOKS = frozenset({"on_pre_run", "on_post_run", "on_trade", "on_candle"})
@@ -132,7 +132,7 @@ def load_plugin(
     extra_env: Mapping[str, str] | None = None,
 ) -> Any:
     """Spawn, handshake and check one plugin. Returns a started proxy; the caller closes it."""
-    from plughost.proxy import start_plugin
+    from plughost.client.proxies import start_plugin
 
     spec = build_launch_spec(entry, extra_env)
     proxy = start_plugin(spec, start_timeout=start_timeout, call_timeout=call_timeout)
