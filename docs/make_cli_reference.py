@@ -58,8 +58,9 @@ def render() -> str:
 
     root = _context(main, "plughost", None)
     parts = [HEADER, "## plughost\n", "```text", _help(main, "plughost", None), "```\n"]
-    for name in sorted(main.commands):
-        parts += [f"## plughost {name}\n", "```text", _help(main.commands[name], name, root), "```\n"]
+    commands = main.load_all() if hasattr(main, "load_all") else main.commands
+    for name in sorted(commands):
+        parts += [f"## plughost {name}\n", "```text", _help(commands[name], name, root), "```\n"]
     return "\n".join(parts)
 
 

@@ -29,6 +29,13 @@ def i64_bytes(values: list[int]) -> bytes:
     return struct.pack(f"<{len(values)}q", *values)
 
 
+def i32_bytes(values: list[int]) -> bytes:
+    return struct.pack(f"<{len(values)}i", *values)
+
+
+NAN = math.nan
+
+
 TS = [1_700_000_000_000, 1_700_000_060_000, 1_700_000_120_000]
 
 MESSAGES: list[tuple[str, str, Any]] = [
@@ -36,7 +43,7 @@ MESSAGES: list[tuple[str, str, Any]] = [
         "hello_python_strategy",
         "plugin->host",
         [2, "hello", {
-            "protocol": 2,
+            "protocol": 3,
             "sdk": "plughost-sdk-python",
             "sdk_version": "0.1.0",
             "plugin": {"name": "sma-cross", "version": "1.2.0", "type": "strategy"},
@@ -105,6 +112,33 @@ MESSAGES: list[tuple[str, str, Any]] = [
                  "valid_for": 1, "stop_loss": None, "take_profit": None, "trail_pct": None, "symbol": None,
                  "reason": "tp"},
             ],
+            "book": {"cash": 9899.5, "positions": {"BTCUSD": {"side": "long", "size": 0.5, "entry_price": 101.25,
+                                                              "entry_timestamp": TS[1]}}},
+        }],
+    ),
+    (
+        # version 3: the same two signals as candles_response, as columns (PROTOCOL.md section 6)
+        "candles_response_columns",
+        "plugin->host",
+        [1, 2, None, {
+            "signals": {
+                "n": 2,
+                "at": i32_bytes([0, 2]),
+                "alert": i32_bytes([-1, 0]),
+                "type": bytes([0, 1]),
+                "side": bytes([2, 0]),
+                "size": f64_bytes([0.5, NAN]),
+                "price": f64_bytes([NAN, 100.125]),
+                "stop": f64_bytes([99.5, NAN]),
+                "valid_for": i32_bytes([3, 1]),
+                "stop_loss": f64_bytes([103.5, NAN]),
+                "take_profit": f64_bytes([95.25, NAN]),
+                "trail_pct": f64_bytes([2.5, NAN]),
+                "symbol": i32_bytes([0, -1]),
+                "symbol_dict": ["ETHUSD"],
+                "reason": i32_bytes([0, 1]),
+                "reason_dict": ["breakout", "tp"],
+            },
             "book": {"cash": 9899.5, "positions": {"BTCUSD": {"side": "long", "size": 0.5, "entry_price": 101.25,
                                                               "entry_timestamp": TS[1]}}},
         }],

@@ -8,11 +8,12 @@ import { FrameDecoder, encodeFrame, DEFAULT_MAX_FRAME } from './framing';
 import { errorMap, field, params as mapParams, isInt, isList, isMap, isNumber, isString, notification, parseIncoming, response, NOTIFICATION,
   type Incoming, type Params } from './messages';
 import { parseCandles } from './batch';
-import { HookFailure, StrategyDriver, isThenable, type RunSettings } from './driver';
+import { HookFailure, StrategyDriver, isThenable, type CandlesResult, type RunSettings } from './driver';
 import { FeatureDriver, type HookError } from './feature';
 import { DEFAULT_RULES, type Rules } from './orders';
 import type { FeaturePlugin, StrategyPlugin } from './types';
 import { SDK_NAME, SDK_VERSION, PROTOCOL_VERSION } from './version';
+import { candlesAnswer } from './answers';
 
 export type PluginKind = 'strategy' | 'feature';
 
@@ -189,7 +190,9 @@ export class Server {
   private reply(id: number, method: string, result: unknown): void {
     let frame: Buffer;
     try {
-      frame = encodeFrame(encode(response(id, null, result)));
+      const wire = method === 'candles' && result !== null && typeof result === 'object'
+        ? candlesAnswer(result as CandlesResult) : result;
+      frame = encodeFrame(encode(response(id, null, wire)));
     } catch (e) {
       this.fail(id, method, e);
       return;

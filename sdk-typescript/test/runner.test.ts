@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { decode, encode } from '../src/codec';
 import { FrameDecoder, encodeFrame } from '../src/framing';
 import { FIXTURES, SDK_ROOT, candlesParams, rowsFromCloses } from './helpers';
+import { withSignalMaps } from './harness';
 
 const RUNNER = join(SDK_ROOT, 'dist', 'runner.js');
 const INIT = { config: {}, run_id: 'r', run: { history: 10, size: 1, symbols: ['X'], rules: {} } };
@@ -14,7 +15,7 @@ const TIMEOUT = { timeout: 20_000 };
 
 function env(entry: string, type = 'strategy'): NodeJS.ProcessEnv {
   return {
-    PATH: process.env['PATH'], PLUGHOST_MAGIC_COOKIE: 'plughost-plugin-v1', PLUGHOST_PROTOCOL_VERSIONS: '2',
+    PATH: process.env['PATH'], PLUGHOST_MAGIC_COOKIE: 'plughost-plugin-v1', PLUGHOST_PROTOCOL_VERSIONS: '2,3',
     PLUGHOST_PLUGIN_ENTRY: join(FIXTURES, entry), PLUGHOST_PLUGIN_NAME: 'x', PLUGHOST_PLUGIN_TYPE: type,
   };
 }
@@ -38,7 +39,7 @@ class Child {
       : spawn(process.execPath, [RUNNER], { env: env(entry, type) });
     spawned.push(this.proc);
     this.proc.stdout.on('data', (b: Buffer) => {
-      for (const f of this.dec.push(b)) this.frames.push(decode(f));
+      for (const f of this.dec.push(b)) this.frames.push(withSignalMaps(decode(f)));
       this.waiters.splice(0).forEach((w) => w());
     });
     this.proc.stderr.on('data', (b: Buffer) => { this.stderr += b.toString(); });
@@ -121,7 +122,7 @@ test('ESM default object and tsc CommonJS default class both load', TIMEOUT, asy
     const c = new Child(entry);
     const hello = (await c.next()) as unknown[];
     assert.deepEqual((hello[2] as Record<string, unknown>)['methods'], ['on_candle'], entry);
-    assert.equal((hello[2] as Record<string, unknown>)['protocol'], 2);
+    assert.equal((hello[2] as Record<string, unknown>)['protocol'], 3);
     c.send([0, 9, 'initialize', INIT]);
     assert.deepEqual(await c.next(), [1, 9, null, null]);
     c.send([0, 1, 'candles', candlesParams('X', 0, rowsFromCloses([1]), { last: true })]);

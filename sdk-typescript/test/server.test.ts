@@ -11,13 +11,13 @@ test('hello lists the implemented protocol methods in table order', () => {
   const h = new MemoryHost({ name: 's', version: '1.0.0', onExit() {}, onCandle() {}, initialize() {} } as StrategyPlugin);
   h.server.hello();
   assert.deepEqual(h.out[0], [2, 'hello', {
-    protocol: 2, sdk: 'plughost-sdk-typescript', sdk_version: '0.1.0',
+    protocol: 3, sdk: 'plughost-sdk-typescript', sdk_version: '0.1.0',
     plugin: { name: 's', version: '1.0.0', type: 'strategy' }, methods: ['initialize', 'on_candle', 'on_exit'], pid: 1234,
   }]);
   const f = new MemoryHost({ hooks: { onTrade() {}, onPostRun() {} } } as FeaturePlugin, 'feature');
   f.server.hello();
   assert.deepEqual((f.out[0] as unknown[])[2], {
-    protocol: 2, sdk: 'plughost-sdk-typescript', sdk_version: '0.1.0',
+    protocol: 3, sdk: 'plughost-sdk-typescript', sdk_version: '0.1.0',
     plugin: { name: null, version: null, type: 'feature' }, methods: ['on_post_run', 'on_trade'], pid: 1234,
   });
 });

@@ -5,6 +5,8 @@ import { decode, encode } from '../src/codec';
 import { FrameDecoder, encodeFrame } from '../src/framing';
 import { parseMessage } from '../src/messages';
 import { ProtocolError } from '../src/errors';
+import { candlesAnswer, signalColumns } from '../src/answers';
+import type { CandlesResult, WireSignal } from '../src/driver';
 import { loadErrorMap } from '../src/loaderror';
 import { fromJson, toJson, vectors } from './helpers';
 
@@ -66,6 +68,26 @@ test('integers: smallest format, BigInt beyond 2^53, integral numbers stay ints'
   assert.equal(decode(Buffer.from('cf0020000000000001', 'hex')), 2n ** 53n + 1n);
   assert.equal(decode(Buffer.from('cf0020000000000000', 'hex')), 2 ** 53);
   assert.throws(() => encode(2n ** 64n), TypeError);
+});
+
+test('the candles answer: signals encode as the columns vector (protocol 3), byte for byte', () => {
+  const all = vectors<FrameVector[]>('frames.json');
+  const maps = fromJson(all.find((v) => v.name === 'candles_response')!.message) as [number, number, null, CandlesResult];
+  const want = all.find((v) => v.name === 'candles_response_columns')!;
+  const answer = candlesAnswer(maps[3]);
+  assert.equal(encodeFrame(encode([1, 2, null, answer])).toString('hex'), want.hex);
+});
+
+test('a signal the columns cannot carry sends the whole batch as maps (the host refuses it, not the SDK)', () => {
+  const ok = { at: 0, alert: null, type: 'entry', side: null, size: null, price: null, stop: null, valid_for: null,
+    stop_loss: null, take_profit: null, trail_pct: null, symbol: null, reason: null } as WireSignal;
+  assert.notEqual(signalColumns([ok]), null);
+  for (const bad of [{ size: NaN }, { side: 'sideways' }, { valid_for: 0 }, { valid_for: 1.5 }, { reason: 7 },
+    { symbol: 3 }, { price: '1' }, { size: true }]) {
+    const sig = { ...ok, ...bad } as WireSignal;
+    assert.equal(signalColumns([ok, sig]), null, JSON.stringify(bad));
+    assert.deepEqual(candlesAnswer({ signals: [ok, sig], book: { cash: 1, positions: {} } }).signals, [ok, sig]);
+  }
 });
 
 test('load_error: the runner sends the vector\'s keys, in its order', () => {

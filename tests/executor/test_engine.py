@@ -250,6 +250,44 @@ def test_crashing_strategy_leaves_a_failed_summary_and_no_process(tmp_path):
     assert out.summary["error"]["plugin"] == "crasher"
 
 
+@pytest.mark.parametrize("strategy", ["bench-sma-ind", "bench-sma-ind-vec", "bench-sma-ind-js"])
+def test_pipelined_batches_larger_than_the_pipe_give_the_same_trades(tmp_path, strategy):
+    """Batches of 40,000 candles (~2.6 MB frames, above the 1 MiB pipe) are sent while the plugin is busy
+    with the previous one: the host writes what fits and keeps reading, nothing stalls or reorders."""
+    if strategy.endswith("-js") and not (REPO / "sdk-typescript" / "dist" / "runner.js").is_file():
+        pytest.skip("TypeScript SDK not built")
+    random_walk(tmp_path / "c.parquet", 100_000)
+    indicators = {"fast": {"type": "sma", "period": 10}, "slow": {"type": "sma", "period": 30}}
+    results = []
+    for size in (8192, 40_000):
+        out = run(tmp_path, strategy, tmp_path / "c.parquet", batch_size=size, indicators=indicators,
+                  run_id=f"big{size}")
+        assert out.status == "ok", out.error
+        assert out.summary["plugins"][strategy]["calls"]["candles"]["calls"] == -(-100_000 // size)
+        results.append(trades(out))
+    assert len(results[0]) > 100
+    assert results[1] == results[0]
+
+
+def test_crash_while_the_next_big_batch_is_queued_is_reported_and_leaves_no_process(tmp_path):
+    """The plugin dies in batch 2 while batch 3 (larger than the pipe) waits in the host's queue."""
+    pdir = tmp_path / "plugins" / "late-crasher"
+    pdir.mkdir(parents=True)
+    (pdir / "plugin.json").write_text(json.dumps({"name": "late-crasher", "version": "1.0.0", "type": "strategy",
+                                                  "language": "python", "entry": "s.py"}))
+    (pdir / "s.py").write_text("import os\nfrom plughost_sdk import StrategyPlugin\n\nclass C(StrategyPlugin):\n"
+                               "    n = 0\n    def on_candle(self, candle, ctx):\n        self.n += 1\n"
+                               "        if self.n == 50_000:\n            os._exit(7)\n")
+    random_walk(tmp_path / "c.parquet", 120_000)
+    registry = Registry.discover([tmp_path / "plugins"], use_cache=False)
+    out = run_backtest(RunConfig.parse({"strategy": "late-crasher", "candles": str(tmp_path / "c.parquet"),
+                                        "batch_size": 40_000}),
+                       registry=registry, out_dir=tmp_path / "out", run_id="late")
+    assert out.status == "failed"
+    assert out.summary["error"]["code"] == "PLUGIN_CRASHED" and out.summary["error"]["exit_code"] == 7
+    assert "while processing a batch of candles" in out.summary["error"]["message"]
+
+
 def test_the_cheat_from_the_issue_cannot_trade_inside_the_candle_it_saw(tmp_path):
     """'Buy this candle's low, sell the next one's high' made +1,456 % in 4 days when fills could happen
     inside the candle the strategy had seen. Now its orders are limits for later candles only."""
@@ -348,3 +386,29 @@ def test_multi_symbol_batch_size_invariance_with_random_orders(tmp_path):
     for other in outs[1:]:
         assert other[0] == outs[0][0] and other[1] == outs[0][1]
         assert other[2] == pytest.approx(outs[0][2], rel=1e-12)
+
+
+def test_plugin_error_while_the_next_batch_is_in_flight_fails_fast_without_teardown_warning(tmp_path):
+    """Batch 2 is already sent (pipelining) when batch 1 raises; the plugin would spend a long time on
+    batch 2. The run fails with the error of batch 1, located at its candle, at once, and the plugin is
+    stopped without waiting for batch 2 or recording a teardown failure."""
+    import time
+
+    pdir = tmp_path / "plugins" / "raise-then-slow"
+    pdir.mkdir(parents=True)
+    (pdir / "plugin.json").write_text(json.dumps({"name": "raise-then-slow", "version": "1.0.0",
+                                                  "type": "strategy", "language": "python", "entry": "s.py"}))
+    (pdir / "s.py").write_text("import time\nfrom plughost_sdk import StrategyPlugin\n\nclass C(StrategyPlugin):\n"
+                               "    n = 0\n    def on_candle(self, candle, ctx):\n        self.n += 1\n"
+                               "        if self.n == 5:\n            raise ValueError('boom')\n"
+                               "        if self.n > 10:\n            time.sleep(30)\n")
+    random_walk(tmp_path / "c.parquet", 30)
+    registry = Registry.discover([tmp_path / "plugins"], use_cache=False)
+    began = time.monotonic()
+    out = run_backtest(RunConfig.parse({"strategy": "raise-then-slow", "candles": str(tmp_path / "c.parquet"),
+                                        "batch_size": 10}),
+                       registry=registry, out_dir=tmp_path / "out", run_id="rts")
+    assert time.monotonic() - began < 20
+    assert out.status == "failed" and out.summary["error"]["code"] == "PLUGIN_ERROR"
+    assert "boom" in out.summary["error"]["message"]
+    assert not [w for w in out.summary["warnings"] if w.get("code") == "TEARDOWN_FAILED"]

@@ -46,8 +46,15 @@ signal_like = st.fixed_dictionaries({}, optional={
     "at": values | st.integers(-2, 12) | st.floats(), "alert": values | st.integers(-1, 3),
     "type": st.sampled_from(["entry", "exit", "hold"]) | values, "price": values | st.floats(),
     "size": values | st.floats(), "reason": values})
+# Protocol 3's signal columns: the right keys with random bytes (any length), counts and dictionaries.
+column_bytes = st.binary(max_size=24) | values
+signal_columns_like = st.fixed_dictionaries({"n": st.integers(-1, 3) | values}, optional={
+    **{k: column_bytes for k in ("at", "alert", "type", "side", "size", "price", "stop", "valid_for", "stop_loss",
+                                 "take_profit", "trail_pct", "symbol", "reason")},
+    "symbol_dict": st.lists(st.text(max_size=3), max_size=2) | values,
+    "reason_dict": st.lists(st.text(max_size=3), max_size=2) | values})
 batch_result_like = st.fixed_dictionaries({}, optional={
-    "signals": st.lists(signal_like, max_size=4) | values,
+    "signals": st.lists(signal_like, max_size=4) | signal_columns_like | values,
     "position": values | st.fixed_dictionaries({}, optional={
         "entry_price": values | st.floats(), "size": values | st.floats(), "entry_timestamp": values | st.floats()}),
 }) | values
@@ -123,3 +130,32 @@ def test_deep_nesting_is_refused_by_type(depth: int) -> None:
         nested = [nested]
     with pytest.raises(ProtocolViolation):
         to_message(nested)
+
+
+_COLUMN_SIZES = {"at": 4, "alert": 4, "type": 1, "side": 1, "size": 8, "price": 8, "stop": 8, "valid_for": 4,
+                 "stop_loss": 8, "take_profit": 8, "trail_pct": 8, "symbol": 4, "reason": 4}
+
+
+@st.composite
+def well_sized_columns(draw: Any) -> dict[str, Any]:
+    n = draw(st.integers(0, 4))
+    cols: dict[str, Any] = {"n": n}
+    for name, size in _COLUMN_SIZES.items():
+        cols[name] = draw(st.binary(min_size=n * size, max_size=n * size))
+    cols["symbol_dict"] = draw(st.lists(st.text(max_size=3), max_size=3))
+    cols["reason_dict"] = draw(st.lists(st.text(max_size=3), max_size=3))
+    return cols
+
+
+@FUZZ
+@given(well_sized_columns(), st.integers(0, 10), st.integers(0, 3))
+def test_signal_columns_with_random_contents(cols: dict[str, Any], n: int, alerts: int) -> None:
+    """Columns of the right length but any bytes: refused or parsed into checked records, never a crash."""
+    try:
+        result = parse_batch_result({"signals": cols}, n, alerts)
+    except ProtocolViolation:
+        return
+    for sig in result.signals:
+        assert 0 <= sig.at < n and sig.type in ("entry", "exit") and sig.side in (None, "long", "short")
+        assert sig.alert is None or 0 <= sig.alert < alerts
+        assert sig.valid_for is None or type(sig.valid_for) is int

@@ -18,6 +18,7 @@ from plughost.protocol.framing import FrameDecoder, ProtocolViolation, encode_fr
 from plughost.protocol.messages import AlertEvent, CandleBatch, parse_batch_result
 from plughost_sdk import Signal, StrategyPlugin
 from plughost_sdk import _codec as sdk_codec
+from plughost_sdk._answers import SignalColumns, signal_map
 from plughost_sdk._driver import StrategyDriver
 from plughost_sdk._framing import FrameError, FrameReader
 from plughost_sdk.orders import Rules
@@ -190,11 +191,87 @@ def test_python_sdk_mirror_follows_the_order_vectors(case, mode):
                                                              "rules": case["rules"]}})
     out = driver.candles(_batch_params(case))
     expect = case["expect"]
-    assert [{k: v for k, v in s.items()} for s in out["signals"]] == case["signals"]
+    got = parse_batch_result(out, len(case["candles"]), len(case["alerts"])).signals
+    assert [r._asdict() for r in got] == case["signals"]
     assert math.isclose(out["book"]["cash"], expect["cash"], rel_tol=1e-12)
     assert out["book"]["positions"] == expect["positions"]
     book = driver.book
     assert (book.ignored, book.rejected, book.expired) == (expect["ignored"], expect["rejected"], expect["expired"])
+
+
+def _vector(name: str) -> Any:
+    return from_json(next(v for v in FRAMES if v["name"] == name)["message"])
+
+
+def test_signal_columns_and_maps_parse_to_the_same_records():
+    maps = parse_batch_result(_vector("candles_response")[3], 3, 1)
+    columns = parse_batch_result(_vector("candles_response_columns")[3], 3, 1)
+    assert columns.signals == maps.signals
+    assert columns.book == maps.book
+    assert [r._asdict() for r in columns.signals] == _vector("candles_response")[3]["signals"]
+
+
+def test_python_sdk_encodes_signals_as_the_columns_vector():
+    signals = SignalColumns()
+    for raw in _vector("candles_response")[3]["signals"]:
+        sig = Signal(raw["type"], **{k: raw[k] for k in ("side", "size", "price", "stop", "valid_for", "stop_loss",
+                                                         "take_profit", "trail_pct", "symbol", "reason")})
+        signals.append((raw["at"], raw["alert"], sig))
+    assert same(signals.to_wire(), _vector("candles_response_columns")[3]["signals"])
+
+
+@pytest.mark.parametrize("bad", [{"size": math.nan}, {"side": "sideways"}, {"valid_for": 0}, {"valid_for": 1.5},
+                                 {"size": True}, {"reason": 7}, {"symbol": 3}, {"price": "1"}])
+def test_signals_the_columns_cannot_carry_fall_back_to_maps_and_the_host_still_refuses_them(bad):
+    sig = Signal("entry")
+    for key, value in bad.items():
+        object.__setattr__(sig, key, value)  # what a careless plugin can put in a Signal's slots
+    signals = SignalColumns([(0, None, sig)])
+    wire = signals.to_wire()
+    assert isinstance(wire, list) and wire[0] == signal_map(sig, 0, None)
+    try:
+        result = parse_batch_result({"signals": wire}, 1, 0)
+    except ProtocolViolation:
+        return  # refused while parsing
+    from plughost_sdk.orders import signal_problem
+    if "reason" in bad:  # a reason is free text: the host keeps its repr, as for version 2's maps
+        assert result.signals[0].reason == "7"
+        return
+    assert signal_problem(result.signals[0], frozenset({"A"})) is not None
+
+
+@pytest.mark.parametrize(("column", "values", "message"), [
+    ("at", [5], "outside the batch"), ("at", [-1], "outside the batch"), ("type", [2], "type code"),
+    ("side", [3], "side code"), ("alert", [1], "not an alert"), ("alert", [-2], "not an alert"),
+    ("reason", [4], "outside"), ("symbol", [0], "outside"), ("size", [], "holds 0 values"),
+    ("at", [0, 0], "holds 2 values"),
+])
+def test_host_refuses_bad_signal_columns(column, values, message):
+    cols: dict[str, Any] = {"n": 1, "at": struct.pack("<i", 0), "alert": struct.pack("<i", -1), "type": b"\0",
+                            "side": b"\0", "valid_for": struct.pack("<i", 0), "symbol": struct.pack("<i", -1),
+                            "symbol_dict": [], "reason": struct.pack("<i", -1), "reason_dict": ["r"],
+                            **{k: struct.pack("<d", math.nan) for k in ("size", "price", "stop", "stop_loss",
+                                                                        "take_profit", "trail_pct")}}
+    fmt = {"type": "B", "side": "B", "size": "d"}.get(column, "i")
+    cols[column] = struct.pack(f"<{len(values)}{fmt}", *values)
+    with pytest.raises(ProtocolViolation, match=message):
+        parse_batch_result({"signals": cols}, 3, 1)
+
+
+def test_plain_column_signals_skip_only_checks_that_cannot_fail():
+    """The host skips `signal_problem` for column signals carrying only a type and a side (BatchResult.
+    suspects): pin that the order rules accept every such signal, so a new rule cannot be bypassed."""
+    from plughost_sdk.orders import signal_problem
+
+    signals = SignalColumns()
+    for k, (kind, side) in enumerate((t, s) for t in ("entry", "exit") for s in (None, "long", "short")):
+        signals.append((k, None, Signal(kind, side=side)))
+    signals.append((6, None, Signal("entry", size=-1.0)))
+    signals.append((6, 0, Signal("exit")))
+    result = parse_batch_result({"signals": signals.to_wire()}, 7, 1)
+    assert result.suspects == [6, 7]
+    for i, sig in enumerate(result.signals[:6]):
+        assert signal_problem(sig, frozenset({"A"})) is None, i
 
 
 def test_load_error_vector_is_what_the_python_sdk_sends_and_the_host_reads(tmp_path):

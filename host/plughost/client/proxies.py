@@ -14,7 +14,7 @@ from ..errors import PluginFailure, PluginProtocolError
 from ..protocol.framing import DEFAULT_MAX_FRAME, ProtocolViolation
 from ..protocol.messages import BatchResult, CandleBatch, Hello, parse_batch_result
 from ..transport.process import LaunchSpec, PluginProcess
-from .session import DEFAULT_PARTIAL_FRAME_TIMEOUT, Session
+from .session import DEFAULT_PARTIAL_FRAME_TIMEOUT, Pending, Session
 
 
 @dataclass
@@ -130,11 +130,33 @@ def _peak_rss_kb(pid: int) -> int:
     return 0
 
 
+@dataclass(frozen=True)
+class BatchCall:
+    """A `candles` request in flight (`StrategyProxy.send_batch`)."""
+
+    pending: Pending
+    batch_len: int
+    alert_count: int
+
+
 class StrategyProxy(PluginProxy):
     def run_batch(self, batch: CandleBatch) -> BatchResult:
-        result = self._call("candles", batch.to_wire())
+        return self.finish_batch(self.send_batch(batch))
+
+    def send_batch(self, batch: CandleBatch, wire: dict[str, Any] | None = None) -> BatchCall:
+        """Send a batch without waiting for its answer: the engine sends batch k+1 before it reads the
+        answer to batch k, so host and plugin work at the same time (PROTOCOL.md section 6)."""
+        pending = self.session.send_request("candles", wire if wire is not None else batch.to_wire())
+        return BatchCall(pending, len(batch), len(batch.alerts))
+
+    def finish_batch(self, call: BatchCall) -> BatchResult:
+        started = time.perf_counter()
         try:
-            return parse_batch_result(result, len(batch), len(batch.alerts))
+            result = self.session.wait_response(call.pending, timeout=self.timeouts.call)
+        finally:
+            self.stats.add("candles", time.perf_counter() - started)
+        try:
+            return parse_batch_result(result, call.batch_len, call.alert_count)
         except ProtocolViolation as exc:
             raise self._protocol_error(exc) from None
 

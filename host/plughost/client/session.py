@@ -14,7 +14,9 @@ import select
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +87,14 @@ def doing(method: str) -> str:
     return _DOING.get(method, f"in {method}")
 
 
+@dataclass(frozen=True)
+class Pending:
+    """A request sent and not yet answered (`Session.send_request`)."""
+
+    msgid: int
+    method: str
+
+
 _LOAD_HINTS = {
     "syntax": "fix the syntax at that line (the plugin was not run)",
     "raised": "the plugin's module-level code raised while being imported; fix that line, or move the work "
@@ -153,6 +163,7 @@ class Session:
         self._hello: Notification | None = None
         self._next_id = 1
         self._waiting: set[int] = set()
+        self._outbox: deque[memoryview] = deque()  # frames (or their rest) not yet in the pipe
         self._responses: dict[int, Response] = {}
         self._notifications: list[Notification] = []
         self._stdout_open = True
@@ -210,13 +221,29 @@ class Session:
         return hello
 
     def request(self, method: str, params: Any, *, timeout: float) -> Any:
+        return self.wait_response(self.send_request(method, params), timeout=timeout)
+
+    def send_request(self, method: str, params: Any) -> Pending:
+        """Queue a request and write as much of it as the pipe takes now, without waiting: the rest is
+        written while a later `wait_response` polls (so a frame larger than the pipe never blocks the
+        host while the plugin is busy with an earlier request). Requests are answered in any order;
+        the host may send the next batch before it reads this one's answer (PROTOCOL.md section 6)."""
         self._check_usable()
         msgid = self._next_id
         self._next_id = msgid + 1 if msgid < 0xFFFFFFFF else 1
         self._waiting.add(msgid)
+        self._outbox.append(memoryview(request_frame(msgid, method, params)))
+        with contextlib.suppress(_Exited):  # reported by wait_response, after earlier answers are read
+            self._flush()
+        return Pending(msgid, method)
+
+    def wait_response(self, pending: Pending, *, timeout: float) -> Any:
+        """The answer to `pending`. The timeout runs from now: a pipelined request waits its turn."""
+        msgid, method = pending.msgid, pending.method
         deadline = time.monotonic() + timeout
         try:
-            self._write(request_frame(msgid, method, params), deadline, method)
+            if self._failure is not None:
+                raise self._failure
             self._pump(deadline, lambda: msgid in self._responses, method=method)
         except _Exited as exc:
             if msgid not in self._responses:
@@ -224,8 +251,7 @@ class Session:
                     from None
         except _Deadline:
             raise self._timeout(method, timeout) from None
-        finally:
-            self._waiting.discard(msgid)
+        self._waiting.discard(msgid)
         response = self._responses.pop(msgid)
         if response.error is not None:
             raise self._plugin_error(response.error, method)
@@ -235,7 +261,10 @@ class Session:
         self._check_usable()
         deadline = time.monotonic() + timeout
         try:
-            self._write(notification_frame(method, params), deadline, method)
+            self._outbox.append(memoryview(notification_frame(method, params)))
+            self._flush()
+            if self._outbox:
+                self._pump(deadline, lambda: not self._outbox, method=method)
         except _Exited as exc:
             raise self._fail(self._crash_error(doing(method), str(exc), PluginCrashed, hook=method)) from None
         except _Deadline:
@@ -287,8 +316,10 @@ class Session:
         """Ask the plugin to shut down, then make sure its whole tree is gone. Idempotent.
 
         A plugin that fails its teardown (no answer to `shutdown`, or a non-zero exit or a signal after
-        it) leaves the failure in `teardown_error`, once: results it sent before stay valid."""
-        if self.alive:
+        it) leaves the failure in `teardown_error`, once: results it sent before stay valid.
+        A plugin still busy with a request nobody will read (a pipelined batch after the run failed) is
+        killed without a shutdown: it would answer only after finishing that batch."""
+        if self.alive and not self._waiting:
             try:
                 self.request("shutdown", None, timeout=timeout)
             except PluginFailure as exc:
@@ -446,13 +477,12 @@ class Session:
             if count < _READ_CHUNK:
                 return
 
-    def _pump(self, deadline: float, done: Callable[[], bool], method: str | None = None,
-              write: memoryview | None = None) -> memoryview | None:
-        """Read (and optionally write) until `done()` or the deadline. Returns what is left to write."""
+    def _pump(self, deadline: float, done: Callable[[], bool], method: str | None = None) -> None:
+        """Read (and write what is queued) until `done()` or the deadline."""
         poll = self._poll
         stdin_fd = self.process.stdin_fd
         try:
-            while not done() or write:
+            while not done():
                 now = time.monotonic()
                 wait_until = deadline
                 if self._decoder.partial_since is not None:
@@ -470,27 +500,27 @@ class Session:
                 if self.memory_limit_mb is not None and method is not None:
                     self._check_memory()
                     wait_until = min(wait_until, now + _MEMORY_CHECK_INTERVAL)
-                if write:
+                writing = bool(self._outbox)
+                if writing:
                     poll.register(stdin_fd, select.POLLOUT)
-                events = poll.poll(0) if write else _spin(poll)
+                events = poll.poll(0) if writing else _spin(poll)
                 if not events:
                     events = poll.poll(max(0.0, (wait_until - now) * 1000) + 1)
-                if write:
+                if writing:
                     poll.unregister(stdin_fd)
                 for fd, _ in events:
                     if fd == self.process.stdout_fd:
                         self._read_available()
                     elif fd == self.process.pidfd:
                         self._on_exit()
-                    elif fd == stdin_fd and write:
-                        write = self._write_some(write)
+                    elif fd == stdin_fd and writing:
+                        self._flush()
                 if not self._stdout_open and not done():
                     self._on_exit()
                 if self.process.pidfd is None and self.process.poll() is not None:
                     self._on_exit()
         except ProtocolViolation as exc:
             raise self._protocol_error(exc) from None
-        return write
 
     def _check_truncated(self) -> None:
         """A clean exit (code 0) that leaves half a frame behind is a protocol error, not a crash: the
@@ -508,20 +538,22 @@ class Session:
             with contextlib.suppress(KeyError):
                 self._poll.unregister(self.process.pidfd)
 
-    def _write_some(self, data: memoryview) -> memoryview | None:
-        try:
-            written = os.write(self.process.stdin_fd, data)
-        except BlockingIOError:
-            return data
-        except OSError as exc:
-            if exc.errno in (errno.EPIPE, errno.EBADF):
-                self._on_exit()
-                raise _Exited("stopped reading its input") from None
-            raise
-        rest = data[written:]
-        return rest if rest else None
-
-    def _write(self, frame: bytes, deadline: float, method: str) -> None:
-        rest = self._write_some(memoryview(frame))
-        if rest:
-            self._pump(deadline, lambda: True, method=method, write=rest)
+    def _flush(self) -> None:
+        """Write queued frames until the pipe is full (never blocks)."""
+        outbox = self._outbox
+        while outbox:
+            data = outbox[0]
+            try:
+                written = os.write(self.process.stdin_fd, data)
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                if exc.errno in (errno.EPIPE, errno.EBADF):
+                    outbox.clear()
+                    self._on_exit()
+                    raise _Exited("stopped reading its input") from None
+                raise
+            if written < len(data):
+                outbox[0] = data[written:]
+                return
+            outbox.popleft()

@@ -16,7 +16,7 @@ import numpy as np
 from plughost_sdk.orders import TradeRecord
 
 from .._version import __version__
-from ..client.proxies import PluginProxy, StrategyProxy
+from ..client.proxies import BatchCall, PluginProxy, StrategyProxy
 from ..errors import PlughostError, PluginError, WarningCode
 from ..plugins.config import resolve_config
 from ..plugins.loader import load_plugin
@@ -153,11 +153,17 @@ class _Run:
         self.state.ledger = ledger
         self.timings["setup_s"] = time.perf_counter() - self.started
         sent_trades = 0
-        for batch in batches(source, plan, specs, run.batch_size):
+        # One batch of lookahead: batch k+1 is read, encoded and sent before the answer to batch k is read,
+        # so the plugin works on k+1 while the host books k (the SDK's mirror makes this safe).
+        stream = iter(batches(source, plan, specs, run.batch_size))
+        ahead = self._send(strategy, next(stream, None))
+        while ahead is not None:
+            batch, wire, call = ahead
+            ahead = self._send(strategy, next(stream, None))
             if self.features:
-                self.features.candles(batch, batch.to_wire())
+                self.features.candles(batch, wire)
             try:
-                result = strategy.run_batch(batch)
+                result = strategy.finish_batch(call)
             except PluginError as exc:
                 if exc.at is not None and 0 <= exc.at < len(batch):
                     exc.locate(plan.symbols[int(batch.symbol[exc.at])], int(batch.timestamp[exc.at]))
@@ -174,6 +180,14 @@ class _Run:
             if self.progress:
                 self.progress(len(batch), self.total_candles)
         self.timings["loop_s"] = time.perf_counter() - self.started - self.timings["setup_s"]
+
+    @staticmethod
+    def _send(strategy: StrategyProxy, batch: CandleBatch | None
+              ) -> tuple[CandleBatch, dict[str, Any], BatchCall] | None:
+        if batch is None:
+            return None
+        wire = batch.to_wire()
+        return batch, wire, strategy.send_batch(batch, wire)
 
     def _lookahead_warning(self, plugin: str, batch: CandleBatch, at: int) -> None:
         if any(w.get("code") == WarningCode.LOOKAHEAD_SUSPECTED for w in self.state.warnings):

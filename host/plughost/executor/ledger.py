@@ -44,14 +44,17 @@ class Ledger:
 
     def apply(self, batch: CandleBatch, result: BatchResult) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Book one batch; returns (timestamp, equity, in_position) after each timestamp group."""
-        decided = []
-        for sig in result.signals:
+        signals = result.signals
+        # Columnar answers say which signals carry anything to check (a level, a size, a symbol, an alert):
+        # a plain market entry/exit was fully checked while parsing, so only the rest goes through here.
+        for i in range(len(signals)) if result.suspects is None else result.suspects:
+            sig = signals[i]
             problem = signal_problem(sig, self._symbol_set)
             if problem is None and sig.alert is not None and batch.alerts[sig.alert].at != sig.at:
                 problem = f"it names alert {sig.alert}, which comes before candle {batch.alerts[sig.alert].at}"
             if problem is not None:
                 raise self._bad_signal(batch, sig, problem)
-            decided.append((sig.at, sig.alert, sig))
+        decided = [(sig.at, sig.alert, sig) for sig in signals]
         index = self.book.index
         alerts = [(a.at, a.price, index[a.symbol], a.timestamp) for a in batch.alerts]
         curve = replay_arrays(self.book, batch.timestamp, batch.symbol, batch.open, batch.high, batch.low,

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from itertools import repeat
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from .framing import ProtocolViolation, short_repr
 
-PROTOCOL_VERSIONS = (2,)
+PROTOCOL_VERSIONS = (2, 3)  # 3: signals answered as columns; 2 still read (PROTOCOL.md section 10)
 PLUGIN_TYPES = ("strategy", "feature")
 
 
@@ -153,10 +154,10 @@ SIGNAL_KEYS = ("type", "side", "size", "price", "stop", "valid_for", "stop_loss"
                "symbol", "reason")
 
 
-@dataclass(frozen=True)
-class SignalRecord:
+class SignalRecord(NamedTuple):
     """A signal as the plugin sent it, typed but not yet checked against the order rules
-    (`plughost_sdk.orders.signal_problem` does that, with the run's symbols)."""
+    (`plughost_sdk.orders.signal_problem` does that, with the run's symbols). A named tuple: a batch's
+    columns become records in one C-level pass (`_make` over zipped columns)."""
 
     at: int
     alert: int | None
@@ -197,6 +198,9 @@ class BatchResult:
     signals: list[SignalRecord]
     book: BookMirror | None
     lookahead_at: int | None = None  # the SDK's look-ahead check found a signal that needed later candles
+    # Indexes of the signals that still need the order rules' check (`signal_problem`); None: all of them.
+    # Columnar answers leave out plain market entries/exits, whose every field was checked while parsing.
+    suspects: list[int] | None = None
 
 
 def _number(value: Any, what: str, *, optional: bool = False) -> float | None:
@@ -250,16 +254,107 @@ def _signal(raw: Any, batch_len: int, alert_count: int, previous: int) -> Signal
     )
 
 
+_TYPE_CODES = ("entry", "exit")
+_SIDE_CODES = (None, "long", "short")
+_FLOAT_COLUMNS = ("size", "price", "stop")
+_LEVEL_COLUMNS = ("stop_loss", "take_profit", "trail_pct")
+
+
+def _column(cols: dict[str, Any], name: str, dtype: str, n: int) -> np.ndarray:
+    raw = cols.get(name)
+    if not isinstance(raw, bytes | bytearray | memoryview):
+        raise ProtocolViolation("bad result", f"signal column {name!r} must be bin, got {short_repr(raw, 60)}")
+    size = np.dtype(dtype).itemsize
+    if len(raw) != n * size:
+        raise ProtocolViolation("bad result", f"signal column {name!r} holds {len(raw) / size:g} values, expected {n}")
+    return np.frombuffer(raw, dtype=dtype)
+
+
+def _floats(cols: dict[str, Any], name: str, n: int) -> Any:
+    arr = _column(cols, name, "<f8", n)
+    absent = np.isnan(arr)
+    if absent.all():
+        return repeat(None, n)
+    values = arr.tolist()
+    if absent.any():
+        for i in np.flatnonzero(absent).tolist():
+            values[i] = None
+    return values
+
+
+def _dictionary(cols: dict[str, Any], name: str) -> list[str]:
+    table = cols.get(name)
+    if not isinstance(table, list) or not all(isinstance(v, str) for v in table):
+        raise ProtocolViolation("bad result", f"{name!r} must be a list of strings, got {short_repr(table, 60)}")
+    return table
+
+
+def _signal_columns(cols: dict[str, Any], batch_len: int, alert_count: int,
+                    suspects: list[int]) -> list[SignalRecord]:
+    """Version 3's columns (PROTOCOL.md section 6) -> records, checked as the map form is. `suspects`
+    receives the indexes of the signals that carry more than a type and a side (see BatchResult)."""
+    n = cols.get("n")
+    if type(n) is not int or n < 0:
+        raise ProtocolViolation("bad result", f"signals.n must be a count, got {short_repr(n, 40)}")
+    if n == 0:
+        return []
+    at = _column(cols, "at", "<i4", n)
+    if int(at.min()) < 0 or int(at.max()) >= batch_len:
+        bad = int(at[(at < 0) | (at >= batch_len)][0])
+        raise ProtocolViolation("bad result", f"signal.at {bad} is outside the batch (0..{batch_len - 1})")
+    back = np.flatnonzero(at[1:] < at[:-1])
+    if len(back):
+        i = int(back[0])
+        raise ProtocolViolation("bad result", f"signal.at {int(at[i + 1])} goes back in time (after a signal at "
+                                              f"{int(at[i])})")
+    alert = _column(cols, "alert", "<i4", n)
+    if int(alert.min()) < -1 or int(alert.max()) >= alert_count:
+        bad = int(alert[(alert < -1) | (alert >= alert_count)][0])
+        raise ProtocolViolation("bad result", f"signal.alert {bad} is not an alert of this batch")
+    alerts: Any = repeat(None, n) if int(alert.max()) < 0 else [None if a < 0 else a for a in alert.tolist()]
+    kind = _column(cols, "type", "u1", n)
+    if int(kind.max()) > 1:
+        raise ProtocolViolation("bad result", f"signal.type code {int(kind.max())} is not 0 (entry) or 1 (exit)")
+    side = _column(cols, "side", "u1", n)
+    if int(side.max()) > 2:
+        raise ProtocolViolation("bad result", f"signal.side code {int(side.max())} is not 0, 1 (long) or 2 (short)")
+    valid = _column(cols, "valid_for", "<i4", n)
+    valid_for: Any = repeat(None, n) if not valid.any() else [v or None for v in valid.tolist()]
+    texts = {}
+    for name in ("symbol", "reason"):
+        table = _dictionary(cols, f"{name}_dict")
+        codes = _column(cols, name, "<i4", n)
+        if int(codes.min()) < -1 or int(codes.max()) >= len(table):
+            raise ProtocolViolation("bad result", f"signal column {name!r} holds a code outside -1..{len(table) - 1}")
+        texts[name] = repeat(None, n) if int(codes.max()) < 0 else [table[c] if c >= 0 else None
+                                                                       for c in codes.tolist()]
+    types = [_TYPE_CODES[c] for c in kind.tolist()]
+    sides = repeat(None, n) if not side.any() else [_SIDE_CODES[c] for c in side.tolist()]
+    plain = (alert < 0) & (valid == 0) & (_column(cols, "symbol", "<i4", n) < 0)
+    for name in (*_FLOAT_COLUMNS, *_LEVEL_COLUMNS):
+        plain &= np.isnan(_column(cols, name, "<f8", n))
+    suspects[:] = np.flatnonzero(~plain).tolist()
+    return list(map(SignalRecord._make, zip(
+        at.tolist(), alerts, types, sides, *(_floats(cols, k, n) for k in _FLOAT_COLUMNS), valid_for,
+        *(_floats(cols, k, n) for k in _LEVEL_COLUMNS), texts["symbol"], texts["reason"], strict=False)))
+
+
 def parse_batch_result(result: Any, batch_len: int, alert_count: int) -> BatchResult:
-    if not isinstance(result, dict) or not isinstance(result.get("signals"), list):
-        raise ProtocolViolation("bad result",
-                                f"a candles result must be a map with `signals`, got {short_repr(result, 100)}")
-    signals = []
-    previous = 0
-    for raw in result["signals"]:
-        sig = _signal(raw, batch_len, alert_count, previous)
-        previous = sig.at
-        signals.append(sig)
+    raw_signals = result.get("signals") if isinstance(result, dict) else None
+    suspects: list[int] | None = None
+    if isinstance(raw_signals, dict):
+        suspects = []
+        signals = _signal_columns(raw_signals, batch_len, alert_count, suspects)
+    elif isinstance(raw_signals, list):
+        signals = []
+        previous = 0
+        for raw in raw_signals:
+            sig = _signal(raw, batch_len, alert_count, previous)
+            previous = sig.at
+            signals.append(sig)
+    else:
+        raise ProtocolViolation("bad result", "a candles result must be a map with `signals` (columns or a list), "
+                                              f"got {short_repr(result, 100)}")
     book = result.get("book")
     mirror = None
     if book is not None:
@@ -277,4 +372,4 @@ def parse_batch_result(result: Any, batch_len: int, alert_count: int) -> BatchRe
         mirror = BookMirror(_number(book.get("cash"), "book.cash") or 0.0, positions)
     lookahead = result.get("lookahead")
     at = lookahead.get("at") if isinstance(lookahead, dict) else None
-    return BatchResult(signals, mirror, at if type(at) is int and 0 <= at < batch_len else None)
+    return BatchResult(signals, mirror, at if type(at) is int and 0 <= at < batch_len else None, suspects)

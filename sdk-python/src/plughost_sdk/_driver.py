@@ -15,6 +15,7 @@ from functools import partial
 from itertools import repeat
 from typing import Any
 
+from ._answers import SignalColumns
 from ._batch import CandleBatch
 from ._context import StrategyContext
 from ._lookahead import LookaheadCheck
@@ -51,10 +52,8 @@ class _Awaiter:
         return value
 
 
-def _wire(sig: Signal, at: int, alert: int | None) -> dict[str, Any]:
-    return {"at": at, "alert": alert, "type": sig.type, "side": sig.side, "size": sig.size, "price": sig.price,
-            "stop": sig.stop, "valid_for": sig.valid_for, "stop_loss": sig.stop_loss,
-            "take_profit": sig.take_profit, "trail_pct": sig.trail_pct, "symbol": sig.symbol, "reason": sig.reason}
+def _wire(sig: Signal, at: int, alert: int | None) -> tuple[int, int | None, Signal]:
+    return (at, alert, sig)  # encoded once per batch, as columns (_answers.SignalColumns.to_wire)
 
 
 class StrategyDriver:
@@ -103,7 +102,7 @@ class StrategyDriver:
             self._set_symbols(batch.symbols)
             self.book = OrderBook(self.symbols, self.book.rules, keep_trades=False)
             self.ctx._book = self.book
-        signals: list[dict[str, Any]] = []
+        signals = SignalColumns()
         # No cyclic garbage is made per candle, but the Candle tuples would trigger collections: with the
         # collector paused for the batch the driver is ~23% faster (shared/reading/perf-profile.md).
         collecting = gc.isenabled()
@@ -118,13 +117,13 @@ class StrategyDriver:
                 gc.enable()
         if batch.last:
             self._call("on_exit", batch.n, self.plugin.on_exit, self.ctx)
-        out: dict[str, Any] = {"signals": signals, "book": self.book.snapshot()}
+        out: dict[str, Any] = {"signals": signals.to_wire(), "book": self.book.snapshot()}
         found = self.lookahead.take()
         if found is not None:
             out["lookahead"] = found
         return out
 
-    def _submit(self, signals: list[dict[str, Any]], sigs: list[Signal], at: int, alert: int | None, s: int,
+    def _submit(self, signals: SignalColumns, sigs: list[Signal], at: int, alert: int | None, s: int,
                 ts: int, close: float | None, alert_fill: tuple[float | None, int, int] | None) -> None:
         book = self.book
         for sig in sigs:
@@ -132,7 +131,7 @@ class StrategyDriver:
             if signal_problem(sig, self.symbols) is None:  # the host fails the run on it; the mirror skips it
                 book.submit(sig, s, ts, close=close, alert=alert_fill)
 
-    def _run_per_event(self, batch: CandleBatch, signals: list[dict[str, Any]]) -> None:
+    def _run_per_event(self, batch: CandleBatch, signals: SignalColumns) -> None:
         n = batch.n
         ts, sym, opens, highs, lows, closes = (batch.timestamp, batch.symbol_ids, batch.open, batch.high, batch.low,
                                                batch.close)
@@ -222,7 +221,7 @@ class StrategyDriver:
         self._items = [lst[-size:] for lst in lists]
 
     def _loop_one_symbol(self, batch: CandleBatch, candles: list[Candle], items: list[Candle], base: int,
-                         columns: dict[str, list[float]], signals: list[dict[str, Any]]) -> None:
+                         columns: dict[str, list[float]], signals: SignalColumns) -> None:
         """The walk of `_run_per_event` for a one-symbol run without alerts: every row is its own
         timestamp group, so the loop carries only what changes per candle (the hot path of a
         per-candle strategy: ~0.4 us of SDK work a candle besides the plugin's own)."""
@@ -278,7 +277,7 @@ class StrategyDriver:
 
     def _deliver_alerts(self, batch: CandleBatch, lists: list[list[Candle]], bases: list[int], pos: Sequence[int],
                         columns: dict[str, list[float]], last_row: list[int], a: int, r: int,
-                        signals: list[dict[str, Any]]) -> tuple[int, int]:
+                        signals: SignalColumns) -> tuple[int, int]:
         """Deliver every alert that comes before candle `r`: `ctx` shows the alert's symbol up to its last
         candle seen (in this batch or an earlier one)."""
         ctx = self.ctx
@@ -328,7 +327,7 @@ class StrategyDriver:
         pairs.sort(key=lambda p: p[0])
         return pairs
 
-    def _run_vectorized(self, batch: CandleBatch, signals: list[dict[str, Any]]) -> None:
+    def _run_vectorized(self, batch: CandleBatch, signals: SignalColumns) -> None:
         probe = self.lookahead.before(self.plugin, batch.n)
         pairs = self._batch_signals(batch)
         if probe is not None:

@@ -27,7 +27,7 @@ from ._loaderror import load_error, print_load_error
 from ._plugin import COOKIE, COOKIE_VAR, FeaturePlugin, StrategyPlugin
 from ._types import BacktestResults
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 _PR_SET_PDEATHSIG = 1
 
 
@@ -264,7 +264,7 @@ def main() -> int:
     reader = FrameReader(proto_in, int(os.environ.get("PLUGHOST_MAX_FRAME", DEFAULT_MAX_FRAME)))
     entry = Path(os.environ.get("PLUGHOST_PLUGIN_ENTRY", ""))
     name = os.environ.get("PLUGHOST_PLUGIN_NAME", entry.stem)
-    versions = [int(v) for v in os.environ.get("PLUGHOST_PROTOCOL_VERSIONS", "2").split(",") if v.strip()]
+    versions = [int(v) for v in os.environ.get("PLUGHOST_PROTOCOL_VERSIONS", "3").split(",") if v.strip()]
     if PROTOCOL_VERSION not in versions:
         print(f"plughost-sdk-python {__version__} speaks protocol {PROTOCOL_VERSION}, the host offers "
               f"{versions}: upgrade the SDK or the host so they share a version.", file=sys.stderr)

@@ -88,7 +88,7 @@ def replay_arrays(
         (by_row.setdefault(at, []) if alert is None else by_alert.setdefault(alert, [])).append(sig)
     end_rows = set(int(e) for e in ends)
     alert_rows = {int(a[0]) for a in alerts}
-    static = np.array(sorted(set(by_row) | end_rows | alert_rows), dtype=np.int64)
+    static = sorted(set(by_row) | end_rows | alert_rows)
     single = book.symbols and len(book.symbols) == 1
     rows_of: dict[int, np.ndarray] = {}
 
@@ -98,6 +98,8 @@ def replay_arrays(
             found = rows_of[s] = np.arange(n) if single else np.flatnonzero(sym == s)
         return found
 
+    group_index = group_of.tolist()
+    starts_here = is_start.tolist()
     start_marks = list(book.marks)
     log = _Log(book) if equity else None
     # Event rows are a few per batch: numpy scalars read on demand beat converting whole columns.
@@ -111,6 +113,8 @@ def replay_arrays(
 
     def next_work_start(cur: int) -> int:
         """The first group start >= cur whose group holds a symbol with live orders."""
+        if single:  # every row is a timestamp group of the one symbol: the next row is the next fill
+            return cur
         best = n
         cur_group = int(group_of[cur])
         for s in book.work:
@@ -153,7 +157,7 @@ def replay_arrays(
     while cur < n:
         while sp < len(static) and static[sp] < cur:
             sp += 1
-        nxt = int(static[sp]) if sp < len(static) else n
+        nxt = static[sp] if sp < len(static) else n
         if book.work:
             nxt = min(nxt, next_work_start(cur))
         if nxt > cur:
@@ -164,8 +168,8 @@ def replay_arrays(
             break
         r = nxt
         t = int(tss[r])
-        g = int(group_of[r])
-        if is_start[r] and g not in done_groups:
+        g = group_index[r]
+        if starts_here[r] and g not in done_groups:
             done_groups.add(g)
             while a < len(alerts) and alerts[a][0] <= r:
                 _, price, s, when = alerts[a]

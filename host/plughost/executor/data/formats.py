@@ -10,13 +10,15 @@ import csv
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
+
+if TYPE_CHECKING:  # pyarrow.dataset costs ~0.1 s to import; only CSV, IPC files and streams need it
+    import pyarrow.dataset as ds
 
 from plughost.errors import DataError
 
@@ -94,6 +96,8 @@ class Reader:
             elif kind == "parquet":
                 self.schema = pq.read_schema(str(path))
             else:
+                import pyarrow.dataset as ds
+
                 fmt: Any = "ipc"
                 if kind == "csv":
                     types = csv_types(csv_header(path)) if csv_types else {}
@@ -178,6 +182,8 @@ class Reader:
         elif self._dataset is not None:
             yield from self._dataset.to_batches(columns=columns, batch_size=batch_size, **_READAHEAD)
         else:
+            import pyarrow.dataset as ds
+
             with pa.OSFile(str(self.path)) as fh:
                 scanner = ds.Scanner.from_batches(
                     pa.ipc.open_stream(fh), columns=columns, batch_size=batch_size, **_READAHEAD
