@@ -265,7 +265,8 @@ class OrderBook:
             return
         side = (-1 if sig.side == "short" else 1) if entry else holding.side  # type: ignore[union-attr]
         from_ts = alert[2] if alert is not None else ts + 1
-        order = _Order(sig, entry, side, self.equity(), from_ts)
+        # the equity at decision only sizes `fraction` orders: not computed for the others
+        order = _Order(sig, entry, side, self.equity() if self.rules.size_mode == "fraction" else 0.0, from_ts)
         book = self.entry_orders if entry else self.exit_orders
         if order.price is None and order.stop is None:
             now: float | None = None
@@ -367,6 +368,8 @@ class OrderBook:
         rows = [r for r in rows if r[0] in self.work]
         if not rows:
             return
+        if len(rows) == 1 and self._market_only(rows[0], ts):
+            return
         for s, o, _, _ in rows:  # (a) exits at the open
             order = self.exit_orders.get(s)
             if order is not None and ts >= order.from_ts and s in self.holdings and self._at_open(order, o):
@@ -401,6 +404,28 @@ class OrderBook:
                 h.best = max(h.best, hi) if h.side > 0 else min(h.best, lo)
         for s, _, _, _ in rows:
             self._refresh(s)
+
+    def _market_only(self, row: tuple[int, float, float, float], ts: int) -> bool:
+        """The common case in one pass: the symbol's only work is one market order, with no protective
+        level before or after it. It fills at the open exactly as passes (a)/(b) would, and nothing else
+        can happen in the candle (no level, no priced order to expire). False: take the full passes."""
+        s, o = row[0], row[1]
+        h = self.holdings.get(s)
+        if h is not None and h.protected:
+            return False
+        entry, exit_ = self.entry_orders.get(s), self.exit_orders.get(s)
+        order = exit_ if h is not None else entry
+        if order is None or (entry if h is not None else exit_) is not None or order.price is not None \
+                or order.stop is not None or ts < order.from_ts:
+            return False
+        if h is None:
+            if order.stop_loss is not None or order.take_profit is not None or order.trail_pct is not None:
+                return False
+            self._open(s, order, o, ts, True, ts)
+        else:
+            self._close(s, order, o, ts, True, order.reason)
+        self._refresh(s)
+        return True
 
     @staticmethod
     def _at_open(order: _Order, o: float) -> bool:
