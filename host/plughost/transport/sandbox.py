@@ -19,6 +19,7 @@ server: the namespaces are made at exec time). bwrap's `--die-with-parent` ties 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -203,10 +204,17 @@ def sandboxed_command(spec: LaunchSpec, argv: list[str], env: dict[str, str]) ->
 
 @functools.cache
 def _empty_root() -> str:
-    """A mount point for the sandbox's root (each plugin mounts its own tmpfs over it in its namespace)."""
+    """A mount point for the sandbox's root (each plugin mounts its own tmpfs over it in its namespace): one
+    empty folder per user, reused, so no host process leaves one behind."""
     import tempfile
 
-    return tempfile.mkdtemp(prefix="plughost-sandbox-root-")
+    path = os.path.join(tempfile.gettempdir(), f"plughost-sandbox-root-{os.getuid()}")
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(path, 0o700)
+    st = os.lstat(path)
+    if not os.path.isdir(path) or os.path.islink(path) or st.st_uid != os.getuid():
+        return tempfile.mkdtemp(prefix="plughost-sandbox-root-")  # someone else's: use a private one
+    return path
 
 
 def _unshare_command(unshare: str, spec: LaunchSpec, argv: list[str], env: dict[str, str]) -> list[str]:
