@@ -7,6 +7,7 @@ from itertools import repeat
 from typing import Any, NamedTuple
 
 import numpy as np
+from plughost_sdk.orders import SIGNAL_FIELDS
 
 from .framing import ProtocolViolation, short_repr
 
@@ -150,8 +151,7 @@ class CandleBatch:
         }
 
 
-SIGNAL_KEYS = ("type", "side", "size", "price", "stop", "valid_for", "stop_loss", "take_profit", "trail_pct",
-               "symbol", "reason")
+SIGNAL_KEYS = SIGNAL_FIELDS  # the wire's signal keys are the order model's signal fields
 
 
 class SignalRecord(NamedTuple):
