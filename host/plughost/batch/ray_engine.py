@@ -14,6 +14,7 @@ installed and the plugins and data at the same paths as on the driver (a shared 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import shutil
 import tempfile
@@ -25,9 +26,10 @@ from ..errors import UsageError
 from .engine import Completion
 from .errors import WorkerLost
 
+# Imported by name: the same types whether or not the `ray` extra is installed (mypy runs in both).
 ray: Any
 try:
-    import ray
+    ray = importlib.import_module("ray")
 except ImportError:  # pragma: no cover - depends on the extra
     ray = None
 
