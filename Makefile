@@ -13,7 +13,8 @@ setup: $(VENV)/.installed node_modules/.installed sdk-typescript/dist/runner.js 
 # --sandbox uses bubblewrap; installed where the system allows (root and apt), never required by setup.
 sandbox-tools:
 	@command -v bwrap >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null 2>&1; } || \
+	  { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null 2>&1 || \
+	    { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null 2>&1; }; }; } || \
 	  echo "note: bubblewrap (bwrap) is not installed; plughost run --sandbox will report SANDBOX_UNAVAILABLE"
 
 $(VENV)/.installed: pyproject.toml sdk-python/pyproject.toml
