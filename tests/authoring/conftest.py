@@ -64,3 +64,31 @@ def build_typescript(plugin: Path) -> None:
     done = subprocess.run([str(toolchain[1]), "-p", "tsconfig.json"], cwd=plugin, capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+# The TypeScript plugin these tests break, written here so that they do not depend on the scaffold's body.
+MINIMAL_TS = """import type { Candle, Signal, StrategyContext, StrategyPlugin } from '@plughost/sdk';
+
+export default class Probe implements StrategyPlugin {
+  name = 'probe';
+  version = '0.1.0';
+
+  onCandle(candle: Candle, ctx: StrategyContext): Signal | null {
+    const h = ctx.history;
+    if (h.length < 2 || candle.close < 0) return null;
+    return null;
+  }
+}
+"""
+
+
+def typescript_probe(scaffold: Callable[..., Path]) -> Path:
+    """A scaffolded TypeScript strategy with a minimal body the tests then break on purpose."""
+    plugin = scaffold("probe", language="typescript")
+    (plugin / "src" / "index.ts").write_text(MINIMAL_TS)
+    return plugin
+
+
+def line_of(path: Path, text: str) -> int:
+    """The 1-based line of `path` that contains `text` (what an error should point at)."""
+    return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if text in line)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import CANDLES, Cli, build_typescript
+from .conftest import CANDLES, Cli, build_typescript, line_of, typescript_probe
 
 IMPORT_LINE = "from plughost_sdk import Alert, Candle, Signal, StrategyContext, StrategyPlugin\n"
 
@@ -29,32 +29,6 @@ PY_CASES = {
 }
 
 
-# The TypeScript plugin these tests break, written here so that they do not depend on the scaffold's body.
-MINIMAL_TS = """import type { Candle, Signal, StrategyContext, StrategyPlugin } from '@plughost/sdk';
-
-export default class Probe implements StrategyPlugin {
-  name = 'probe';
-  version = '0.1.0';
-
-  onCandle(candle: Candle, ctx: StrategyContext): Signal | null {
-    const h = ctx.history;
-    if (h.length < 2 || candle.close < 0) return null;
-    return null;
-  }
-}
-"""
-
-
-def _typescript_plugin(scaffold: Callable[..., Path]) -> Path:
-    plugin = scaffold("probe", language="typescript")
-    (plugin / "src" / "index.ts").write_text(MINIMAL_TS)
-    return plugin
-
-
-def _line_of(path: Path, text: str) -> int:
-    return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if text in line)
-
-
 def _check_message(first_lines: list[str], file: str, line: int | None, source: str | None, kind: str) -> None:
     where = f"{file}:{line}" if line else file
     assert where in first_lines[0] and kind in first_lines[0], first_lines
@@ -71,7 +45,7 @@ def test_python_load_errors_at_the_authors_line(case: str, scaffold: Callable[..
     text = strategy.read_text()
     assert old in text
     strategy.write_text(text.replace(old, new, 1))
-    line = _line_of(strategy, source) if source else None
+    line = line_of(strategy, source) if source else None
 
     done = cli("run", "--strategy", "probe", "--candles", CANDLES, "--plugins-dir", plugin.parent,
                "--out", tmp_path / "out")
@@ -113,7 +87,7 @@ def test_python_load_error_from_the_warm_fork_server_is_the_same(scaffold: Calla
     finally:
         disable_warm_starts()
     err = info.value
-    assert err.kind == "missing_module" and err.line == _line_of(strategy, "import no_such_module_xyz")
+    assert err.kind == "missing_module" and err.line == line_of(strategy, "import no_such_module_xyz")
     assert str(err).splitlines()[1].strip() == "import no_such_module_xyz"
 
 
@@ -134,13 +108,13 @@ TS_CASES = {
 def test_typescript_load_errors_at_the_authors_line(case: str, scaffold: Callable[..., Path], cli: Cli,
                                                     tmp_path: Path) -> None:
     (old, new), file, source, kind = TS_CASES[case]
-    plugin = _typescript_plugin(scaffold)
+    plugin = typescript_probe(scaffold)
     index = plugin / "src" / "index.ts"
     text = index.read_text()
     assert old in text
     index.write_text(text.replace(old, new, 1))
     build_typescript(plugin)
-    line = _line_of(index, source) if source else None
+    line = line_of(index, source) if source else None
 
     done = cli("run", "--strategy", "probe", "--candles", CANDLES, "--plugins-dir", plugin.parent,
                "--out", tmp_path / "out")
@@ -175,14 +149,14 @@ def test_javascript_syntax_error_at_the_authors_line(scaffold: Callable[..., Pat
 
 @pytest.mark.node
 def test_typescript_stack_traces_point_at_src(scaffold: Callable[..., Path], cli: Cli, tmp_path: Path) -> None:
-    plugin = _typescript_plugin(scaffold)
+    plugin = typescript_probe(scaffold)
     index = plugin / "src" / "index.ts"
     marker = "    const h = ctx.history;\n"
     text = index.read_text()
     assert marker in text
     index.write_text(text.replace(marker, "    if (candle.close > 0) throw new Error('thrown from ts');\n" + marker, 1))
     build_typescript(plugin)
-    line = _line_of(index, "thrown from ts")
+    line = line_of(index, "thrown from ts")
     done = cli("run", "--strategy", "probe", "--candles", CANDLES, "--plugins-dir", plugin.parent,
                "--out", tmp_path / "out")
     assert done.exit_code == 1

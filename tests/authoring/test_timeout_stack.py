@@ -10,35 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import CANDLES, Cli, build_typescript
+from .conftest import CANDLES, Cli, build_typescript, line_of, typescript_probe
 
 ON_CANDLE = "        if len(ctx.history) < self.lookback:\n"
-
-
-# The TypeScript plugin these tests break, written here so that they do not depend on the scaffold's body.
-MINIMAL_TS = """import type { Candle, Signal, StrategyContext, StrategyPlugin } from '@plughost/sdk';
-
-export default class Probe implements StrategyPlugin {
-  name = 'probe';
-  version = '0.1.0';
-
-  onCandle(candle: Candle, ctx: StrategyContext): Signal | null {
-    const h = ctx.history;
-    if (h.length < 2 || candle.close < 0) return null;
-    return null;
-  }
-}
-"""
-
-
-def _typescript_plugin(scaffold: Callable[..., Path]) -> Path:
-    plugin = scaffold("probe", language="typescript")
-    (plugin / "src" / "index.ts").write_text(MINIMAL_TS)
-    return plugin
-
-
-def _line_of(path: Path, text: str) -> int:
-    return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if text in line)
 
 
 def test_python_timeout_shows_the_line_of_the_loop(scaffold: Callable[..., Path], cli: Cli, tmp_path: Path) -> None:
@@ -48,7 +22,7 @@ def test_python_timeout_shows_the_line_of_the_loop(scaffold: Callable[..., Path]
     assert ON_CANDLE in text
     strategy.write_text(text.replace(ON_CANDLE, "        spins = 0\n        while True:\n            spins += 1\n"
                                      + ON_CANDLE, 1))
-    loop = _line_of(strategy, "spins += 1")
+    loop = line_of(strategy, "spins += 1")
     began = time.monotonic()
     done = cli("run", "--strategy", "probe", "--candles", CANDLES, "--plugins-dir", plugin.parent,
                "--out", tmp_path / "out", "--call-timeout", "1")
@@ -66,7 +40,7 @@ def test_python_timeout_shows_the_line_of_the_loop(scaffold: Callable[..., Path]
 @pytest.mark.node
 def test_typescript_timeout_shows_the_ts_line_of_the_loop(scaffold: Callable[..., Path], cli: Cli,
                                                           tmp_path: Path) -> None:
-    plugin = _typescript_plugin(scaffold)
+    plugin = typescript_probe(scaffold)
     index = plugin / "src" / "index.ts"
     marker = "    const h = ctx.history;\n"
     text = index.read_text()
@@ -74,7 +48,7 @@ def test_typescript_timeout_shows_the_ts_line_of_the_loop(scaffold: Callable[...
     index.write_text(text.replace(marker, "    let spins = 0;\n    while (candle.close > 0) {\n      spins += 1;\n"
                                   "    }\n    if (spins < 0) return null;\n" + marker, 1))
     build_typescript(plugin)
-    loop = _line_of(index, "spins += 1")
+    loop = line_of(index, "spins += 1")
     began = time.monotonic()
     done = cli("run", "--strategy", "probe", "--candles", CANDLES, "--plugins-dir", plugin.parent,
                "--out", tmp_path / "out", "--call-timeout", "2")
@@ -96,7 +70,7 @@ def test_python_start_timeout_shows_the_import_line(scaffold: Callable[..., Path
     text = strategy.read_text()
     strategy.write_text(text.replace("from typing import Any\n", "from typing import Any\nimport time\n"
                                      "time.sleep(60)  # a slow import\n", 1))
-    line = _line_of(strategy, "time.sleep(60)")
+    line = line_of(strategy, "time.sleep(60)")
     done = cli("run", "--strategy", "probe", "--candles", CANDLES, "--plugins-dir", plugin.parent,
                "--out", tmp_path / "out", "--start-timeout", "2")
     assert done.exit_code == 1
