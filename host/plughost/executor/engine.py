@@ -22,6 +22,7 @@ from ..plugins.config import resolve_config
 from ..plugins.loader import load_plugin
 from ..plugins.registry import PluginEntry, Registry
 from ..protocol.messages import CandleBatch
+from .chart import ChartSampler
 from .data import load_alerts, open_candles
 from .equity import EquityWriter
 from .hooks import Features
@@ -58,6 +59,7 @@ MAX_POST_RUN_EQUITY_POINTS = 2_000_000
 class _State:
     ledger: Ledger | None = None
     plan: StreamPlan | None = None
+    chart: ChartSampler | None = None
     candles: int = 0
     first_close: dict[int, float] = field(default_factory=dict)
     last_close: dict[int, float] = field(default_factory=dict)
@@ -141,6 +143,7 @@ class _Run:
             if run.alerts else []
         plan = plan_stream(source, alerts)
         self.state.plan = plan
+        self.state.chart = ChartSampler(plan.symbols, plan.counts)
         self.total_candles = plan.candles
         if self.progress:
             self.progress(0, self.total_candles)
@@ -171,6 +174,8 @@ class _Run:
             if result.lookahead_at is not None:
                 self._lookahead_warning(strategy.name, batch, result.lookahead_at)
             self.state.watch_closes(batch)
+            self.state.chart.add_batch(batch.symbol, batch.timestamp, batch.open, batch.high, batch.low,
+                                       batch.close, batch.indicators)
             self.equity.add(*ledger.apply(batch, result))
             self.state.candles += len(batch)
             trades = ledger.trades
@@ -331,5 +336,6 @@ def run_backtest(
     summary["timings"] = {k: round(v, 4) for k, v in job.timings.items()}
     if job.timings.get("loop_s"):
         summary["timings"]["candles_per_s"] = round(job.state.candles / job.timings["loop_s"])
-    run_dir = writer.write(summary, trades, job.features.artifacts)
+    chart = job.state.chart.finish() if job.state.chart is not None and error is None else []
+    run_dir = writer.write(summary, trades, job.features.artifacts, chart)
     return RunOutcome(run_id, summary["status"], summary, error, run_dir)
