@@ -12,6 +12,7 @@ import { Server, type PluginKind } from './server';
 import { DEFAULT_MAX_FRAME } from './framing';
 import { MAGIC_COOKIE } from './version';
 import { startStackWatchdog } from './watchdog';
+import { LoopSpinner } from './spin';
 
 const log = (line: string): void => {
   process.stderr.write(line.endsWith('\n') ? line : line + '\n');
@@ -45,7 +46,12 @@ async function main(): Promise<void> {
   }
   // Stack traces of a built plugin point at its src/*.ts lines (its tsconfig emits source maps).
   process.setSourceMapsEnabled(true);
-  const write = protectStdout();
+  const spinner = new LoopSpinner();
+  const writeFrame = protectStdout();
+  const write = (frame: Uint8Array): void => {
+    writeFrame(frame);
+    spinner.touch();
+  };
   const entry = process.env['PLUGHOST_PLUGIN_ENTRY'];
   if (!entry) fatal('plughost runner: PLUGHOST_PLUGIN_ENTRY is not set');
   const kindRaw = process.env['PLUGHOST_PLUGIN_TYPE'] ?? 'strategy';
@@ -68,6 +74,7 @@ async function main(): Promise<void> {
 
   const server = new Server({ plugin, kind, write, log, maxFrame, onShutdown: () => process.exit(0) });
   process.stdin.on('data', (chunk: Buffer) => {
+    spinner.touch();
     try {
       server.feed(chunk);
     } catch (e) {
