@@ -50,7 +50,7 @@ async function main(): Promise<void> {
   const writeFrame = protectStdout();
   const write = (frame: Uint8Array): void => {
     writeFrame(frame);
-    spinner.wrote();
+    spinner.touch();
   };
   const entry = process.env['PLUGHOST_PLUGIN_ENTRY'];
   if (!entry) fatal('plughost runner: PLUGHOST_PLUGIN_ENTRY is not set');
@@ -74,7 +74,7 @@ async function main(): Promise<void> {
 
   const server = new Server({ plugin, kind, write, log, maxFrame, onShutdown: () => process.exit(0) });
   process.stdin.on('data', (chunk: Buffer) => {
-    spinner.arrived();
+    spinner.touch();
     try {
       server.feed(chunk);
     } catch (e) {

@@ -1,82 +1,100 @@
-/** LoopSpinner on a fake clock: how long it keeps the loop polling, that it never stacks callbacks, and
- * that it stops spinning where spinning does not catch the next request (and notices when it does again). */
+/** LoopSpinner on a fake clock: how long it keeps the loop polling, that it never stacks callbacks, and that
+ * it does not spin while the CPUs are crowded; the run-queue sampling behind that. */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { LoopSpinner, MAX_CREDIT, PROBE_EVERY, SPIN_MS, type SpinClock } from '../src/spin';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LoopSpinner, SAMPLE_MS, SPIN_MS, runQueueContention, runQueueReader, type SpinClock } from '../src/spin';
 
 class FakeLoop implements SpinClock {
   t = 0;
+  crowded = false;
+  samples = 0;
   readonly queue: (() => void)[] = [];
   now = (): number => this.t;
   later = (fn: () => void): void => { this.queue.push(fn); };
+  contended = (): boolean => { this.samples++; return this.crowded; };
   /** One loop iteration: runs what was queued before it started, and `step` ms pass. */
   iterate(step: number): void {
     this.t += step;
     for (const fn of this.queue.splice(0)) fn();
   }
-  /** Iterations until nothing is queued (the loop would sleep). */
-  drain(step: number): void {
-    while (this.queue.length > 0) this.iterate(step);
-  }
 }
 
 test('the spin keeps one callback queued per loop iteration until the window after the last activity ends', () => {
   const loop = new FakeLoop();
-  const s = new LoopSpinner(0.05, loop);
+  const s = new LoopSpinner(loop, 0.05);
   assert.equal(s.spinning, false);
   assert.equal(loop.queue.length, 0);
-  s.arrived();
+  s.touch(); // a request arrived
   assert.equal(s.spinning, true);
-  s.wrote(); // already spinning: no second chain
+  s.touch(); // its reply, already spinning: no second chain
   assert.equal(loop.queue.length, 1);
   loop.iterate(0.02);
   loop.iterate(0.02);
   assert.equal(loop.queue.length, 1); // 0.04 ms since the reply
-  s.wrote(); // another reply at 0.04 ms: the window starts again
+  s.touch(); // another request at 0.04 ms: the window starts again
   loop.iterate(0.04);
   assert.equal(loop.queue.length, 1); // 0.04 ms since the last activity
   loop.iterate(0.02);
   assert.equal(loop.queue.length, 0); // 0.06 ms: the loop may sleep again
   assert.equal(s.spinning, false);
-  s.arrived(); // and the next request starts a new spin
+  s.touch(); // and the next request starts a new spin
   assert.equal(loop.queue.length, 1);
   assert.equal(SPIN_MS, 0.05); // the Python runner's window
 });
 
-/** One request/reply: the request comes `gap` ms after the previous reply. Returns whether a spin was on. */
-function roundTrip(loop: FakeLoop, s: LoopSpinner, gap: number): boolean {
-  const step = 0.005;
-  for (let waited = 0; waited < gap && loop.queue.length > 0; waited += step) loop.iterate(step);
-  if (loop.queue.length === 0) loop.t += gap; // asleep until the request
-  const caught = s.spinning;
-  s.arrived();
-  s.wrote();
-  return caught;
-}
-
-test('requests that keep missing the window stop the spin, and a probe turns it back on when they come fast', () => {
+test('no spin while the CPUs are crowded; a running spin stops when they become so; the run queue is sampled sparingly', () => {
   const loop = new FakeLoop();
-  const s = new LoopSpinner(0.05, loop);
-  // A loaded machine: the host takes 0.2 ms to send the next request, every spin runs out in vain.
-  let spins = 0;
-  for (let k = 0; k < 20; k++) {
-    roundTrip(loop, s, 0.2);
-    if (s.spinning) spins++;
-    loop.drain(0.005);
-  }
-  assert.ok(spins <= Math.ceil(MAX_CREDIT / 2) + 2, `spun ${spins} of 20 times`);
-  // Now every request comes 0.01 ms after the reply: within PROBE_EVERY occasions a probe catches one, and
-  // from then on every request is caught.
-  const caught: boolean[] = [];
-  for (let k = 0; k < 2 * PROBE_EVERY; k++) caught.push(roundTrip(loop, s, 0.01));
-  const first = caught.indexOf(true);
-  assert.ok(first >= 0 && first <= PROBE_EVERY, String(caught));
-  assert.ok(caught.slice(first).every(Boolean), String(caught));
+  const s = new LoopSpinner(loop, 0.05);
+  loop.crowded = true;
+  s.touch();
+  assert.equal(s.spinning, false);
+  assert.equal(loop.queue.length, 0);
+  for (let k = 0; k < 100; k++) { loop.t += 0.1; s.touch(); } // 10 ms of requests: one sample is enough
+  assert.equal(loop.samples, 1);
+  assert.equal(s.spinning, false);
+  loop.t += SAMPLE_MS; // the machine has quietened; the next sample says so
+  loop.crowded = false;
+  s.touch();
+  assert.equal(s.spinning, true);
+  assert.equal(loop.samples, 2);
+  const reopened = loop.t;
+  loop.crowded = true; // busy again while a spin goes on (back-to-back requests keep it going)
+  for (let k = 0; k < 10_000 && s.spinning; k++) { loop.iterate(0.01); s.touch(); }
+  assert.equal(s.spinning, false);
+  assert.ok(Math.abs(loop.t - (reopened + SAMPLE_MS)) < 0.02, String(loop.t)); // at the next sample
+  assert.equal(loop.queue.length, 0);
 });
 
-test('an idle machine keeps spinning: every request is caught', () => {
-  const loop = new FakeLoop();
-  const s = new LoopSpinner(0.05, loop);
-  roundTrip(loop, s, 0.01);
-  for (let k = 0; k < 100; k++) assert.equal(roundTrip(loop, s, 0.02), true);
+test('the run queue is the 4th field of /proc/loadavg; unreadable or garbled, it is unknown', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'spin-'));
+  const file = join(dir, 'loadavg');
+  writeFileSync(file, '6.60 6.22 5.37 11/220 10637\n');
+  const read = runQueueReader(file)!;
+  assert.equal(read(), 11);
+  writeFileSync(file, '0.01 0.02 0.00 2/180 10700\n'); // read again from the start each time
+  assert.equal(read(), 2);
+  writeFileSync(file, 'garbage\n');
+  assert.equal(read(), null);
+  assert.equal(runQueueReader(join(dir, 'missing')), null);
+  const real = runQueueReader();
+  if (real !== null) assert.ok((real() ?? 1) >= 1); // this process itself is running
+});
+
+test('contention: a moving average of the run queue above the CPUs plus the two processes of a call', () => {
+  const feed = (values: (number | null)[], cpus: number): boolean[] => {
+    let i = 0;
+    const contended = runQueueContention(() => values[i++]!, cpus);
+    return values.map(() => contended());
+  };
+  // 2 CPUs: the host and this runner alone make 2 runnable; a blip of 4 does not close the gate.
+  assert.deepEqual(feed([2, 2, 4, 2, 2], 2), [false, false, false, false, false]);
+  // A loaded machine closes it from the first sample, and it stays closed until the average comes down
+  // (9 -> 7.25 -> ... -> 2.53 -> 2.39: ten samples, 200 ms).
+  const quiet = Array<number>(11).fill(2);
+  assert.deepEqual(feed([9, ...quiet], 2), [...Array<boolean>(10).fill(true), false, false]);
+  assert.deepEqual(feed([null, null], 2), [false, false]);
+  assert.equal(runQueueContention(null, 2)(), false); // no /proc: spin as the Python runner does
 });
