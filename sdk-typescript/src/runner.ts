@@ -12,7 +12,7 @@ import { Server, type PluginKind } from './server';
 import { DEFAULT_MAX_FRAME } from './framing';
 import { MAGIC_COOKIE } from './version';
 import { startStackWatchdog } from './watchdog';
-import { LoopSpinner } from './spin';
+import { spinnerFromEnv } from './spin';
 
 const log = (line: string): void => {
   process.stderr.write(line.endsWith('\n') ? line : line + '\n');
@@ -46,8 +46,8 @@ async function main(): Promise<void> {
   }
   // Stack traces of a built plugin point at its src/*.ts lines (its tsconfig emits source maps).
   process.setSourceMapsEnabled(true);
-  const spinner = new LoopSpinner();
   const writeFrame = protectStdout();
+  const spinner = spinnerFromEnv(); // after the fd 1 swap, which wants no file opened in between
   const write = (frame: Uint8Array): void => {
     writeFrame(frame);
     spinner.touch();

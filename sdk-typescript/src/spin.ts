@@ -65,6 +65,17 @@ export function loopClock(contended = runQueueContention()): SpinClock {
   return { now: () => performance.now(), later: (fn) => { setImmediate(fn); }, contended };
 }
 
+/**
+ * The spinner the runner uses. PLUGHOST_NODE_SPIN (not set by the host; for tests and measurements):
+ * `auto` (default) as above, `always` spins whatever the load (as the Python runner does), `never` sleeps
+ * at once (the runner before the spin).
+ */
+export function spinnerFromEnv(value = process.env['PLUGHOST_NODE_SPIN']): LoopSpinner {
+  if (value === 'always') return new LoopSpinner(loopClock(() => false));
+  if (value === 'never') return new LoopSpinner(loopClock(() => true));
+  return new LoopSpinner();
+}
+
 export class LoopSpinner {
   private last = 0;
   private running = false;

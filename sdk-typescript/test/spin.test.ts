@@ -5,7 +5,7 @@ import * as assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LoopSpinner, SAMPLE_MS, SPIN_MS, runQueueContention, runQueueReader, type SpinClock } from '../src/spin';
+import { LoopSpinner, SAMPLE_MS, SPIN_MS, runQueueContention, runQueueReader, spinnerFromEnv, type SpinClock } from '../src/spin';
 
 class FakeLoop implements SpinClock {
   t = 0;
@@ -97,4 +97,17 @@ test('contention: a moving average of the run queue above the CPUs plus the two 
   assert.deepEqual(feed([9, ...quiet], 2), [...Array<boolean>(10).fill(true), false, false]);
   assert.deepEqual(feed([null, null], 2), [false, false]);
   assert.equal(runQueueContention(null, 2)(), false); // no /proc: spin as the Python runner does
+});
+
+test('PLUGHOST_NODE_SPIN: always spins whatever the load, never sleeps at once, anything else is the gated spin', async () => {
+  const always = spinnerFromEnv('always');
+  always.touch();
+  assert.equal(always.spinning, true);
+  const never = spinnerFromEnv('never');
+  never.touch();
+  assert.equal(never.spinning, false);
+  spinnerFromEnv(undefined).touch(); // auto: spins or not depending on this machine's load right now
+  const t = performance.now();
+  while (always.spinning) await new Promise((r) => setImmediate(r)); // the loop turns meanwhile
+  assert.ok(performance.now() - t >= SPIN_MS * 0.5);
 });
