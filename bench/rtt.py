@@ -7,7 +7,9 @@ Rows:
   raw pipe, spin  the same, both sides polling 50 us before sleeping as plughost does: the ratios' baseline
   python ping     plughost session -> Python SDK runner -> `ping` (msgpack both ways, request ids)
   python candle   a `candles` request carrying 1 candle through a strategy's on_candle
-  node ping/candle the same through the TypeScript SDK runner (when it is built)
+  node ping/candle the same through the TypeScript SDK runner (when it is built); with
+                  --node-spin never auto always, once per mode of the runner's spin (PLUGHOST_NODE_SPIN,
+                  sdk-typescript/src/spin.ts: auto, the default, spins only while the CPUs are not crowded)
 """
 
 from __future__ import annotations
@@ -119,6 +121,7 @@ def plugin_rows(spec: LaunchSpec, calls: int) -> tuple[list[float], list[float],
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=20000)
+    parser.add_argument("--node-spin", nargs="+", choices=["auto", "always", "never"], default=["auto"])
     args = parser.parse_args()
     print(summarize("raw pipe", raw_pipe(args.calls, 0.0), None))
     base = raw_pipe(args.calls, SPIN_SECONDS)
@@ -131,10 +134,13 @@ def main() -> None:
     print(f"{'python cold start':<16} {cold * 1000:.1f} ms (spawn to handshake)")
     js = REPO / "tests" / "fixtures" / "plugins" / "node" / "noop-strategy.js"
     if node_runner().is_file() and js.is_file():
-        pings, candles, cold = plugin_rows(LaunchSpec("noop-js", "strategy", "javascript", js, js.parent), args.calls)
-        print(summarize("node ping", pings, base_p50))
-        print(summarize("node candle", candles, base_p50))
-        print(f"{'node cold start':<16} {cold * 1000:.1f} ms (spawn to handshake)")
+        for mode in args.node_spin:
+            spec = LaunchSpec("noop-js", "strategy", "javascript", js, js.parent, {"PLUGHOST_NODE_SPIN": mode})
+            pings, candles, cold = plugin_rows(spec, args.calls)
+            tag = f" {mode}" if args.node_spin != ["auto"] else ""
+            print(summarize(f"node ping{tag}", pings, base_p50))
+            print(summarize(f"node candle{tag}", candles, base_p50))
+            print(f"{'node cold start':<16} {cold * 1000:.1f} ms (spawn to handshake)")
     else:
         print("node: skipped (build the TypeScript SDK with `make setup`)")
     print(f"(median of {args.calls} calls each; machine load makes single runs noisy: compare ratios)")
