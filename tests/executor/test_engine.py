@@ -252,6 +252,31 @@ def test_bad_data_is_the_error_reported_when_the_strategy_also_fails_to_start(tm
         assert out.status == "failed" and out.summary["error"]["code"] == code, out.summary["error"]
 
 
+def test_async_plugin_methods_are_awaited_and_book_what_their_sync_twin_books(tmp_path):
+    """`async def` initialize/on_candle run on the SDK's event loop (asyncio is imported only for them)."""
+    source = (REPO / "plugins" / "strategies" / "sma-cross" / "strategy.py").read_text()
+    twin = source.replace("    def initialize(", "    async def initialize(").replace(
+        "    def on_candle(", "    async def on_candle(").replace('name = "sma-cross"', 'name = "sma-cross-async"')
+    assert twin.count("async def") == 2 and "sma-cross-async" in twin
+    pdir = tmp_path / "plugins" / "sma-cross-async"
+    pdir.mkdir(parents=True)
+    manifest = json.loads((REPO / "plugins" / "strategies" / "sma-cross" / "plugin.json").read_text())
+    (pdir / "plugin.json").write_text(json.dumps({**manifest, "name": "sma-cross-async"}))
+    (pdir / "strategy.py").write_text(twin)
+    for extra in (REPO / "plugins" / "strategies" / "sma-cross").iterdir():
+        if extra.name not in ("plugin.json", "strategy.py") and extra.is_file():
+            (pdir / extra.name).write_bytes(extra.read_bytes())
+    random_walk(tmp_path / "c.parquet", 3000)
+    registry = Registry.discover([tmp_path / "plugins", REPO / "plugins"], use_cache=False)
+    got = {}
+    for name in ("sma-cross", "sma-cross-async"):
+        config = RunConfig.parse({"strategy": name, "candles": str(tmp_path / "c.parquet"), "batch_size": 700})
+        out = run_backtest(config, registry=registry, out_dir=tmp_path / "out", run_id=name)
+        assert out.status == "ok", out.summary["error"]
+        got[name] = trades(out)
+    assert got["sma-cross"] and got["sma-cross"] == got["sma-cross-async"]
+
+
 def test_crashing_strategy_leaves_a_failed_summary_and_no_process(tmp_path):
     pdir = tmp_path / "plugins" / "crasher"
     pdir.mkdir(parents=True)
