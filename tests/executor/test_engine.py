@@ -234,6 +234,49 @@ def test_bad_data_fails_the_run_naming_file_row_column(tmp_path):
     assert (out.run_dir / "summary.json").exists()
 
 
+def test_bad_data_is_the_error_reported_when_the_strategy_also_fails_to_start(tmp_path):
+    """The data is opened while the strategy starts (a thread): the data's error is still the one a user
+    sees first, as when the data was opened before the start; a good file with the same plugin fails on it."""
+    pdir = tmp_path / "plugins" / "broken-import"
+    pdir.mkdir(parents=True)
+    (pdir / "plugin.json").write_text(json.dumps({"name": "broken-import", "version": "1.0.0", "type": "strategy",
+                                                 "language": "python", "entry": "strategy.py"}))
+    (pdir / "strategy.py").write_text("raise RuntimeError('broken on import')\n")
+    (tmp_path / "bad.csv").write_text("timestamp,open,high,low,close,volume\n1,1,2,0.5,1,1\n2,1,2,0.5,-1,1\n")
+    registry = Registry.discover([tmp_path / "plugins"], use_cache=False)
+    for candles, code in (("bad.csv", "DATA_INVALID"), ("good.parquet", "PLUGIN_LOAD_FAILED")):
+        if candles == "good.parquet":
+            write_candles(tmp_path / candles, BARS)
+        config = RunConfig.parse({"strategy": "broken-import", "candles": str(tmp_path / candles)})
+        out = run_backtest(config, registry=registry, out_dir=tmp_path / "out", run_id=code.lower().replace("_", "-"))
+        assert out.status == "failed" and out.summary["error"]["code"] == code, out.summary["error"]
+
+
+def test_async_plugin_methods_are_awaited_and_book_what_their_sync_twin_books(tmp_path):
+    """`async def` initialize/on_candle run on the SDK's event loop (asyncio is imported only for them)."""
+    source = (REPO / "plugins" / "strategies" / "sma-cross" / "strategy.py").read_text()
+    twin = source.replace("    def initialize(", "    async def initialize(").replace(
+        "    def on_candle(", "    async def on_candle(").replace('name = "sma-cross"', 'name = "sma-cross-async"')
+    assert twin.count("async def") == 2 and "sma-cross-async" in twin
+    pdir = tmp_path / "plugins" / "sma-cross-async"
+    pdir.mkdir(parents=True)
+    manifest = json.loads((REPO / "plugins" / "strategies" / "sma-cross" / "plugin.json").read_text())
+    (pdir / "plugin.json").write_text(json.dumps({**manifest, "name": "sma-cross-async"}))
+    (pdir / "strategy.py").write_text(twin)
+    for extra in (REPO / "plugins" / "strategies" / "sma-cross").iterdir():
+        if extra.name not in ("plugin.json", "strategy.py") and extra.is_file():
+            (pdir / extra.name).write_bytes(extra.read_bytes())
+    random_walk(tmp_path / "c.parquet", 3000)
+    registry = Registry.discover([tmp_path / "plugins", REPO / "plugins"], use_cache=False)
+    got = {}
+    for name in ("sma-cross", "sma-cross-async"):
+        config = RunConfig.parse({"strategy": name, "candles": str(tmp_path / "c.parquet"), "batch_size": 700})
+        out = run_backtest(config, registry=registry, out_dir=tmp_path / "out", run_id=name)
+        assert out.status == "ok", out.summary["error"]
+        got[name] = trades(out)
+    assert got["sma-cross"] and got["sma-cross"] == got["sma-cross-async"]
+
+
 def test_crashing_strategy_leaves_a_failed_summary_and_no_process(tmp_path):
     pdir = tmp_path / "plugins" / "crasher"
     pdir.mkdir(parents=True)

@@ -7,7 +7,6 @@ for symbols with live orders (the order book's `work`).
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -42,11 +41,13 @@ class _Awaiter:
     """Runs coroutines returned by `async def` plugin methods on one long-lived event loop."""
 
     def __init__(self) -> None:
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop: Any = None  # an asyncio loop; asyncio (~25 ms of imports) only for async plugins
 
     def __call__(self, value: Any) -> Any:
         if inspect.isawaitable(value):
             if self._loop is None:
+                import asyncio
+
                 self._loop = asyncio.new_event_loop()
             return self._loop.run_until_complete(value)
         return value
