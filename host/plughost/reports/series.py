@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 from ..errors import PlughostError
 from ..executor.chart import CHART_FILE, ChartSampler, SymbolBars, read_chart
 from ..executor.chart import MAX_BARS as MAX_BARS
-from ..executor.data import open_candles
+from ..executor.data import CandleChunk, open_candles
 from ..executor.indicators import compute_indicators, parse_indicators
 
 MAX_EQUITY_POINTS = 5000
@@ -38,35 +38,22 @@ MAX_LABELLED_EXITS = 40  # exit markers carry the trade's P&L up to this many tr
 OVERLAY_TYPES = frozenset({"sma", "ema", "bbands", "wma", "vwap"})  # drawn over the price; others below it
 
 I64 = np.ndarray[Any, np.dtype[np.int64]]
-F64 = np.ndarray[Any, np.dtype[np.float64]]
-
-
-@dataclass
-class SymbolCandles:
-    """One symbol's candles at full resolution (times in ms)."""
-
-    symbol: str
-    ts: I64
-    open: F64
-    high: F64
-    low: F64
-    close: F64
 
 
 @dataclass
 class LoadedCandles:
     """A candle file read once per report (for runs without chart.json): a sweep's runs share it."""
 
-    symbols: dict[str, SymbolCandles]
+    symbols: dict[str, CandleChunk]
 
     def bars(self, indicators: dict[str, Any] | None) -> dict[str, SymbolBars]:
         """Every symbol's bars with the run's indicators, grouped as the engine groups them."""
         names = list(self.symbols)
-        sampler = ChartSampler(names, [len(c.ts) for c in self.symbols.values()])
+        sampler = ChartSampler(names, [len(c) for c in self.symbols.values()])
         specs = parse_indicators(indicators) if indicators else []
         for s, c in enumerate(self.symbols.values()):
             values = compute_indicators(specs, c.high, c.low, c.close) if specs else {}
-            sampler.add(s, c.ts, c.open, c.high, c.low, c.close,
+            sampler.add(s, c.timestamp, c.open, c.high, c.low, c.close,
                         {k: np.asarray(v, dtype=np.float64) for k, v in values.items()})
         return {b.symbol: b for b in sampler.finish()}
 
@@ -205,16 +192,16 @@ def read_trades(path: Path) -> TradeTable:
     return TradeTable(symbol, side, entry, exit_, ep, xp, size, fees, pnl, er, xr)
 
 
-def read_candles(path: Path, timestamp_unit: str | None = None) -> dict[str, SymbolCandles]:
+def read_candles(path: Path, timestamp_unit: str | None = None) -> dict[str, CandleChunk]:
     """Every symbol of a candle file, read and validated as the run read it."""
     source = open_candles(path, timestamp_unit=timestamp_unit)
-    out: dict[str, SymbolCandles] = {}
+    out: dict[str, CandleChunk] = {}
     for symbol in source.symbols():
         chunks = list(source.iter_chunks(symbol, rows=1 << 20))
         if not chunks:
             continue
-        out[symbol] = SymbolCandles(symbol, *(np.concatenate([getattr(c, k) for c in chunks]) for k in
-                                              ("timestamp", "open", "high", "low", "close")))
+        out[symbol] = CandleChunk(symbol, 0, *(np.concatenate([getattr(c, k) for c in chunks]) for k in
+                                               ("timestamp", "open", "high", "low", "close", "volume")))
     return out
 
 
