@@ -3,6 +3,7 @@ a peer that goes away, half a frame, frames larger than the pipe, garbage."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -39,10 +40,8 @@ def pipes() -> Iterator[tuple[Channel, int, int, Bodies]]:
     channel = Channel(to_peer_w, from_peer_r, bodies.append, max_frame=MAX_FRAME)
     yield channel, to_peer_r, from_peer_w, bodies
     for fd in (to_peer_r, to_peer_w, from_peer_r, from_peer_w):
-        try:
+        with contextlib.suppress(OSError):
             os.close(fd)
-        except OSError:
-            pass
 
 
 def soon(seconds: float = 5.0) -> float:
