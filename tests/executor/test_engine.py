@@ -234,6 +234,24 @@ def test_bad_data_fails_the_run_naming_file_row_column(tmp_path):
     assert (out.run_dir / "summary.json").exists()
 
 
+def test_bad_data_is_the_error_reported_when_the_strategy_also_fails_to_start(tmp_path):
+    """The data is opened while the strategy starts (a thread): the data's error is still the one a user
+    sees first, as when the data was opened before the start; a good file with the same plugin fails on it."""
+    pdir = tmp_path / "plugins" / "broken-import"
+    pdir.mkdir(parents=True)
+    (pdir / "plugin.json").write_text(json.dumps({"name": "broken-import", "version": "1.0.0", "type": "strategy",
+                                                 "language": "python", "entry": "strategy.py"}))
+    (pdir / "strategy.py").write_text("raise RuntimeError('broken on import')\n")
+    (tmp_path / "bad.csv").write_text("timestamp,open,high,low,close,volume\n1,1,2,0.5,1,1\n2,1,2,0.5,-1,1\n")
+    registry = Registry.discover([tmp_path / "plugins"], use_cache=False)
+    for candles, code in (("bad.csv", "DATA_INVALID"), ("good.parquet", "PLUGIN_LOAD_FAILED")):
+        if candles == "good.parquet":
+            write_candles(tmp_path / candles, BARS)
+        config = RunConfig.parse({"strategy": "broken-import", "candles": str(tmp_path / candles)})
+        out = run_backtest(config, registry=registry, out_dir=tmp_path / "out", run_id=code.lower().replace("_", "-"))
+        assert out.status == "failed" and out.summary["error"]["code"] == code, out.summary["error"]
+
+
 def test_crashing_strategy_leaves_a_failed_summary_and_no_process(tmp_path):
     pdir = tmp_path / "plugins" / "crasher"
     pdir.mkdir(parents=True)

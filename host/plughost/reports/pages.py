@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import html
 import itertools
 import json
 import math
@@ -20,6 +21,7 @@ from urllib.parse import quote
 import jinja2
 import numpy as np
 import pyarrow as pa
+from markupsafe import Markup
 
 from .._version import __version__
 from ..batch.journal import Journal
@@ -153,6 +155,30 @@ def table_trades(trades: list[Trade]) -> list[tuple[int, Trade]]:
     return [(i + 1, trades[i]) for i in keep]
 
 
+def trade_rows(rows: list[tuple[int, Trade]]) -> Markup:
+    """The trade table's rows. Built here rather than in the template: Jinja's per-cell filters and
+    escaping cost ~0.1 s per 2,000 rows, the largest part of writing a run page."""
+    esc = html.escape  # the text fields; numbers and times are formatted from numbers
+
+    def cell(value: Any, pattern: str) -> str:
+        return f'<td class="num" data-v="{num_attr(value)}">{format_number(value, pattern)}</td>'
+
+    out = []
+    for number, t in rows:
+        entry = "" if t.entry_ms is None else t.entry_ms
+        exit_ = "" if t.exit_ms is None else t.exit_ms
+        out.append(
+            f'<tr class="clickable" data-entry="{entry}" data-exit="{exit_}" data-symbol="{esc(t.symbol)}">\n'
+            f'<td class="num" data-v="{number}">{number}</td><td>{esc(t.symbol)}</td>'
+            f'<td class="{"failed" if t.side == "short" else "ok"}">{esc(t.side)}</td>\n'
+            f'<td data-v="{num_attr(t.entry_ms)}">{fmt_time(t.entry_ms)}</td>{cell(t.entry_price, "{:,.6g}")}\n'
+            f'<td data-v="{num_attr(t.exit_ms)}">{fmt_time(t.exit_ms)}</td>{cell(t.exit_price, "{:,.6g}")}\n'
+            f'{cell(t.size, "{:,.6g}")}{cell(t.fees, "{:,.4f}")}\n'
+            f'{cell(t.pnl, "{:+,.2f}")}{cell(t.return_pct, "{:+.2f}")}\n'
+            f'<td>{esc(t.entry_reason)}</td><td>{esc(t.exit_reason)}</td>\n</tr>\n')
+    return Markup("".join(out))
+
+
 def render_run_page(folder: ResultsFolder, record: RunRecord, cache: dict[str, Any] | None = None) -> str:
     summary = record.summary or {}
     ok = record.status == "ok"
@@ -165,7 +191,8 @@ def render_run_page(folder: ResultsFolder, record: RunRecord, cache: dict[str, A
     metrics = [(k, v) for k, v in (record.metrics or {}).items()]
     return _env().get_template("run.html.j2").render(
         title=f"{record.run_id}: {record.strategy}", run=record, summary=summary, ok=ok, series=series,
-        trades=trades, metrics=metrics, tail=_tail(record.error), artifacts=_artifacts(record.run_dir),
+        trades=trades, trade_rows=trade_rows(trades), metrics=metrics, tail=_tail(record.error),
+        artifacts=_artifacts(record.run_dir),
         data_json=_script_json(data_json), run_config=summary.get("run_config") or {}, version=__version__,
         generated=time.strftime("%Y-%m-%d %H:%M:%S"), counts={k: summary.get(k) for k in (
             "candles", "ignored_signals", "rejected_signals", "expired_orders", "unmatched_alerts")},
