@@ -38,7 +38,9 @@ class _Log:
         if book.version == self.version:
             return  # nothing filled since the last entry: the state in force is unchanged
         self.version = book.version
-        held = tuple((s, h.units if h.side > 0 else -h.units, h.entry_price) for s, h in sorted(book.holdings.items()))
+        items = book.holdings.items()
+        held = tuple((s, h.units if h.side > 0 else -h.units, h.entry_price)
+                     for s, h in (sorted(items) if len(items) > 1 else items))
         if self.rows and self.rows[-1] == row:
             self.cash[-1], self.held[-1] = book.cash, held
             return
@@ -245,7 +247,7 @@ def _walk_one_symbol(book: OrderBook, ts: np.ndarray, open_: np.ndarray, high: n
             book.submit(sig, 0, t, close=c)
         if r in end_rows:
             book.end_symbol(0, t)
-        if log is not None:
+        if log is not None and book.version != log.version:
             log.take(r)
         cur = r + 1
 
