@@ -129,6 +129,22 @@ def test_answers_sent_before_an_exit_are_still_read(fake: FakeProcess, greeted: 
         greeted.send_request("ping", None)
 
 
+def test_an_exit_seen_with_an_answer_names_the_pipelined_request_it_died_in(fake: FakeProcess,
+                                                                             greeted: Session) -> None:
+    """Batch k+1 is sent before k's answer is read: a plugin that answers k and dies in k+1 died doing k+1,
+    even when its exit arrives in the same poll as k's answer and the host finds it sending k+2."""
+    first = greeted.send_request("candles", {"k": 1})
+    greeted.send_request("candles", {"k": 2})
+    fake.plugin.answer(first.msgid, {"signals": []})
+    fake.exit(3)
+    assert greeted.wait_response(first, timeout=2.0) == {"signals": []}
+    with pytest.raises(PluginCrashed) as info:
+        greeted.send_request("candles", {"k": 3})
+    err = info.value
+    assert err.message == "plugin 'fake' exited with code 3 while processing a batch of candles"
+    assert (err.exit_code, err.hook) == (3, "candles")
+
+
 def test_a_clean_exit_inside_a_frame_is_a_truncated_frame(fake: FakeProcess, greeted: Session) -> None:
     pending = greeted.send_request("ping", None)
     fake.plugin.raw(encode_frame(b"\x93" + b"x" * 40)[:20])

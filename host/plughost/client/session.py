@@ -80,7 +80,7 @@ class Session:
         )
         self._hello: Notification | None = None
         self._next_id = 1
-        self._waiting: set[int] = set()
+        self._waiting: dict[int, str] = {}  # request id -> method, oldest first
         self._responses: dict[int, Response] = {}
         self._notifications: list[Notification] = []
         self._failure: PluginFailure | None = None
@@ -136,7 +136,7 @@ class Session:
         self._check_usable()
         msgid = self._next_id
         self._next_id = msgid + 1 if msgid < 0xFFFFFFFF else 1
-        self._waiting.add(msgid)
+        self._waiting[msgid] = method
         with contextlib.suppress(ChannelClosed):  # reported by wait_response, after earlier answers are read
             self.channel.send(request_frame(msgid, method, params))
         return Pending(msgid, method)
@@ -154,7 +154,7 @@ class Session:
                 raise self._fail(self._crashed(doing(method), exc.detail, hook=method)) from None
         except DeadlinePassed:
             raise self._timeout(method, timeout) from None
-        self._waiting.discard(msgid)
+        self._waiting.pop(msgid, None)
         response = self._responses.pop(msgid)
         if response.error is not None:
             raise self._plugin_error(WireError.parse(response.error), method)
@@ -251,6 +251,11 @@ class Session:
         if self._failure is not None:
             raise self._failure
         if self.channel.closed:
+            # With pipelining the plugin may die while an earlier request is still unanswered: it died doing
+            # that one (seen here when its exit arrived with the answer before it), not between calls.
+            busy = next((m for i, m in self._waiting.items() if i not in self._responses), None)
+            if busy is not None:
+                raise self._fail(self._crashed(doing(busy), "", hook=busy))
             raise self._fail(self._crashed("between calls", ""))
 
     def _check_memory(self) -> None:
