@@ -84,7 +84,10 @@ def format_number(value: Any, pattern: str) -> str:
 
 def trades_columns(trades: Sequence[TradeRecord]) -> dict[str, list[Any]]:
     """Trades as columns (times as ms integers, as the protocol and the metrics take them)."""
-    return {name: [getattr(t, name) for t in trades] for name in TRADE_COLUMNS}
+    if not trades:
+        return {name: [] for name in TRADE_COLUMNS}
+    by_field = dict(zip(TradeRecord._fields, map(list, zip(*trades, strict=True)), strict=True))  # one C pass
+    return {name: by_field[name] for name in TRADE_COLUMNS}
 
 
 def safe_artifact_name(name: str) -> bool:

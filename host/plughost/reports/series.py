@@ -1,6 +1,6 @@
 """The numbers behind a run page's charts, bounded in size whatever the run's length.
 
-Price bars come from the run's `chart.json`, which the engine samples while the candles stream
+Price bars come from the run's `chart.parquet`, which the engine samples while the candles stream
 (`executor/chart.py`: at most `MAX_BARS` bars per symbol, indicators at each bar's last candle). A run
 written without that file (an older version) is charted from its candle file, read again and grouped by
 the same code. The equity curve is thinned the same way (the last equity of each group, the deepest
@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 from ..errors import PlughostError
 from ..executor.chart import CHART_FILE, ChartSampler, SymbolBars, read_chart
 from ..executor.chart import MAX_BARS as MAX_BARS
-from ..executor.data import open_candles
+from ..executor.data import CandleChunk, open_candles
 from ..executor.indicators import compute_indicators, parse_indicators
 
 MAX_EQUITY_POINTS = 5000
@@ -38,35 +38,22 @@ MAX_LABELLED_EXITS = 40  # exit markers carry the trade's P&L up to this many tr
 OVERLAY_TYPES = frozenset({"sma", "ema", "bbands", "wma", "vwap"})  # drawn over the price; others below it
 
 I64 = np.ndarray[Any, np.dtype[np.int64]]
-F64 = np.ndarray[Any, np.dtype[np.float64]]
-
-
-@dataclass
-class SymbolCandles:
-    """One symbol's candles at full resolution (times in ms)."""
-
-    symbol: str
-    ts: I64
-    open: F64
-    high: F64
-    low: F64
-    close: F64
 
 
 @dataclass
 class LoadedCandles:
-    """A candle file read once per report (for runs without chart.json): a sweep's runs share it."""
+    """A candle file read once per report (for runs without chart.parquet): a sweep's runs share it."""
 
-    symbols: dict[str, SymbolCandles]
+    symbols: dict[str, CandleChunk]
 
     def bars(self, indicators: dict[str, Any] | None) -> dict[str, SymbolBars]:
         """Every symbol's bars with the run's indicators, grouped as the engine groups them."""
         names = list(self.symbols)
-        sampler = ChartSampler(names, [len(c.ts) for c in self.symbols.values()])
+        sampler = ChartSampler(names, [len(c) for c in self.symbols.values()])
         specs = parse_indicators(indicators) if indicators else []
         for s, c in enumerate(self.symbols.values()):
             values = compute_indicators(specs, c.high, c.low, c.close) if specs else {}
-            sampler.add(s, c.ts, c.open, c.high, c.low, c.close,
+            sampler.add(s, c.timestamp, c.open, c.high, c.low, c.close,
                         {k: np.asarray(v, dtype=np.float64) for k, v in values.items()})
         return {b.symbol: b for b in sampler.finish()}
 
@@ -93,6 +80,40 @@ class Trade:
 
 
 @dataclass
+class TradeTable:
+    """trades.parquet as columns; a `Trade` is built only for the rows a page shows (the table holds up to
+    2,000 rows and the charts ~1,000 markers, while a run can have hundreds of thousands of trades)."""
+
+    symbol: list[str]
+    side: list[str]
+    entry_ms: list[int | None]
+    exit_ms: list[int | None]
+    entry_price: list[float | None]
+    exit_price: list[float | None]
+    size: list[float | None]
+    fees: list[float | None]
+    pnl: list[float | None]
+    entry_reason: list[str]
+    exit_reason: list[str]
+
+    @classmethod
+    def of(cls, trades: list[Trade]) -> TradeTable:
+        return cls(*([getattr(t, f) for t in trades] for f in cls.__dataclass_fields__))
+
+    def __len__(self) -> int:
+        return len(self.symbol)
+
+    def __getitem__(self, i: int) -> Trade:
+        return Trade(self.symbol[i], self.side[i], self.entry_ms[i], self.exit_ms[i], self.entry_price[i],
+                     self.exit_price[i], self.size[i], self.fees[i], self.pnl[i], self.entry_reason[i],
+                     self.exit_reason[i])
+
+    def rows_of(self, symbol: str) -> list[int]:
+        """The trades drawn on `symbol`'s chart (a trade without a symbol is drawn on every chart)."""
+        return [i for i, s in enumerate(self.symbol) if s in ("", symbol)]
+
+
+@dataclass
 class PriceChart:
     symbol: str
     candles: int
@@ -111,7 +132,7 @@ class RunSeries:
     equity: dict[str, list[Any]] | None = None   # t, equity, dd, and bh when the candles are there
     equity_note: str | None = None
     trades_note: str | None = None
-    trades: list[Trade] = field(default_factory=list)
+    trades: TradeTable = field(default_factory=lambda: TradeTable.of([]))
     trades_total: int = 0
 
 
@@ -129,18 +150,6 @@ def _r(values: Any) -> list[float | None]:
     return out
 
 
-def to_ms(column: pa.ChunkedArray | pa.Array) -> list[int | None]:
-    """Times as integer milliseconds since the epoch, from an Arrow timestamp or an integer (ms) column."""
-    typ = column.type
-    if pa.types.is_timestamp(typ):
-        column = pc.cast(pc.cast(column, pa.timestamp("ms", tz=typ.tz)), pa.int64())
-    elif pa.types.is_date(typ):
-        column = pc.cast(pc.cast(column, pa.timestamp("ms")), pa.int64())
-    elif not pa.types.is_integer(typ) and not pa.types.is_floating(typ):
-        return [None] * len(column)
-    return [None if v is None else int(v) for v in column.to_pylist()]
-
-
 def fmt_time(ms: int | None) -> str:
     if ms is None:
         return "-"
@@ -148,7 +157,7 @@ def fmt_time(ms: int | None) -> str:
     return stamp.strftime("%Y-%m-%d %H:%M:%S" if stamp.second or ms % 1000 == 0 else "%Y-%m-%d %H:%M:%S.%f")[:23]
 
 
-def read_trades(path: Path) -> list[Trade]:
+def read_trades(path: Path) -> TradeTable:
     table = pq.read_table(path)
     n = table.num_rows
     names = set(table.column_names)
@@ -180,20 +189,19 @@ def read_trades(path: Path) -> list[Trade]:
     side, symbol = [v.lower() for v in text("side", "long")], text("symbol", "")
     ep, xp, size, fees, pnl = num("entry_price"), num("exit_price"), num("size"), num("fees"), num("pnl")
     er, xr = text("entry_reason", ""), text("exit_reason", "")
-    return [Trade(symbol[i], side[i], entry[i], exit_[i], ep[i], xp[i], size[i], fees[i], pnl[i], er[i], xr[i])
-            for i in range(n)]
+    return TradeTable(symbol, side, entry, exit_, ep, xp, size, fees, pnl, er, xr)
 
 
-def read_candles(path: Path, timestamp_unit: str | None = None) -> dict[str, SymbolCandles]:
+def read_candles(path: Path, timestamp_unit: str | None = None) -> dict[str, CandleChunk]:
     """Every symbol of a candle file, read and validated as the run read it."""
     source = open_candles(path, timestamp_unit=timestamp_unit)
-    out: dict[str, SymbolCandles] = {}
+    out: dict[str, CandleChunk] = {}
     for symbol in source.symbols():
         chunks = list(source.iter_chunks(symbol, rows=1 << 20))
         if not chunks:
             continue
-        out[symbol] = SymbolCandles(symbol, *(np.concatenate([getattr(c, k) for c in chunks]) for k in
-                                              ("timestamp", "open", "high", "low", "close")))
+        out[symbol] = CandleChunk(symbol, 0, *(np.concatenate([getattr(c, k) for c in chunks]) for k in
+                                               ("timestamp", "open", "high", "low", "close", "volume")))
     return out
 
 
@@ -213,16 +221,16 @@ def _ends(starts: I64, n: int) -> I64:
     return np.concatenate([starts[1:] - 1, [n - 1]]).astype(np.int64)
 
 
-def _markers(trades: list[Trade], bar_ms: I64) -> tuple[list[dict[str, Any]], int]:
+def _markers(table: TradeTable, rows: list[int], bar_ms: I64) -> tuple[list[dict[str, Any]], int]:
     """An arrow at the bar holding each fill: long entries up (green) below the bar, short entries down
     (red) above it; exits the opposite way in blue, with the trade's P&L as text when there are few trades
     (more would hide the price)."""
     out: list[dict[str, Any]] = []
-    label_exits = len(trades) <= MAX_LABELLED_EXITS
-    total = len(trades)
+    label_exits = len(rows) <= MAX_LABELLED_EXITS
+    total = len(rows)
     if 2 * total > MAX_MARKERS:  # spread over the whole run rather than crowded at its start
-        trades = trades[::-(-2 * total // MAX_MARKERS)]
-    for t in trades:
+        rows = rows[::-(-2 * total // MAX_MARKERS)]
+    for t in (table[i] for i in rows):
         short = t.side == "short"
         for ms, kind in ((t.entry_ms, "entry"), (t.exit_ms, "exit")):
             if ms is None:
@@ -236,17 +244,17 @@ def _markers(trades: list[Trade], bar_ms: I64) -> tuple[list[dict[str, Any]], in
                           "color": "#2563eb", "text": f"{t.pnl:+.2f}" if label_exits and t.pnl is not None else ""}
             out.append({"time": int(bar_ms[i] // 1000), **marker})
     out.sort(key=lambda m: m["time"])
-    return out, total - len(trades)
+    return out, total - len(rows)
 
 
-def price_chart(bars: SymbolBars, indicator_types: dict[str, str], trades: list[Trade]) -> PriceChart:
+def price_chart(bars: SymbolBars, indicator_types: dict[str, str], trades: TradeTable) -> PriceChart:
     t = (bars.start_ms // 1000).tolist()
     data = {"t": t, "o": _r(bars.open), "h": _r(bars.high), "l": _r(bars.low), "c": _r(bars.close)}
     lines: list[dict[str, Any]] = []
     for name, values in bars.indicators.items():
         kind = indicator_types.get(name, indicator_types.get(name.split(".")[0], ""))
         lines.append({"name": name, "pane": 0 if kind in OVERLAY_TYPES else 1, "t": t, "v": _r(values)})
-    markers, dropped = _markers([tr for tr in trades if tr.symbol in ("", bars.symbol)], bars.start_ms)
+    markers, dropped = _markers(trades, trades.rows_of(bars.symbol), bars.start_ms)
     return PriceChart(bars.symbol, bars.candles, bars.per_bar, data,
                       json.dumps(data, separators=(",", ":"), allow_nan=False), lines, markers, dropped)
 
@@ -257,8 +265,8 @@ def _is_time_or_number(typ: pa.DataType) -> bool:
 
 
 def _ms_array(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    """`to_ms` as an int64 array (missing -> 0) without a Python int per row: equity has one row per
-    candle time, and the list round trip cost ~0.5 s per 1M rows of every `plughost run`'s report."""
+    """Times as int64 milliseconds since the epoch (missing -> 0) from an Arrow timestamp, date or number
+    column, without a Python int per row (equity has one row per candle time)."""
     typ = column.type
     if pa.types.is_timestamp(typ):
         column = pc.cast(pc.cast(column, pa.timestamp("ms", tz=typ.tz)), pa.int64())
@@ -334,20 +342,20 @@ def run_series(run_dir: Path, summary: dict[str, Any], bases: list[Path],
 
 
 def _engine_bars(run_dir: Path, out: RunSeries) -> dict[str, SymbolBars] | None:
-    """The bars the engine kept while streaming (chart.json), when the run has them."""
+    """The bars the engine kept while streaming (chart.parquet), when the run has them."""
     path = run_dir / CHART_FILE
     if not path.is_file():
         return None
     try:
         return {b.symbol: b for b in read_chart(path)}
-    except (OSError, ValueError, KeyError, TypeError) as exc:  # damaged: fall back to the candle file
+    except (OSError, ValueError, KeyError, TypeError, pa.ArrowException) as exc:  # damaged: the candle file
         out.price_note = f"{CHART_FILE} could not be read ({exc}); charted from the candle file"
         return None
 
 
 def _file_bars(run_config: dict[str, Any], bases: list[Path], indicators: dict[str, Any] | None,
                cache: dict[str, LoadedCandles | str] | None, out: RunSeries) -> dict[str, SymbolBars] | None:
-    """Bars from the run's candle file, read again (runs written before chart.json existed)."""
+    """Bars from the run's candle file, read again (runs written before chart.parquet existed)."""
     written = str(run_config.get("candles") or "")
     path = resolve_candles(written, bases) if written else None
     if path is None:
