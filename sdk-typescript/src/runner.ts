@@ -50,7 +50,7 @@ async function main(): Promise<void> {
   const spinner = spinnerFromEnv(); // after the fd 1 swap, which wants no file opened in between
   const write = (frame: Uint8Array): void => {
     writeFrame(frame);
-    spinner.touch();
+    spinner.wrote();
   };
   const entry = process.env['PLUGHOST_PLUGIN_ENTRY'];
   if (!entry) fatal('plughost runner: PLUGHOST_PLUGIN_ENTRY is not set');
@@ -74,7 +74,7 @@ async function main(): Promise<void> {
 
   const server = new Server({ plugin, kind, write, log, maxFrame, onShutdown: () => process.exit(0) });
   process.stdin.on('data', (chunk: Buffer) => {
-    spinner.touch();
+    spinner.arrived();
     try {
       server.feed(chunk);
     } catch (e) {
