@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 from plughost.batch import BatchLocked, Journal, load_batch, run_batch
-from plughost.batch.errors import BatchFileError
 from plughost.batch.journal import BatchLock
+from plughost.errors import BatchFileError
 from plughost.plugins.registry import Registry
 
 from .conftest import PLUGINS, load_results, write_batch

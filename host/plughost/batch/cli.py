@@ -11,13 +11,12 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from ..errors import PlughostError, UsageError
+from ..errors import BatchFileError, PlughostError, UsageError
 from ..executor.results import check_out_dir, format_number
 from ..executor.runconfig import RUN_KEYS_IN_CONFIG
 from ..plugins.config import entry_schema
 from ..plugins.registry import Registry, resolve_roots
 from ..safefile import dumps
-from .errors import BatchFileError
 from .journal import RunRow
 from .progress import BatchProgress
 from .runner import BatchResult, run_batch
@@ -41,8 +40,7 @@ def check_plugins(batch: BatchSpec, registry: Registry) -> None:
                     checked[(kind, name)] = exc
             problem = checked[(kind, name)]
             if problem is not None:
-                problem.message = f"{batch.path}: {spec.label()}, key '{key}': {problem.message}"
-                raise problem
+                raise problem.evolve(message=f"{batch.path}: {spec.label()}, key '{key}': {problem.message}")
 
 
 def check_grid_keys(batch: BatchSpec, registry: Registry) -> None:

@@ -19,8 +19,8 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
+from ..errors import WorkerLost
 from .engine import Completion
-from .errors import WorkerLost
 
 _READY_TIMEOUT = 60.0
 # Ctrl-C is the host's to handle: a worker ignores SIGINT from its first line, so a Ctrl-C while it is

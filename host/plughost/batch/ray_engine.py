@@ -22,9 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..errors import UsageError
+from ..errors import UsageError, WorkerLost
 from .engine import Completion
-from .errors import WorkerLost
 
 # Imported by name: the same types whether or not the `ray` extra is installed (mypy runs in both).
 ray: Any

@@ -29,14 +29,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .._version import __version__
-from ..errors import DiskFull, PlughostError
+from ..errors import DiskFull, PlughostError, PluginQuarantined, RecordFailed, RunInterrupted, error_class
 from ..executor.metrics import MetricsAccumulator
 from ..executor.results import RunWriter, trades_columns
 from ..executor.runconfig import RunConfig
 from ..plugins.registry import Registry
 from ..safefile import loads_json, read_text
 from .engine import Completion, Engine
-from .errors import PluginQuarantined, RecordFailed, RunInterrupted
 from .journal import FINISHED, BatchLock, Journal, RunRow
 from .progress import BatchProgress
 from .spec import BatchSpec, RunSpec
@@ -44,11 +43,10 @@ from .spec import BatchSpec, RunSpec
 log = logging.getLogger("plughost.batch")
 
 # Quarantine counts only failures that do not depend on the run's config: the plugin could not be started or
-# did not complete its handshake (each attempt counts), or died inside `initialize` (each run counts once).
-# A crash while running is the run's own failure: retried, then failed, never held against the plugin's
-# other runs (issue 15: two crashing configs must not cost the configs that work).
-START_CODES = frozenset({"PLUGIN_SPAWN_FAILED", "PLUGIN_START_TIMEOUT", "PLUGIN_HANDSHAKE_FAILED"})
-INIT_CRASH_CODES = frozenset({"PLUGIN_CRASHED", "PLUGIN_TIMEOUT"})
+# did not complete its handshake (each attempt counts: the error class's `start_failure`), or died inside
+# `initialize` (each run counts once: `init_crash`). A crash while running is the run's own failure: retried,
+# then failed, never held against the plugin's other runs (issue 15: two crashing configs must not cost the
+# configs that work).
 FAULT_VAR = "PLUGHOST_BATCH_FAULT"
 
 
@@ -218,7 +216,8 @@ class BatchRunner:
 
     def _count_failure(self, spec: RunSpec, result: dict[str, Any], code: str | None, plugin: str | None,
                        final: bool) -> None:
-        """The quarantine streak: see START_CODES. A success, or a failure after a plugin started, resets it."""
+        """The quarantine streak (see the policy above). A success, or a failure after a plugin started, resets
+        it."""
         if result["status"] == "ok":
             for name in self._plugins_of(spec):
                 self.crash_streak[name] = 0
@@ -226,8 +225,9 @@ class BatchRunner:
         if not plugin:
             return
         error: dict[str, Any] = result["error"] if isinstance(result.get("error"), dict) else {}
-        at_start = code in START_CODES
-        in_init = code in INIT_CRASH_CODES and error.get("hook") == "initialize"
+        policy = error_class(code)
+        at_start = policy is not None and policy.start_failure
+        in_init = policy is not None and policy.init_crash and error.get("hook") == "initialize"
         if not (at_start or (in_init and final)):
             if not in_init:  # it started and answered initialize: it can start
                 self.crash_streak[plugin] = 0
@@ -245,7 +245,7 @@ class BatchRunner:
         error = result.get("error") or None
         code = error.get("code") if isinstance(error, dict) else None
         plugin = error.get("plugin") if isinstance(error, dict) else None
-        if code == "DISK_FULL":  # nothing was published: the run stays to do, the batch stops (resume later)
+        if code == DiskFull.code:  # nothing was published: the run stays to do, the batch stops (resume later)
             self.journal.mark(spec.id, "pending", error)
             if self.disk_full is None:
                 info: dict[str, Any] = error if isinstance(error, dict) else {}

@@ -166,7 +166,7 @@ class _Run:
                 result = strategy.finish_batch(call)
             except PluginError as exc:
                 if exc.at is not None and 0 <= exc.at < len(batch):
-                    exc.locate(plan.symbols[int(batch.symbol[exc.at])], int(batch.timestamp[exc.at]))
+                    raise exc.located(plan.symbols[int(batch.symbol[exc.at])], int(batch.timestamp[exc.at])) from None
                 raise
             if result.lookahead_at is not None:
                 self._lookahead_warning(strategy.name, batch, result.lookahead_at)

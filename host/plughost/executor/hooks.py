@@ -161,12 +161,10 @@ class Features:
                 hint="fix the feature (its traceback is in this record); the strategy's trades are unaffected",
             )
         if feature.entry.on_error == "fail" and not record_only:
-            if isinstance(exc, PluginFailure):
-                exc.hook = hook
-            exc.hint = (exc.hint + "; " if exc.hint else "") + (
+            hint = (exc.hint + "; " if exc.hint else "") + (
                 f"the run failed because feature '{name}' has onError: fail in its run config entry "
                 "(use onError: continue to record the error and go on)")
-            raise exc
+            raise exc.evolve(hint=hint, **({"hook": hook} if isinstance(exc, PluginFailure) else {}))
         record = exc.to_dict()
         record["plugin"] = name
         record["hook"] = hook

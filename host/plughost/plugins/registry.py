@@ -436,9 +436,7 @@ class Registry:
             where += " or the bundled examples"
         hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
         hint += "`plughost list-plugins` shows every plugin; add folders with --plugins-dir DIR"
-        err = PluginNotFound(f"no {kind} named '{name}' in {where}", plugin=name, hint=hint)
-        err.suggestions = close  # type: ignore[attr-defined]
-        return err
+        return PluginNotFound(f"no {kind} named '{name}' in {where}", plugin=name, hint=hint, suggestions=close)
 
     def lookup(self, name: str) -> PluginEntry:
         """The entry named `name`, valid or not (one of them, for duplicates). PluginNotFound otherwise."""
