@@ -35,6 +35,7 @@ from ..executor.results import RunWriter, trades_columns
 from ..executor.runconfig import RunConfig
 from ..plugins.registry import Registry
 from ..safefile import loads_json, read_text
+from .batchhooks import BatchHooks, BatchPoint
 from .engine import Completion, Engine
 from .journal import FINISHED, BatchLock, Journal, RunRow
 from .progress import BatchProgress
@@ -47,32 +48,6 @@ log = logging.getLogger("plughost.batch")
 # `initialize` (each run counts once: `init_crash`). A crash while running is the run's own failure: retried,
 # then failed, never held against the plugin's other runs (issue 15: two crashing configs must not cost the
 # configs that work).
-FAULT_VAR = "PLUGHOST_BATCH_FAULT"
-
-
-class Faults:
-    """Test-only fault injection (PLUGHOST_BATCH_FAULT): SIGKILL this host at a named point.
-
-    before-dispatch:K   just before the K-th dispatch (0-based)
-    after-files:K       when the K-th result arrives (its files renamed into place), before its journal commit
-    after-journal:K     right after the K-th journal commit
-    mid-write:RUN_ID    (in the worker) when RUN_ID's files are complete but not yet renamed
-    """
-
-    def __init__(self, spec: str | None) -> None:
-        self.point, _, arg = (spec or "").partition(":")
-        self.count = int(arg) if arg.isdigit() else -1
-        self.seen: dict[str, int] = {}
-
-    def hit(self, point: str) -> None:
-        if point != self.point:
-            return
-        n = self.seen.get(point, 0)
-        self.seen[point] = n + 1
-        if n == self.count:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-
 @dataclass
 class BatchResult:
     out_dir: Path
@@ -196,13 +171,13 @@ class _Interrupt:
 
 class BatchRunner:
     def __init__(self, batch: BatchSpec, out_dir: Path, engine: Engine, journal: Journal,
-                 progress: BatchProgress, faults: Faults) -> None:
+                 progress: BatchProgress, hooks: BatchHooks) -> None:
         self.batch = batch
         self.out_dir = out_dir
         self.engine = engine
         self.journal = journal
         self.progress = progress
-        self.faults = faults
+        self.hooks = hooks
         self.options = batch.options
         self.specs = batch.by_id()
         self.crash_streak: dict[str, int] = {}
@@ -262,7 +237,7 @@ class BatchRunner:
         if not retry and isinstance(error, dict) and not (self.out_dir / "runs" / spec.id / "summary.json").exists():
             write_failed_run(self.out_dir, spec, error)  # the worker could write nothing: same shape as any run
         self.journal.record_attempt(spec.id, attempt, result, final_status=status)
-        self.faults.hit("after-journal")
+        self.hooks.reached(BatchPoint.AFTER_JOURNAL)
         if retry:
             self.progress.note(f"retrying {spec.id} ({code}, attempt {attempt} of {self.options.max_retries + 1})")
             queue.appendleft(spec.id)
@@ -313,7 +288,7 @@ class BatchRunner:
                         continue
                     row = self.journal.get(run_id)
                     attempt = (row.attempts if row else 0) + 1
-                    self.faults.hit("before-dispatch")
+                    self.hooks.reached(BatchPoint.BEFORE_DISPATCH)
                     job = {"run_id": run_id, "run": spec.run.to_user_dict(), "base_dir": str(self.batch.base_dir),
                            "out_dir": str(self.out_dir), "attempt": attempt}
                     # `running` (with its dispatch time) is committed before any worker can publish the run:
@@ -335,7 +310,7 @@ class BatchRunner:
         return False
 
     def _complete(self, done: Completion, queue: deque[str]) -> None:
-        self.faults.hit("after-files")
+        self.hooks.reached(BatchPoint.AFTER_FILES)
         try:
             if done.result is not None:
                 self._on_result(done.job, done.result, queue)
@@ -385,8 +360,11 @@ def run_batch(
     address: str | None = None,
     progress: BatchProgress | None = None,
     report: bool = True,
+    hooks: BatchHooks | None = None,
 ) -> BatchResult:
-    """Run (or resume) a batch into `out_dir`. Raises `BatchLocked` when another host holds the folder."""
+    """Run (or resume) a batch into `out_dir`. Raises `BatchLocked` when another host holds the folder.
+    `hooks`: instrumentation and test faults (batch/batchhooks.py); none in production."""
+    hooks = hooks or BatchHooks()
     started = time.monotonic()
     out_dir.mkdir(parents=True, exist_ok=True)
     lock = BatchLock(out_dir)
@@ -429,8 +407,6 @@ def run_batch(
             progress.note(f"{run_id}: the journal says finished but its files are missing or torn; running it again")
         n_workers = max(1, workers or os.cpu_count() or 1)
         n_workers = min(n_workers, max(1, len(todo)))
-        faults = Faults(os.environ.get(FAULT_VAR))
-        worker_fault = os.environ.get(FAULT_VAR) if faults.point == "mid-write" else None
         engine: Engine
         if engine_name == "ray":
             from .ray_engine import RayEngine
@@ -441,7 +417,7 @@ def run_batch(
             from .local import LocalEngine
 
             engine = LocalEngine(n_workers, roots=registry.roots, out_dir=out_dir.resolve(),
-                                 warm=batch.options.warm_starts, fault=worker_fault)
+                                 warm=batch.options.warm_starts, worker_command=hooks.worker_command)
         interrupted = False
         warm = False
         runner: BatchRunner | None = None
@@ -451,7 +427,7 @@ def run_batch(
             if todo:
                 engine.start()
                 warm = engine.warm_active
-                runner = BatchRunner(batch, out_dir, engine, journal, progress, faults)
+                runner = BatchRunner(batch, out_dir, engine, journal, progress, hooks)
                 interrupted = runner.run(todo)
         finally:
             if not interrupted:

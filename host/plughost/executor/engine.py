@@ -19,7 +19,6 @@ from .._version import __version__
 from ..client.proxies import BatchCall, PluginProxy, StrategyProxy
 from ..errors import PlughostError, PluginError, WarningCode
 from ..plugins.config import resolve_config
-from ..plugins.loader import load_plugin
 from ..plugins.registry import PluginEntry, Registry
 from ..protocol.messages import CandleBatch
 from .data import load_alerts, open_candles
@@ -30,6 +29,7 @@ from .ledger import Ledger
 from .metrics import MetricsAccumulator
 from .results import RunWriter, json_safe, trades_columns
 from .runconfig import RunConfig
+from .runhooks import RunHooks
 from .stream import StreamPlan, batches, flat_alerts, plan_stream
 
 # progress(candles_done_in_this_step, total_candles_of_the_run): called once with 0 when the total is known
@@ -90,8 +90,9 @@ class _State:
 
 class _Run:
     def __init__(self, run: RunConfig, registry: Registry, run_id: str, base_dir: Path | None,
-                 progress: Progress | None, equity: Callable[[int], EquityWriter]) -> None:
+                 progress: Progress | None, equity: Callable[[int], EquityWriter], hooks: RunHooks) -> None:
         self.run = run
+        self.hooks = hooks
         self.make_equity = equity
         self.equity: EquityWriter | None = None
         self.registry = registry
@@ -110,9 +111,9 @@ class _Run:
     # -- plugins --------------------------------------------------------------------------------
 
     def _start(self, entry: PluginEntry, call_timeout: float | None = None) -> PluginProxy:
-        proxy: PluginProxy = load_plugin(entry, start_timeout=self.run.start_timeout,
-                                         call_timeout=call_timeout or self.run.call_timeout, extra_env=self.run.env,
-                                         sandbox=self.run.sandbox)
+        proxy: PluginProxy = self.hooks.load_plugin(
+            entry, start_timeout=self.run.start_timeout, call_timeout=call_timeout or self.run.call_timeout,
+            extra_env=self.run.env, sandbox=self.run.sandbox)
         self.proxies.append(proxy)
         if self.run.memory_limit_mb is not None:
             proxy.session.limit_memory(self.run.memory_limit_mb)
@@ -261,10 +262,13 @@ def run_backtest(
     run_id: str,
     base_dir: Path | None = None,
     progress: Progress | None = None,
+    hooks: RunHooks | None = None,
 ) -> RunOutcome:
-    """Run one backtest and write DIR/runs/<run_id>/. Never raises for a plugin's or the data's fault."""
+    """Run one backtest and write DIR/runs/<run_id>/. Never raises for a plugin's or the data's fault.
+    `hooks`: instrumentation and test faults (executor/runhooks.py); none in production."""
     started = time.time()
-    writer = RunWriter(out_dir, run_id)
+    hooks = hooks or RunHooks()
+    writer = RunWriter(out_dir, run_id, before_publish=hooks.before_publish)
     writer.prepare()
     metrics = MetricsAccumulator(initial_capital=run.initial_capital)
 
@@ -272,7 +276,7 @@ def run_backtest(
         return EquityWriter(writer.equity_path, metrics, expected_rows=expected_rows,
                             sample_points=MAX_POST_RUN_EQUITY_POINTS)
 
-    job = _Run(run, registry, run_id, base_dir, progress, equity_writer)
+    job = _Run(run, registry, run_id, base_dir, progress, equity_writer, hooks)
     error: PlughostError | None = None
     try:
         job.execute()

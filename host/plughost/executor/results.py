@@ -9,7 +9,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 from plughost_sdk.orders import TradeRecord
 
 from ..errors import DiskFull, PlughostError, UsageError
-from ..safefile import dumps, json_safe
+from ..safefile import dumps, json_safe, replace_dir
 from .runconfig import redact_env
 from .summary import RunSummary
 
@@ -111,8 +111,9 @@ __all__ = ["RunWriter", "check_out_dir", "check_run_id", "disk_full_guard", "dum
 class RunWriter:
     """Builds a run's folder under a hidden temporary name, then renames it into place in one step."""
 
-    def __init__(self, out_dir: Path, run_id: str) -> None:
+    def __init__(self, out_dir: Path, run_id: str, *, before_publish: Callable[[Path], None] | None = None) -> None:
         check_run_id(run_id)
+        self.before_publish = before_publish  # a seam for instrumentation and test faults (RunHooks)
         self.runs_dir = out_dir / "runs"
         self.final = self.runs_dir / run_id
         self.tmp = self.runs_dir / f".tmp-{run_id}-{os.getpid()}"
@@ -179,14 +180,9 @@ class RunWriter:
             os.fsync(fh.fileno())
 
     def _publish(self) -> Path:
-        old = None
-        if self.final.exists():
-            old = self.runs_dir / f".old-{self.final.name}-{os.getpid()}"
-            os.rename(self.final, old)
-        os.rename(self.tmp, self.final)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-        return self.final
+        if self.before_publish is not None:
+            self.before_publish(self.final)
+        return replace_dir(self.tmp, self.final)
 
     def discard(self) -> None:
         shutil.rmtree(self.tmp, ignore_errors=True)
