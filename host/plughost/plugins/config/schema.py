@@ -82,10 +82,6 @@ class PluginSchema:
         result = apply_defaults(self.schema, value, self.resolver())
         return result if isinstance(result, dict) else value
 
-    def known_keys(self) -> list[str]:
-        props = self.schema.get("properties")
-        return sorted(props) if isinstance(props, dict) else []
-
     # ---- static checks
     def diagnostics(self) -> list[Diagnostic]:
         """Meta-schema errors (all of them) and every `$ref` that is remote or does not resolve."""
