@@ -38,7 +38,7 @@ class KillAt:
         self.count = count
         self.seen = 0
 
-    def __call__(self, point: BatchPoint) -> None:
+    def __call__(self, point: BatchPoint, run_id: str) -> None:
         if point != self.point:
             return
         self.seen += 1

@@ -1,12 +1,15 @@
 """The seams of a batch host, for instrumentation and test faults. Production passes none.
 
-    hooks = BatchHooks(at=lambda point: ..., worker_command=(sys.executable, "my_worker.py"))
+    hooks = BatchHooks(at=lambda point, run_id: ..., worker_command=(sys.executable, "my_worker.py"))
     run_batch(batch, out, registry=reg, hooks=hooks)
 
-`at` is called at the named points of the runner's loop. A local worker is a fresh interpreter, so hooks
-cannot be handed to it as objects: `worker_command` starts a program of the caller's instead of plughost's
-own worker, which calls `plughost.batch.worker.main(argv, hooks=RunHooks(...))` with the hooks it wants
-(the engine appends the worker's three arguments to the command).
+`at` is called at the named points of the runner's loop with the run's id; at AFTER_FILES it is part of
+recording the result, so an exception it raises fails that run as RECORD_FAILED (a recording fault).
+
+A local worker is a fresh interpreter, so hooks cannot be handed to it as objects: `worker_command` starts a
+program of the caller's instead of plughost's own worker, which calls
+`plughost.batch.worker.main(argv, hooks=RunHooks(...))` with the hooks it wants (the engine appends the
+worker's three arguments to the command).
 """
 
 from __future__ import annotations
@@ -24,9 +27,9 @@ class BatchPoint(StrEnum):
 
 @dataclass(frozen=True)
 class BatchHooks:
-    at: Callable[[BatchPoint], None] | None = None
+    at: Callable[[BatchPoint, str], None] | None = None
     worker_command: tuple[str, ...] | None = None
 
-    def reached(self, point: BatchPoint) -> None:
+    def reached(self, point: BatchPoint, run_id: str) -> None:
         if self.at is not None:
-            self.at(point)
+            self.at(point, run_id)

@@ -237,7 +237,7 @@ class BatchRunner:
         if not retry and isinstance(error, dict) and not (self.out_dir / "runs" / spec.id / "summary.json").exists():
             write_failed_run(self.out_dir, spec, error)  # the worker could write nothing: same shape as any run
         self.journal.record_attempt(spec.id, attempt, result, final_status=status)
-        self.hooks.reached(BatchPoint.AFTER_JOURNAL)
+        self.hooks.reached(BatchPoint.AFTER_JOURNAL, spec.id)
         if retry:
             self.progress.note(f"retrying {spec.id} ({code}, attempt {attempt} of {self.options.max_retries + 1})")
             queue.appendleft(spec.id)
@@ -288,7 +288,7 @@ class BatchRunner:
                         continue
                     row = self.journal.get(run_id)
                     attempt = (row.attempts if row else 0) + 1
-                    self.hooks.reached(BatchPoint.BEFORE_DISPATCH)
+                    self.hooks.reached(BatchPoint.BEFORE_DISPATCH, run_id)
                     job = {"run_id": run_id, "run": spec.run.to_user_dict(), "base_dir": str(self.batch.base_dir),
                            "out_dir": str(self.out_dir), "attempt": attempt}
                     # `running` (with its dispatch time) is committed before any worker can publish the run:
@@ -310,8 +310,8 @@ class BatchRunner:
         return False
 
     def _complete(self, done: Completion, queue: deque[str]) -> None:
-        self.hooks.reached(BatchPoint.AFTER_FILES)
         try:
+            self.hooks.reached(BatchPoint.AFTER_FILES, done.job["run_id"])
             if done.result is not None:
                 self._on_result(done.job, done.result, queue)
             else:
