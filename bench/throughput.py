@@ -136,9 +136,9 @@ class InProcessStrategy:
         from plughost.client.proxies import CallStats
         from plughost.protocol.messages import Hello
         from plughost_sdk._driver import StrategyDriver
-        from plughost_sdk._runner import _find_plugin, _load_module
+        from plughost_sdk._loader import find_plugin, load_module
 
-        self.driver = StrategyDriver(_find_plugin(_load_module(entry.entry_path, entry.name), entry.entry_path))
+        self.driver = StrategyDriver(find_plugin(load_module(entry.entry_path, entry.name)))
         self.name = entry.name
         self.hello = Hello(1, "in-process", "-", None, None, "strategy", frozenset(self.driver.methods), 0)
         self.stats = CallStats()

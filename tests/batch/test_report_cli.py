@@ -18,7 +18,7 @@ from plughost.batch import load_batch, run_batch
 from plughost.plugins.registry import Registry
 from plughost.reports import collect_runs
 from plughost.reports.pages import ASSETS, CHART_LIBRARY, table_trades
-from plughost.reports.series import MAX_BARS, MAX_TRADE_ROWS, Trade
+from plughost.reports.series import MAX_BARS, MAX_TRADE_ROWS, Trade, TradeTable
 
 from .conftest import PLUGHOST, PLUGINS, REPO, write_batch, write_candles
 
@@ -185,11 +185,13 @@ def test_vendored_chart_library_matches_its_npm_pin() -> None:
 
 def test_a_long_trade_list_keeps_its_start_and_its_extremes() -> None:
     pnl = np.random.default_rng(5).normal(0, 10, 3 * MAX_TRADE_ROWS)
-    trades = [Trade("s", "long", i, i + 1, 1.0, 1.0, 1.0, 0.0, float(p), "", "") for i, p in enumerate(pnl)]
+    trades = TradeTable.of([Trade("s", "long", i, i + 1, 1.0, 1.0, 1.0, 0.0, float(p), "", "")
+                            for i, p in enumerate(pnl)])
     rows = table_trades(trades)
     numbers = [n for n, _ in rows]
     assert len(rows) == MAX_TRADE_ROWS and numbers == sorted(numbers)
     assert numbers[:MAX_TRADE_ROWS // 2] == list(range(1, MAX_TRADE_ROWS // 2 + 1))
     shown = {t.pnl for _, t in rows}
     assert max(pnl) in shown and min(pnl) in shown
-    assert table_trades(trades[:10]) == list(enumerate(trades[:10], 1))
+    first = TradeTable.of([trades[i] for i in range(10)])
+    assert table_trades(first) == [(i + 1, trades[i]) for i in range(10)]

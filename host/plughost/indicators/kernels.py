@@ -35,6 +35,7 @@ in the series, never to a position in a chunk:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
@@ -244,44 +245,17 @@ class Kernel(Protocol):
     def feed(self, high: F64, low: F64, close: F64) -> tuple[F64, ...]: ...
 
 
-class _SmaKernel:
-    def __init__(self, s: IndicatorSpec) -> None:
-        self.sma = _Sma(s.period)
+class _OneLine:
+    """A kernel with one output: a stream fed the closes (SMA, stddev) or whole candles (EMA, RSI, ATR)."""
+
+    def __init__(self, stream: _Sma | _StdDev | _Ema | _Rsi | _Atr) -> None:
+        self.stream = stream
 
     def feed(self, high: F64, low: F64, close: F64) -> tuple[F64, ...]:
-        return (self.sma.feed(close),)
-
-
-class _EmaKernel:
-    def __init__(self, s: IndicatorSpec) -> None:
-        self.ema = _Ema(s.period)
-
-    def feed(self, high: F64, low: F64, close: F64) -> tuple[F64, ...]:
-        return (self.ema.feed(high, low, close),)
-
-
-class _RsiKernel:
-    def __init__(self, s: IndicatorSpec) -> None:
-        self.rsi = _Rsi(s.period)
-
-    def feed(self, high: F64, low: F64, close: F64) -> tuple[F64, ...]:
-        return (self.rsi.feed(high, low, close),)
-
-
-class _AtrKernel:
-    def __init__(self, s: IndicatorSpec) -> None:
-        self.atr = _Atr(s.period)
-
-    def feed(self, high: F64, low: F64, close: F64) -> tuple[F64, ...]:
-        return (self.atr.feed(high, low, close),)
-
-
-class _StdKernel:
-    def __init__(self, s: IndicatorSpec) -> None:
-        self.std = _StdDev(s.period)
-
-    def feed(self, high: F64, low: F64, close: F64) -> tuple[F64, ...]:
-        return (self.std.feed(close),)
+        stream = self.stream
+        if isinstance(stream, _Sma | _StdDev):
+            return (stream.feed(close),)
+        return (stream.feed(high, low, close),)
 
 
 class _BBandsKernel:
@@ -314,11 +288,12 @@ class _MacdKernel:
         return line, signal, line - signal
 
 
-_KERNELS: dict[str, type[Kernel]] = {
-    "sma": _SmaKernel, "ema": _EmaKernel, "rsi": _RsiKernel, "atr": _AtrKernel,
-    "stddev": _StdKernel, "bbands": _BBandsKernel, "macd": _MacdKernel,
+_KERNELS: dict[str, Callable[[IndicatorSpec], Kernel]] = {
+    "sma": lambda s: _OneLine(_Sma(s.period)), "ema": lambda s: _OneLine(_Ema(s.period)),
+    "rsi": lambda s: _OneLine(_Rsi(s.period)), "atr": lambda s: _OneLine(_Atr(s.period)),
+    "stddev": lambda s: _OneLine(_StdDev(s.period)), "bbands": _BBandsKernel, "macd": _MacdKernel,
 }
 
 
 def make_kernel(spec: IndicatorSpec) -> Kernel:
-    return _KERNELS[spec.type](spec)  # type: ignore[call-arg]
+    return _KERNELS[spec.type](spec)

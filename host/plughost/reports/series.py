@@ -1,10 +1,11 @@
 """The numbers behind a run page's charts, bounded in size whatever the run's length.
 
-Candles come from the run's candle file, grouped into at most `MAX_BARS` bars per symbol (OHLC of
-consecutive candles: first open, highest high, lowest low, last close, the first candle's time); the
-indicators are computed on every candle and shown at each bar's last candle. The equity curve is
-thinned the same way (the last equity of each group, the deepest drawdown in it), so a page of a
-1M-candle run stays around a megabyte. Times are whole seconds (the charting library's unit), UTC.
+Price bars come from the run's `chart.json`, which the engine samples while the candles stream
+(`executor/chart.py`: at most `MAX_BARS` bars per symbol, indicators at each bar's last candle). A run
+written without that file (an older version) is charted from its candle file, read again and grouped by
+the same code. The equity curve is thinned the same way (the last equity of each group, the deepest
+drawdown in it), so a page of a 1M-candle run stays around a megabyte. Times are whole seconds (the
+charting library's unit), UTC.
 
 Result files are read defensively: trade times as Arrow timestamps or integer milliseconds, `side`
 (long when absent) and `fees` (absent in older results) optional.
@@ -13,9 +14,7 @@ Result files are read defensively: trade times as Arrow timestamps or integer mi
 from __future__ import annotations
 
 import datetime as dt
-import inspect
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,10 +25,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..errors import PlughostError
-from ..executor.data import open_candles
+from ..executor.chart import CHART_FILE, ChartSampler, SymbolBars, read_chart
+from ..executor.chart import MAX_BARS as MAX_BARS
+from ..executor.data import CandleChunk, open_candles
 from ..executor.indicators import compute_indicators, parse_indicators
 
-MAX_BARS = 5000          # candlesticks per symbol on a page
 MAX_EQUITY_POINTS = 5000
 MAX_SYMBOLS = 8          # price charts on a page; the other symbols are named, not drawn
 MAX_MARKERS = 2000       # entry/exit markers per symbol (beyond it, every k-th trade is marked)
@@ -38,50 +38,24 @@ MAX_LABELLED_EXITS = 40  # exit markers carry the trade's P&L up to this many tr
 OVERLAY_TYPES = frozenset({"sma", "ema", "bbands", "wma", "vwap"})  # drawn over the price; others below it
 
 I64 = np.ndarray[Any, np.dtype[np.int64]]
-F64 = np.ndarray[Any, np.dtype[np.float64]]
-
-
-@dataclass
-class SymbolCandles:
-    """One symbol's candles at full resolution (times in ms)."""
-
-    symbol: str
-    ts: I64
-    open: F64
-    high: F64
-    low: F64
-    close: F64
-
-
-@dataclass
-class Bars:
-    """A symbol's candles grouped for the chart (the part of a price chart that depends on the file only)."""
-
-    starts: I64
-    ends: I64
-    bar_ms: I64
-    data: dict[str, list[Any]]
-    json: str = ""        # `data` encoded once: the largest part of every page of a sweep over this file
 
 
 @dataclass
 class LoadedCandles:
-    """A candle file read once per report: a sweep's runs share it."""
+    """A candle file read once per report (for runs without chart.json): a sweep's runs share it."""
 
-    symbols: dict[str, SymbolCandles]
-    bars: dict[str, Bars] = field(default_factory=dict)
+    symbols: dict[str, CandleChunk]
 
-    def bars_of(self, symbol: str) -> Bars:
-        if symbol not in self.bars:
-            c = self.symbols[symbol]
-            starts = group_starts(c.ts, MAX_BARS)
-            ends = _ends(starts, len(c.ts))
-            bar_ms = c.ts[starts]
-            self.bars[symbol] = Bars(starts, ends, bar_ms, {
-                "t": (bar_ms // 1000).tolist(), "o": _r(c.open[starts]), "h": _r(np.maximum.reduceat(c.high, starts)),
-                "l": _r(np.minimum.reduceat(c.low, starts)), "c": _r(c.close[ends])})
-            self.bars[symbol].json = json.dumps(self.bars[symbol].data, separators=(",", ":"), allow_nan=False)
-        return self.bars[symbol]
+    def bars(self, indicators: dict[str, Any] | None) -> dict[str, SymbolBars]:
+        """Every symbol's bars with the run's indicators, grouped as the engine groups them."""
+        names = list(self.symbols)
+        sampler = ChartSampler(names, [len(c) for c in self.symbols.values()])
+        specs = parse_indicators(indicators) if indicators else []
+        for s, c in enumerate(self.symbols.values()):
+            values = compute_indicators(specs, c.high, c.low, c.close) if specs else {}
+            sampler.add(s, c.timestamp, c.open, c.high, c.low, c.close,
+                        {k: np.asarray(v, dtype=np.float64) for k, v in values.items()})
+        return {b.symbol: b for b in sampler.finish()}
 
 
 @dataclass
@@ -106,6 +80,40 @@ class Trade:
 
 
 @dataclass
+class TradeTable:
+    """trades.parquet as columns; a `Trade` is built only for the rows a page shows (the table holds up to
+    2,000 rows and the charts ~1,000 markers, while a run can have hundreds of thousands of trades)."""
+
+    symbol: list[str]
+    side: list[str]
+    entry_ms: list[int | None]
+    exit_ms: list[int | None]
+    entry_price: list[float | None]
+    exit_price: list[float | None]
+    size: list[float | None]
+    fees: list[float | None]
+    pnl: list[float | None]
+    entry_reason: list[str]
+    exit_reason: list[str]
+
+    @classmethod
+    def of(cls, trades: list[Trade]) -> TradeTable:
+        return cls(*([getattr(t, f) for t in trades] for f in cls.__dataclass_fields__))
+
+    def __len__(self) -> int:
+        return len(self.symbol)
+
+    def __getitem__(self, i: int) -> Trade:
+        return Trade(self.symbol[i], self.side[i], self.entry_ms[i], self.exit_ms[i], self.entry_price[i],
+                     self.exit_price[i], self.size[i], self.fees[i], self.pnl[i], self.entry_reason[i],
+                     self.exit_reason[i])
+
+    def rows_of(self, symbol: str) -> list[int]:
+        """The trades drawn on `symbol`'s chart (a trade without a symbol is drawn on every chart)."""
+        return [i for i, s in enumerate(self.symbol) if s in ("", symbol)]
+
+
+@dataclass
 class PriceChart:
     symbol: str
     candles: int
@@ -124,7 +132,7 @@ class RunSeries:
     equity: dict[str, list[Any]] | None = None   # t, equity, dd, and bh when the candles are there
     equity_note: str | None = None
     trades_note: str | None = None
-    trades: list[Trade] = field(default_factory=list)
+    trades: TradeTable = field(default_factory=lambda: TradeTable.of([]))
     trades_total: int = 0
 
 
@@ -142,18 +150,6 @@ def _r(values: Any) -> list[float | None]:
     return out
 
 
-def to_ms(column: pa.ChunkedArray | pa.Array) -> list[int | None]:
-    """Times as integer milliseconds since the epoch, from an Arrow timestamp or an integer (ms) column."""
-    typ = column.type
-    if pa.types.is_timestamp(typ):
-        column = pc.cast(pc.cast(column, pa.timestamp("ms", tz=typ.tz)), pa.int64())
-    elif pa.types.is_date(typ):
-        column = pc.cast(pc.cast(column, pa.timestamp("ms")), pa.int64())
-    elif not pa.types.is_integer(typ) and not pa.types.is_floating(typ):
-        return [None] * len(column)
-    return [None if v is None else int(v) for v in column.to_pylist()]
-
-
 def fmt_time(ms: int | None) -> str:
     if ms is None:
         return "-"
@@ -161,39 +157,51 @@ def fmt_time(ms: int | None) -> str:
     return stamp.strftime("%Y-%m-%d %H:%M:%S" if stamp.second or ms % 1000 == 0 else "%Y-%m-%d %H:%M:%S.%f")[:23]
 
 
-def read_trades(path: Path) -> list[Trade]:
+def read_trades(path: Path) -> TradeTable:
     table = pq.read_table(path)
     n = table.num_rows
     names = set(table.column_names)
 
-    def col(name: str) -> list[Any]:
-        return table.column(name).to_pylist() if name in names else [None] * n
+    def text(name: str, default: str) -> list[str]:
+        if name not in names:
+            return [default] * n
+        return [default if v is None else str(v) for v in table.column(name).to_pylist()]
 
     def num(name: str) -> list[float | None]:
-        return [None if v is None or not math.isfinite(float(v)) else float(v) for v in col(name)]
+        if name not in names:
+            return [None] * n
+        values = np.asarray(pc.cast(table.column(name), pa.float64()).to_numpy(zero_copy_only=False), np.float64)
+        out: list[float | None] = values.tolist()
+        for i in np.flatnonzero(~np.isfinite(values)).tolist():  # NaN is also how Arrow nulls arrive here
+            out[i] = None
+        return out
 
-    entry = to_ms(table.column("entry_time")) if "entry_time" in names else [None] * n
-    exit_ = to_ms(table.column("exit_time")) if "exit_time" in names else [None] * n
-    side, symbol = col("side"), col("symbol")
+    def when(name: str) -> list[int | None]:
+        if name not in names or not _is_time_or_number(table.column(name).type):
+            return [None] * n
+        column = table.column(name)
+        out: list[int | None] = _ms_array(column).tolist()
+        if column.null_count:
+            out = [v if ok else None for v, ok in zip(out, pc.is_valid(column).to_pylist(), strict=True)]
+        return out
+
+    entry, exit_ = when("entry_time"), when("exit_time")
+    side, symbol = [v.lower() for v in text("side", "long")], text("symbol", "")
     ep, xp, size, fees, pnl = num("entry_price"), num("exit_price"), num("size"), num("fees"), num("pnl")
-    er, xr = col("entry_reason"), col("exit_reason")
-    return [Trade(str(symbol[i] or ""), str(side[i] or "long").lower(), entry[i], exit_[i], ep[i], xp[i], size[i],
-                  fees[i], pnl[i], str(er[i] or ""), str(xr[i] or "")) for i in range(n)]
+    er, xr = text("entry_reason", ""), text("exit_reason", "")
+    return TradeTable(symbol, side, entry, exit_, ep, xp, size, fees, pnl, er, xr)
 
 
-def read_candles(path: Path, timestamp_unit: str | None = None) -> dict[str, SymbolCandles]:
+def read_candles(path: Path, timestamp_unit: str | None = None) -> dict[str, CandleChunk]:
     """Every symbol of a candle file, read and validated as the run read it."""
-    kwargs: dict[str, Any] = {}
-    if timestamp_unit and "timestamp_unit" in inspect.signature(open_candles).parameters:
-        kwargs["timestamp_unit"] = timestamp_unit  # a forced unit, once the loader takes one
-    source = open_candles(path, **kwargs)
-    out: dict[str, SymbolCandles] = {}
+    source = open_candles(path, timestamp_unit=timestamp_unit)
+    out: dict[str, CandleChunk] = {}
     for symbol in source.symbols():
         chunks = list(source.iter_chunks(symbol, rows=1 << 20))
         if not chunks:
             continue
-        out[symbol] = SymbolCandles(symbol, *(np.concatenate([getattr(c, k) for c in chunks]) for k in
-                                              ("timestamp", "open", "high", "low", "close")))
+        out[symbol] = CandleChunk(symbol, 0, *(np.concatenate([getattr(c, k) for c in chunks]) for k in
+                                               ("timestamp", "open", "high", "low", "close", "volume")))
     return out
 
 
@@ -213,16 +221,16 @@ def _ends(starts: I64, n: int) -> I64:
     return np.concatenate([starts[1:] - 1, [n - 1]]).astype(np.int64)
 
 
-def _markers(trades: list[Trade], bar_ms: I64) -> tuple[list[dict[str, Any]], int]:
+def _markers(table: TradeTable, rows: list[int], bar_ms: I64) -> tuple[list[dict[str, Any]], int]:
     """An arrow at the bar holding each fill: long entries up (green) below the bar, short entries down
     (red) above it; exits the opposite way in blue, with the trade's P&L as text when there are few trades
     (more would hide the price)."""
     out: list[dict[str, Any]] = []
-    label_exits = len(trades) <= MAX_LABELLED_EXITS
-    total = len(trades)
+    label_exits = len(rows) <= MAX_LABELLED_EXITS
+    total = len(rows)
     if 2 * total > MAX_MARKERS:  # spread over the whole run rather than crowded at its start
-        trades = trades[::-(-2 * total // MAX_MARKERS)]
-    for t in trades:
+        rows = rows[::-(-2 * total // MAX_MARKERS)]
+    for t in (table[i] for i in rows):
         short = t.side == "short"
         for ms, kind in ((t.entry_ms, "entry"), (t.exit_ms, "exit")):
             if ms is None:
@@ -236,43 +244,42 @@ def _markers(trades: list[Trade], bar_ms: I64) -> tuple[list[dict[str, Any]], in
                           "color": "#2563eb", "text": f"{t.pnl:+.2f}" if label_exits and t.pnl is not None else ""}
             out.append({"time": int(bar_ms[i] // 1000), **marker})
     out.sort(key=lambda m: m["time"])
-    return out, total - len(trades)
+    return out, total - len(rows)
 
 
-def price_chart(loaded: LoadedCandles, symbol: str, indicators: dict[str, Any] | None,
-                trades: list[Trade]) -> PriceChart:
-    c = loaded.symbols[symbol]
-    n = len(c.ts)
-    grouped = loaded.bars_of(symbol)
-    starts, ends, bar_ms, bars = grouped.starts, grouped.ends, grouped.bar_ms, grouped.data
-    t = bars["t"]
+def price_chart(bars: SymbolBars, indicator_types: dict[str, str], trades: TradeTable) -> PriceChart:
+    t = (bars.start_ms // 1000).tolist()
+    data = {"t": t, "o": _r(bars.open), "h": _r(bars.high), "l": _r(bars.low), "c": _r(bars.close)}
     lines: list[dict[str, Any]] = []
-    specs = parse_indicators(indicators) if indicators else []
-    if specs:
-        types = {s.name: s.type for s in specs}
-        for name, values in compute_indicators(specs, c.high, c.low, c.close).items():
-            v = _r(np.asarray(values, dtype=np.float64)[ends])
-            kind = types.get(name, types.get(name.split(".")[0], ""))
-            lines.append({"name": name, "pane": 0 if kind in OVERLAY_TYPES else 1, "t": t, "v": v})
-    markers, dropped = _markers([tr for tr in trades if tr.symbol in ("", c.symbol)], bar_ms)
-    return PriceChart(c.symbol, n, int(-(-n // len(starts))) if len(starts) else 1, bars, grouped.json, lines, markers,
-                      dropped)
+    for name, values in bars.indicators.items():
+        kind = indicator_types.get(name, indicator_types.get(name.split(".")[0], ""))
+        lines.append({"name": name, "pane": 0 if kind in OVERLAY_TYPES else 1, "t": t, "v": _r(values)})
+    markers, dropped = _markers(trades, trades.rows_of(bars.symbol), bars.start_ms)
+    return PriceChart(bars.symbol, bars.candles, bars.per_bar, data,
+                      json.dumps(data, separators=(",", ":"), allow_nan=False), lines, markers, dropped)
+
+
+def _is_time_or_number(typ: pa.DataType) -> bool:
+    return bool(pa.types.is_timestamp(typ) or pa.types.is_date(typ) or pa.types.is_integer(typ)
+                or pa.types.is_floating(typ))
 
 
 def _ms_array(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    """`to_ms` as an int64 array (missing -> 0) without a Python int per row: equity has one row per
-    candle time, and the list round trip cost ~0.5 s per 1M rows of every `plughost run`'s report."""
+    """Times as int64 milliseconds since the epoch (missing -> 0) from an Arrow timestamp, date or number
+    column, without a Python int per row (equity has one row per candle time)."""
     typ = column.type
     if pa.types.is_timestamp(typ):
         column = pc.cast(pc.cast(column, pa.timestamp("ms", tz=typ.tz)), pa.int64())
     elif pa.types.is_date(typ):
         column = pc.cast(pc.cast(column, pa.timestamp("ms")), pa.int64())
-    elif not pa.types.is_integer(typ) and not pa.types.is_floating(typ):
+    elif not _is_time_or_number(typ):
         return np.zeros(len(column), np.int64)
     return np.asarray(pc.fill_null(column, 0).to_numpy(zero_copy_only=False)).astype(np.int64)
 
 
-def equity_series(path: Path, candles: dict[str, SymbolCandles] | None, capital: float) -> dict[str, list[Any]]:
+def equity_series(path: Path, bars: list[SymbolBars] | None, capital: float) -> dict[str, list[Any]]:
+    """The thinned equity curve, its drawdown and, with the price bars, buy-and-hold of every symbol
+    (each symbol's close at the last bar ending at or before the point, over its first close)."""
     table = pq.read_table(path)
     ts = _ms_array(table.column("timestamp"))
     eq = np.asarray(table.column("equity").to_numpy(zero_copy_only=False), dtype=np.float64)
@@ -285,12 +292,12 @@ def equity_series(path: Path, candles: dict[str, SymbolCandles] | None, capital:
     ends = _ends(starts, len(ts))
     out: dict[str, list[Any]] = {"t": (ts[ends] // 1000).tolist(), "equity": _r(eq[ends]),
                                  "dd": _r(np.minimum.reduceat(dd, starts))}
-    if candles:
+    if bars:
         at = ts[ends]
         ratios = []
-        for c in candles.values():
-            i = np.searchsorted(c.ts, at, side="right") - 1
-            ratios.append(np.where(i >= 0, c.close[np.clip(i, 0, None)] / c.close[0], 1.0))
+        for b in bars:
+            i = np.searchsorted(b.end_ms, at, side="right") - 1
+            ratios.append(np.where(i >= 0, b.close[np.clip(i, 0, None)] / b.first_close, 1.0))
         out["bh"] = _r(capital * np.mean(ratios, axis=0))
     return out
 
@@ -312,49 +319,65 @@ def run_series(run_dir: Path, summary: dict[str, Any], bases: list[Path],
     except (OSError, pa.ArrowException, KeyError) as exc:
         out.trades_note = f"trades.parquet could not be read: {exc}"
     out.trades_total = len(out.trades)
-    loaded: LoadedCandles | None = None
+    indicators = summary.get("indicators") if isinstance(summary.get("indicators"), dict) \
+        else run_config.get("indicators")  # the effective set (plugin.json's + the run's) in newer summaries
+    bars = _engine_bars(run_dir, out) or _file_bars(run_config, bases, indicators, cache, out)
+    if bars is not None:
+        wanted = [s for s in summary.get("symbols") or sorted(bars) if s in bars] or sorted(bars)
+        types = {str(name): str(spec.get("type", "")) for name, spec in (indicators or {}).items()
+                 if isinstance(spec, dict)}
+        for symbol in wanted[:MAX_SYMBOLS]:
+            out.charts.append(price_chart(bars[symbol], types, out.trades))
+        if len(wanted) > MAX_SYMBOLS:
+            out.price_note = (f"price charts of the first {MAX_SYMBOLS} of {len(wanted)} symbols; "
+                              f"not drawn: {', '.join(wanted[MAX_SYMBOLS:])}")
+    try:
+        capital = float(run_config.get("initial_capital") or 10_000.0)
+        out.equity = equity_series(run_dir / "equity.parquet", list(bars.values()) if bars else None, capital)
+    except (OSError, pa.ArrowException, KeyError, ValueError) as exc:
+        out.equity_note = f"equity.parquet unreadable: {exc}"
+    if out.equity is not None and not bars:
+        out.equity_note = "no buy-and-hold line: " + (out.price_note or "no candles")
+    return out
+
+
+def _engine_bars(run_dir: Path, out: RunSeries) -> dict[str, SymbolBars] | None:
+    """The bars the engine kept while streaming (chart.json), when the run has them."""
+    path = run_dir / CHART_FILE
+    if not path.is_file():
+        return None
+    try:
+        return {b.symbol: b for b in read_chart(path)}
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # damaged: fall back to the candle file
+        out.price_note = f"{CHART_FILE} could not be read ({exc}); charted from the candle file"
+        return None
+
+
+def _file_bars(run_config: dict[str, Any], bases: list[Path], indicators: dict[str, Any] | None,
+               cache: dict[str, LoadedCandles | str] | None, out: RunSeries) -> dict[str, SymbolBars] | None:
+    """Bars from the run's candle file, read again (runs written before chart.json existed)."""
     written = str(run_config.get("candles") or "")
     path = resolve_candles(written, bases) if written else None
     if path is None:
         out.price_note = (f"the candle file {written!r} was not found (looked in: "
                           f"{', '.join(str(b) for b in bases)}), so there is no price chart" if written
                           else "the run names no candle file")
-    else:
-        key = str(path.resolve())
-        cached = (cache or {}).get(key)
-        if cached is None:
-            try:
-                cached = LoadedCandles(read_candles(path, run_config.get("timestamp_unit")))
-            except (PlughostError, OSError, pa.ArrowException, ValueError) as exc:
-                cached = f"the candle file {path} could not be read ({exc}), so there is no price chart"
-            if cache is not None:
-                cache.clear()  # one file at a time: a sweep's runs share it, and memory stays bounded
-                cache[key] = cached
-        if isinstance(cached, str):
-            out.price_note = cached
-        else:
-            loaded = cached
-    candles = loaded.symbols if loaded is not None else None
-    if loaded is not None and candles is not None:
-        symbols = sorted(candles)
-        wanted = [s for s in summary.get("symbols") or symbols if s in candles] or symbols
-        # the effective set (plugin.json's and the run's) in newer summaries, else the run config's
-        indicators = summary.get("indicators") if isinstance(summary.get("indicators"), dict) \
-            else run_config.get("indicators")
-        for symbol in wanted[:MAX_SYMBOLS]:
-            try:
-                out.charts.append(price_chart(loaded, symbol, indicators, out.trades))
-            except PlughostError as exc:  # an indicator this version cannot compute: chart without it
-                out.charts.append(price_chart(loaded, symbol, None, out.trades))
-                out.price_note = f"indicators not drawn: {exc.message}"
-        if len(wanted) > MAX_SYMBOLS:
-            out.price_note = (f"price charts of the first {MAX_SYMBOLS} of {len(wanted)} symbols; "
-                              f"not drawn: {', '.join(wanted[MAX_SYMBOLS:])}")
+        return None
+    key = str(path.resolve())
+    cached = (cache or {}).get(key)
+    if cached is None:
+        try:
+            cached = LoadedCandles(read_candles(path, run_config.get("timestamp_unit")))
+        except (PlughostError, OSError, pa.ArrowException, ValueError) as exc:
+            cached = f"the candle file {path} could not be read ({exc}), so there is no price chart"
+        if cache is not None:
+            cache.clear()  # one file at a time: a sweep's runs share it, and memory stays bounded
+            cache[key] = cached
+    if isinstance(cached, str):
+        out.price_note = cached
+        return None
     try:
-        capital = float(run_config.get("initial_capital") or 10_000.0)
-        out.equity = equity_series(run_dir / "equity.parquet", candles, capital)
-    except (OSError, pa.ArrowException, KeyError, ValueError) as exc:
-        out.equity_note = f"equity.parquet unreadable: {exc}"
-    if out.equity is not None and candles is None:
-        out.equity_note = "no buy-and-hold line: " + (out.price_note or "no candles")
-    return out
+        return cached.bars(indicators)
+    except PlughostError as exc:  # an indicator this version cannot compute: charts without them
+        out.price_note = f"indicators not drawn: {exc.message}"
+        return cached.bars(None)

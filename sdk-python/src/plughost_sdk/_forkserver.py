@@ -1,18 +1,17 @@
 """The fork server: a runner with the SDK already imported that forks one child per plugin start.
 
-The host starts it (`python -m plughost_sdk` with PLUGHOST_FORK_SERVER_FD set) and talks to it over a
-Unix SOCK_SEQPACKET socket: the host asks for spares, the server forks them ahead of time and passes each
-spare's pid and channel (SCM_RIGHTS) to the host, and reports every child's exit status when it reaps
-it. To start a plugin the host sends a spare, on its channel, the plugin's stdin, stdout and stderr pipe
-ends and its environment and folder. A forked child sets up exactly like a
-runner started cold, so a plugin cannot tell the difference, but it skips the interpreter start and
-the imports: milliseconds instead of ~100 ms. This is host-internal (not part of the plugin protocol).
+The host starts it (`python -m plughost_sdk` with PLUGHOST_FORK_SERVER_FD set, which makes `__main__`
+pick it over the runner) and talks to it over a Unix SOCK_SEQPACKET socket: the host asks for spares,
+the server forks them ahead of time and passes each spare's pid and channel (SCM_RIGHTS) to the host, and
+reports every child's exit status when it reaps it. To start a plugin the host sends a spare, on its
+channel, the plugin's stdin, stdout and stderr pipe ends and its environment and folder. A forked child
+then runs the stdio runner exactly like a runner started cold, so a plugin cannot tell the difference,
+but it skips the interpreter start and the imports: milliseconds instead of ~100 ms. This is
+host-internal (not part of the plugin protocol).
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import json
 import os
 import select
@@ -22,7 +21,8 @@ import sys
 import traceback
 from typing import Any, NoReturn
 
-_PR_SET_PDEATHSIG = 1
+from ._parent import die_with_parent
+from ._runner import main as run_plugin
 
 
 def _spare(server: socket.socket, wake: tuple[int, int], assignment: socket.socket) -> NoReturn:
@@ -36,7 +36,7 @@ def _spare(server: socket.socket, wake: tuple[int, int], assignment: socket.sock
         server.close()
         for fd in wake:
             os.close(fd)
-        _die_with_server()
+        die_with_parent()  # the server, which reaps us and reports our exit to the host
         message, fds, _flags, _addr = socket.recv_fds(assignment, 1 << 16, 3)
         assignment.close()
         if not message:
@@ -47,23 +47,13 @@ def _spare(server: socket.socket, wake: tuple[int, int], assignment: socket.sock
             os.close(fd)
         os.environ.update({str(k): str(v) for k, v in request["env"].items()})
         os.chdir(request["cwd"])
-        from ._runner import main
-
-        code = main()
+        code = run_plugin()
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
     except BaseException:
         traceback.print_exc()
     finally:
         os._exit(code)
-
-
-def _die_with_server() -> None:
-    server_pid = os.getppid()
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != server_pid:
-        os._exit(1)
 
 
 def _send(sock: socket.socket, message: dict[str, Any]) -> None:
@@ -116,11 +106,11 @@ def serve(sock_fd: int) -> int:
 
 
 def main(sock_fd: int) -> int:
-    # Preload what every runner imports, so that children get it for free.
+    """Serve the host on the socket `sock_fd`; returns the exit code. Everything a runner imports is
+    imported with this module (`_runner` at the top), so the children get it for free."""
     import gc
 
-    from . import _driver, _runner  # noqa: F401
-
+    die_with_parent()
     sys.stdout.flush()
     gc.freeze()  # keep the preloaded objects out of the children's collections: fewer copy-on-write pages
     try:

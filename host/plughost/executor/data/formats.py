@@ -129,17 +129,12 @@ class Reader:
     def int_range(self, column: str) -> tuple[int, int] | None:
         """(min, max) of an integer column from Parquet statistics, when every row group has them;
         None otherwise (the caller then reads the column)."""
-        if self.kind != "parquet":
-            return None
-        md = pq.ParquetFile(str(self.path)).metadata
-        try:
-            index = md.schema.names.index(column)
-        except ValueError:
+        found = self._column_stats(column)
+        if found is None:
             return None
         lo: int | None = None
         hi: int | None = None
-        for g in range(md.num_row_groups):
-            stats = md.row_group(g).column(index).statistics
+        for stats in found:
             try:
                 a, b = (stats.min, stats.max) if stats is not None and stats.has_min_max else (None, None)
             except (ValueError, pa.ArrowException):  # a logical type pyarrow cannot turn into Python
@@ -150,9 +145,9 @@ class Reader:
             hi = b if hi is None else max(hi, b)
         return None if lo is None or hi is None else (lo, hi)
 
-    def _row_groups(self, column: str, symbol: str) -> list[int] | None:
-        """Parquet row groups that may hold `symbol`, by their min/max statistics (None: all). A file
-        written symbol after symbol is then read about once in all, not once a symbol."""
+    def _column_stats(self, column: str) -> list[Any] | None:
+        """The column's statistics in each Parquet row group (None where a group has none); None when the
+        file is not Parquet or has no such column."""
         if self.kind != "parquet":
             return None
         md = pq.ParquetFile(str(self.path)).metadata
@@ -160,9 +155,16 @@ class Reader:
             index = md.schema.names.index(column)
         except ValueError:
             return None
+        return [md.row_group(g).column(index).statistics for g in range(md.num_row_groups)]
+
+    def _row_groups(self, column: str, symbol: str) -> list[int] | None:
+        """Parquet row groups that may hold `symbol`, by their min/max statistics (None: all). A file
+        written symbol after symbol is then read about once in all, not once a symbol."""
+        found = self._column_stats(column)
+        if found is None:
+            return None
         out = []
-        for g in range(md.num_row_groups):
-            stats = md.row_group(g).column(index).statistics
+        for g, stats in enumerate(found):
             if stats is None or not stats.has_min_max or not isinstance(stats.min, str) \
                     or stats.min <= symbol <= stats.max:
                 out.append(g)
