@@ -6,8 +6,9 @@ and its result a plain dict: status, error, metrics, plugin_metrics, timings, wo
 
 Start cost: the time from dispatch to the strategy's completed handshake (`start_cost_s`), and the
 strategy's spawn-to-handshake time (`spawn_s`), measured by the plugin loader this worker passes to the run
-(`RunHooks.load_plugin`, wrapping the one it was given). With warm starts on (`enable_warm_starts()`, once per
-worker process) Python plugins come from a pool of pre-started runners.
+(`RunHooks.load_plugin`, wrapping the one it was given). With warm starts on (`enable_warm`, once per worker
+process) the worker's runs start their Python plugins from a fork server (a `WarmSpawner` passed to
+`run_backtest`); otherwise cold.
 """
 
 from __future__ import annotations
@@ -32,10 +33,11 @@ from ..executor.results import disk_full_guard
 from ..executor.runconfig import RunConfig
 from ..executor.runhooks import PluginLoader, RunHooks
 from ..plugins.registry import PluginEntry, Registry
+from ..transport.process import COLD, Spawner
 
 log = logging.getLogger("plughost.batch.worker")
 
-_warm_enabled = False
+_spawner: Spawner = COLD  # how this worker's runs start their plugins (`enable_warm`)
 
 
 def _timed(load: PluginLoader, stamps: dict[str, float]) -> PluginLoader:
@@ -54,30 +56,26 @@ def _timed(load: PluginLoader, stamps: dict[str, float]) -> PluginLoader:
 
 def enable_warm(enabled: bool) -> bool:
     """Turn on warm starts in this process when asked and available. Returns whether they are on."""
-    global _warm_enabled
-    if not enabled or _warm_enabled:
-        return _warm_enabled
+    global _spawner
+    if not enabled or _spawner.warm:
+        return _spawner.warm
     try:
-        from ..transport.warm import enable_warm_starts
+        from ..transport.warm import WarmSpawner
     except ImportError:
         return False
     try:
-        enable_warm_starts()
+        _spawner = WarmSpawner()
     except Exception as exc:  # never fail a batch because the optimisation failed
         log.warning("warm starts unavailable: %s", exc)
         return False
-    _warm_enabled = True
     return True
 
 
 def disable_warm() -> None:
-    global _warm_enabled
-    if _warm_enabled:
-        with contextlib.suppress(Exception):
-            from ..transport.warm import disable_warm_starts
-
-            disable_warm_starts()
-    _warm_enabled = False
+    global _spawner
+    spawner, _spawner = _spawner, COLD
+    with contextlib.suppress(Exception):
+        spawner.close()
 
 
 def execute_job(job: dict[str, Any], registry: Registry, out_dir: Path,
@@ -95,14 +93,14 @@ def execute_job(job: dict[str, Any], registry: Registry, out_dir: Path,
         run = RunConfig.model_validate(job["run"])
         with disk_full_guard(out_dir, job["run_id"]):
             outcome = run_backtest(run, registry=registry, out_dir=out_dir, run_id=job["run_id"],
-                                   base_dir=Path(job["base_dir"]), progress=None, hooks=timed)
+                                   base_dir=Path(job["base_dir"]), progress=None, spawner=_spawner, hooks=timed)
     except Exception as exc:  # no result could be written (a full disk, a host bug): report it, keep the worker
         error = exc if isinstance(exc, PlughostError) else PlughostError(
             f"internal error: {type(exc).__name__}: {exc}", hint="this is a plughost bug; please report it")
         return {"run_id": job["run_id"], "attempt": job.get("attempt", 1), "status": "failed",
                 "error": error.to_dict(), "metrics": None, "plugin_metrics": None, "started_at": wall,
                 "duration_s": round(time.monotonic() - began, 6), "start_cost_s": None, "task_start_cost_s": None,
-                "spawn_s": None, "worker": f"{os.uname().nodename}:{os.getpid()}", "warm": _warm_enabled}
+                "spawn_s": None, "worker": f"{os.uname().nodename}:{os.getpid()}", "warm": _spawner.warm}
     ready = stamps.get("strategy_ready")
     dispatched = job.get("dispatched")
     summary = outcome.summary
@@ -119,7 +117,7 @@ def execute_job(job: dict[str, Any], registry: Registry, out_dir: Path,
         "task_start_cost_s": (ready - began) if ready is not None else None,
         "spawn_s": stamps.get("strategy_spawn"),
         "worker": f"{os.uname().nodename}:{os.getpid()}",
-        "warm": _warm_enabled,
+        "warm": _spawner.warm,
     }
 
 
@@ -176,7 +174,7 @@ def worker_main(conn_in: Connection, conn: Connection, parent: int, roots: list[
     try:
         registry = Registry.discover([Path(r) for r in roots])
         enable_warm(warm)
-        conn.send({"ready": os.getpid(), "warm": _warm_enabled})
+        conn.send({"ready": os.getpid(), "warm": _spawner.warm})
         while True:
             try:
                 job = conn_in.recv()

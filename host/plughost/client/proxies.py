@@ -13,7 +13,7 @@ import psutil
 from ..errors import PluginFailure, PluginProtocolError
 from ..protocol.framing import DEFAULT_MAX_FRAME, ProtocolViolation
 from ..protocol.messages import BatchResult, CandleBatch, Hello, parse_batch_result
-from ..transport.process import LaunchSpec, PluginProcess
+from ..transport.process import COLD, LaunchSpec, Spawner
 from .session import DEFAULT_PARTIAL_FRAME_TIMEOUT, Pending, Session
 
 
@@ -99,6 +99,15 @@ class PluginProxy:
         except (psutil.Error, OSError):
             pass
         return self._resources
+
+    @property
+    def alive(self) -> bool:
+        """The plugin's process is up and has not failed (it can take further calls)."""
+        return self.session.alive
+
+    def limit_memory(self, limit_mb: float) -> None:
+        """Cap the plugin's memory from now on (`Session.limit_memory`)."""
+        self.session.limit_memory(limit_mb)
 
     def close(self) -> None:
         self.sample_resources()
@@ -196,11 +205,12 @@ def start_plugin(
     call_timeout: float = 30.0,
     timeouts: Timeouts | None = None,
     max_frame: int = DEFAULT_MAX_FRAME,
+    spawner: Spawner = COLD,
 ) -> StrategyProxy | FeatureProxy:
-    """Spawn a plugin and complete its handshake. Raises a PluginFailure subclass on any problem,
-    with the process tree already gone."""
+    """Spawn a plugin (a new process, or one forked from a warm fork server: `spawner`) and complete its
+    handshake. Raises a PluginFailure subclass on any problem, with the process tree already gone."""
     timeouts = timeouts or Timeouts(start=start_timeout, call=call_timeout)
-    process = PluginProcess.spawn(spec, max_frame=max_frame)
+    process = spawner.spawn(spec, max_frame=max_frame)
     session = Session(process, max_frame=max_frame, partial_frame_timeout=timeouts.partial_frame,
                       term_grace=timeouts.term_grace)
     try:

@@ -22,6 +22,7 @@ from ..errors import PlughostError, PluginError, WarningCode
 from ..plugins.config import resolve_config
 from ..plugins.registry import PluginEntry, Registry
 from ..protocol.messages import CandleBatch
+from ..transport.process import Spawner
 from .chart import ChartSampler
 from .data import CandleSource, load_alerts, open_candles
 from .equity import EquityWriter
@@ -93,9 +94,11 @@ class _State:
 
 class _Run:
     def __init__(self, run: RunConfig, registry: Registry, run_id: str, base_dir: Path | None,
-                 progress: Progress | None, equity: Callable[[int], EquityWriter], hooks: RunHooks) -> None:
+                 progress: Progress | None, equity: Callable[[int], EquityWriter],
+                 spawner: Spawner | None = None, hooks: RunHooks | None = None) -> None:
         self.run = run
-        self.hooks = hooks
+        self.spawner = spawner
+        self.hooks = hooks or RunHooks()
         self.make_equity = equity
         self.equity: EquityWriter | None = None
         self.registry = registry
@@ -116,10 +119,10 @@ class _Run:
     def _start(self, entry: PluginEntry, call_timeout: float | None = None) -> PluginProxy:
         proxy: PluginProxy = self.hooks.load_plugin(
             entry, start_timeout=self.run.start_timeout, call_timeout=call_timeout or self.run.call_timeout,
-            extra_env=self.run.env, sandbox=self.run.sandbox)
+            extra_env=self.run.env, sandbox=self.run.sandbox, spawner=self.spawner)
         self.proxies.append(proxy)
         if self.run.memory_limit_mb is not None:
-            proxy.session.limit_memory(self.run.memory_limit_mb)
+            proxy.limit_memory(self.run.memory_limit_mb)
         return proxy
 
     def _indicator_specs(self) -> dict[str, dict[str, Any]]:
@@ -154,7 +157,7 @@ class _Run:
         self.state.timestamp_unit = source.timestamp_unit
         self.state.symbol_from_file_stem = source.symbol_from_file_stem
         self.state.plan = plan
-        self.state.chart = ChartSampler(plan.symbols, plan.counts)
+        chart = self.state.chart = ChartSampler(plan.symbols, plan.counts)
         self.total_candles = plan.candles
         if self.progress:
             self.progress(0, self.total_candles)
@@ -184,8 +187,8 @@ class _Run:
             if result.lookahead_at is not None:
                 self._lookahead_warning(strategy.name, batch, result.lookahead_at)
             self.state.watch_closes(batch)
-            self.state.chart.add_batch(batch.symbol, batch.timestamp, batch.open, batch.high, batch.low,
-                                       batch.close, batch.indicators)
+            chart.add_batch(batch.symbol, batch.timestamp, batch.open, batch.high, batch.low, batch.close,
+                            batch.indicators)
             self.equity.add(*ledger.apply(batch, result))
             self.state.candles += len(batch)
             trades = ledger.trades
@@ -283,10 +286,12 @@ def run_backtest(
     run_id: str,
     base_dir: Path | None = None,
     progress: Progress | None = None,
+    spawner: Spawner | None = None,
     hooks: RunHooks | None = None,
 ) -> RunOutcome:
     """Run one backtest and write DIR/runs/<run_id>/. Never raises for a plugin's or the data's fault.
-    `hooks`: instrumentation and test faults (executor/runhooks.py); none in production."""
+    Its plugins start cold unless a `spawner` (a batch worker's warm one) says otherwise. `hooks`:
+    instrumentation and test faults (executor/runhooks.py); none in production."""
     started = time.time()
     hooks = hooks or RunHooks()
     writer = RunWriter(out_dir, run_id, before_publish=hooks.before_publish)
@@ -297,7 +302,7 @@ def run_backtest(
         return EquityWriter(writer.equity_path, metrics, expected_rows=expected_rows,
                             sample_points=MAX_POST_RUN_EQUITY_POINTS)
 
-    job = _Run(run, registry, run_id, base_dir, progress, equity_writer, hooks)
+    job = _Run(run, registry, run_id, base_dir, progress, equity_writer, spawner, hooks)
     error: PlughostError | None = None
     try:
         job.execute()

@@ -148,7 +148,7 @@ class Features:
         name = feature.name
         if isinstance(error, PlughostError):
             exc = error
-            if isinstance(error, PluginFailure) and not feature.proxy.session.alive:
+            if isinstance(error, PluginFailure) and not feature.proxy.alive:
                 feature.failed = True
         else:  # a hook_error notification: the plugin raised in on_candle/on_trade and carries on
             kind = str(error.get("type") or "Error")

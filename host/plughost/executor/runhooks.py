@@ -17,13 +17,14 @@ from typing import Any, Protocol
 
 from ..plugins.loader import load_plugin
 from ..plugins.registry import PluginEntry
+from ..transport.process import Spawner
 
 
 class PluginLoader(Protocol):
     """Starts one plugin of the run (the strategy and every feature) and returns its started proxy."""
 
     def __call__(self, entry: PluginEntry, *, start_timeout: float, call_timeout: float,
-                 extra_env: Mapping[str, str] | None, sandbox: bool) -> Any: ...
+                 extra_env: Mapping[str, str] | None, sandbox: bool, spawner: Spawner | None) -> Any: ...
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from plughost.plugins.manifest import contained_path
 
 if TYPE_CHECKING:
     from plughost.plugins.registry import PluginEntry
+    from plughost.transport.process import Spawner
 
 STRATEGY_METHODS = frozenset({"on_candle", "on_batch"})
 FEATURE_HOOKS = frozenset({"on_pre_run", "on_post_run", "on_trade", "on_candle"})
@@ -132,12 +133,15 @@ def load_plugin(
     call_timeout: float = 30.0,
     extra_env: Mapping[str, str] | None = None,
     sandbox: bool = False,
+    spawner: Spawner | None = None,
 ) -> Any:
-    """Spawn, handshake and check one plugin. Returns a started proxy; the caller closes it."""
+    """Spawn (cold unless a `spawner` says otherwise), handshake and check one plugin. Returns a started
+    proxy; the caller closes it."""
     from plughost.client.proxies import start_plugin
+    from plughost.transport.process import COLD
 
     spec = build_launch_spec(entry, extra_env, sandbox)
-    proxy = start_plugin(spec, start_timeout=start_timeout, call_timeout=call_timeout)
+    proxy = start_plugin(spec, start_timeout=start_timeout, call_timeout=call_timeout, spawner=spawner or COLD)
     try:
         check_hello(entry, proxy.hello)
     except BaseException:
