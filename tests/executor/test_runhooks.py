@@ -49,7 +49,7 @@ def test_every_plugin_is_started_by_the_loader_passed_in(tmp_path: Path) -> None
                            hooks=RunHooks(load_plugin=loader, before_publish=before_publish))
     assert outcome.status == "ok", outcome.error
     assert sorted(name for name, _ in started) == ["custom-metrics", "scripted"]
-    assert all(set(kw) == {"start_timeout", "call_timeout", "extra_env", "sandbox"} for _, kw in started)
+    assert all(set(kw) == {"start_timeout", "call_timeout", "extra_env", "sandbox", "spawner"} for _, kw in started)
     ((name, files),) = published
     assert name == "r1" and {"equity.parquet", "summary.json", "trades.parquet"} <= set(files)
     assert json.loads((tmp_path / "out" / "runs" / "r1" / "summary.json").read_text())["status"] == "ok"
