@@ -13,6 +13,7 @@ import { HistoryView, CandleRecord, Series, decodeColumns, type DecodedColumns }
 import { f64View } from './columns';
 import { OrderBook, type Bar, type Decision, type OrderSignal, type Rules } from './orders';
 import type { BatchAlert, ParsedBatch } from './batch';
+import { LookaheadCheck, type Decided, type LookaheadFinding } from './lookahead';
 import type { BatchSignal, CandleBatch, Position, StrategyContext, StrategyPlugin } from './types';
 
 /** A signal on the wire, keys in PROTOCOL.md's order. */
@@ -42,6 +43,8 @@ export interface WirePosition {
 export interface CandlesResult {
   signals: WireSignal[];
   book: { cash: number; positions: Record<string, WirePosition> };
+  /** The look-ahead check's finding, once a run (PROTOCOL.md section 6). */
+  lookahead?: LookaheadFinding;
 }
 
 /** A plugin method threw or rejected: carries what the error map needs. */
@@ -61,6 +64,8 @@ export interface RunSettings {
   history: number;
   symbols: readonly string[];
   rules: Rules;
+  /** `run.lookahead_check`: replay samples of onBatch's batches cut short (./lookahead.ts). */
+  lookahead?: boolean;
 }
 
 /**
@@ -138,12 +143,15 @@ export class StrategyDriver {
   readonly onAlert: StrategyPlugin['onAlert'];
   readonly onBatch: StrategyPlugin['onBatch'];
   readonly onExit: StrategyPlugin['onExit'];
+  /** One a run, as in the Python SDK (not reset by a new stream). */
+  readonly lookahead: LookaheadCheck;
 
   constructor(readonly plugin: StrategyPlugin, public run: RunSettings) {
     this.onCandle = plugin.onCandle;
     this.onAlert = plugin.onAlert;
     this.onBatch = plugin.onBatch;
     this.onExit = plugin.onExit;
+    this.lookahead = new LookaheadCheck(run.lookahead === true, run.runId);
     this.book = new OrderBook(run.rules, run.symbols);
     this.states = run.symbols.map((s) => new SymbolState(s, new Series(s, run.history)));
     this.ctx = new Context(run.runId, new HistoryView(run.history), this.book, this.noIndicators);
@@ -445,12 +453,44 @@ class BatchWalk {
     };
     this.hook = 'on_batch';
     this.at = null;
+    const probe = d.lookahead.before(d.plugin, n);
     const r = d.onBatch!.call(d.plugin, view, ctx);
     const take = (v: unknown): CandlesResult | Promise<CandlesResult> => {
       this.bucket(v);
+      // An answer the walk will refuse is not checked: the walk raises its error, with the candle.
+      const given = probe === null ? null : decidedOrNull(v, n, batch.alerts);
+      if (given !== null) {
+        const checked = d.lookahead.check(d.plugin, probe!, n, given, (cut) => this.replayHead(view, cut));
+        if (checked !== undefined) return checked.then(() => this.run());
+      }
       return this.run();
     };
     return isThenable(r) ? Promise.resolve(r).then(take) : take(r);
+  }
+
+  /** onBatch on the first `cut` candles of the batch, as a batch of their own (the look-ahead check). */
+  private replayHead(view: CandleBatch, cut: number): readonly Decided[] | Promise<readonly Decided[]> {
+    const { d, batch } = this;
+    const kept = batch.alerts.flatMap((a, k) => (a.at < cut ? [k] : []));
+    const alerts = kept.map((k) => batch.alerts[k]!);
+    const head: CandleBatch = {
+      ...view,
+      symbolIndex: view.symbolIndex.subarray(0, cut),
+      n: cut,
+      timestamp: view.timestamp.subarray(0, cut),
+      open: view.open.subarray(0, cut),
+      high: view.high.subarray(0, cut),
+      low: view.low.subarray(0, cut),
+      close: view.close.subarray(0, cut),
+      volume: view.volume.subarray(0, cut),
+      indicators: new Map([...view.indicators].map(([name, col]) => [name, col.subarray(0, cut)])),
+      ends: view.ends.filter((e) => e < cut),
+      alerts,
+      last: false,
+    };
+    const r = d.onBatch!.call(d.plugin, head, d.context);
+    const decide = (v: unknown): readonly Decided[] => decided(v, cut, alerts, kept);
+    return isThenable(r) ? Promise.resolve(r).then(decide) : decide(r);
   }
 
   /** Sorts onBatch's signals into the walk's events (array order kept within one event). */
@@ -527,7 +567,10 @@ class BatchWalk {
     for (const [name, p] of book.sortedPositions()) {
       positions[name] = { side: p.side, size: p.size, entry_price: p.entryPrice, entry_timestamp: p.entryTimestamp };
     }
-    return { signals: this.signals, book: { cash: book.cash, positions } };
+    const out: CandlesResult = { signals: this.signals, book: { cash: book.cash, positions } };
+    const found = this.d.lookahead.take();
+    if (found !== null) out.lookahead = found;
+    return out;
   }
 }
 
@@ -535,6 +578,38 @@ function push<T>(m: Map<number, T[]>, k: number, v: T): void {
   const a = m.get(k);
   if (a === undefined) m.set(k, [v]);
   else a.push(v);
+}
+
+/**
+ * onBatch's answer as the look-ahead check compares it: per signal (holds left out), its candle (an alert's
+ * signal: the alert's candle) and its fields, ordered by candle (array order kept within one). `alertIds`
+ * maps the answer's alert indexes to the whole batch's. Throws on an answer the walk would refuse.
+ */
+function decided(v: unknown, n: number, alerts: readonly BatchAlert[], alertIds: readonly number[] | null): Decided[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) throw new SignalError('onBatch must return an array of signals (or nothing)');
+  const out: Decided[] = [];
+  for (const s of v as BatchSignal[]) {
+    if (s === null || typeof s !== 'object') throw new SignalError('onBatch signals must be objects');
+    const alert = s.alert ?? null;
+    if (alert !== null && !(Number.isInteger(alert) && alert >= 0 && alert < alerts.length)) throw new SignalError('alert index out of range');
+    if (alert === null && !(Number.isInteger(s.at) && s.at >= 0 && s.at < n)) throw new SignalError('at out of range');
+    const sig = toOrderSignal(s, 'on_batch');
+    if (sig === null) continue;
+    const at = alert === null ? s.at : alerts[alert]!.at;
+    const id = alert === null ? null : alertIds === null ? alert : alertIds[alert]!;
+    out.push([at, JSON.stringify([id, sig.type, sig.side, sig.size, sig.price, sig.stop, sig.validFor, sig.stopLoss,
+      sig.takeProfit, sig.trailPct, sig.symbol, sig.reason])]);
+  }
+  return out.sort((x, y) => x[0] - y[0]);
+}
+
+function decidedOrNull(v: unknown, n: number, alerts: readonly BatchAlert[]): Decided[] | null {
+  try {
+    return decided(v, n, alerts, null);
+  } catch {
+    return null;
+  }
 }
 
 const NUMBER_FIELDS = ['size', 'price', 'stop', 'validFor', 'stopLoss', 'takeProfit', 'trailPct'] as const;
