@@ -277,6 +277,68 @@ def test_async_plugin_methods_are_awaited_and_book_what_their_sync_twin_books(tm
     assert got["sma-cross"] and got["sma-cross"] == got["sma-cross-async"]
 
 
+ALERT_TWINS = {
+    "alerts-per-candle": """
+from plughost_sdk import Signal, StrategyPlugin
+
+class Twin(StrategyPlugin):
+    def on_alert(self, alert, ctx):
+        return Signal.entry(reason=alert.id) if alert.data["action"] == "buy" else Signal.exit(reason=alert.id)
+
+    def on_candle(self, candle, ctx):
+        return Signal.exit(reason="late") if candle.close > 112 else None
+""",
+    "alerts-on-batch": """
+from plughost_sdk import Signal, StrategyPlugin
+
+class Twin(StrategyPlugin):
+    def on_batch(self, batch, ctx):
+        out = [(a, Signal.entry(reason=a["id"]) if a["data"]["action"] == "buy" else Signal.exit(reason=a["id"]))
+               for a in batch.alerts]
+        out += [(i, Signal.exit(reason="late")) for i in range(batch.n) if batch.close[i] > 112]
+        return out
+""",
+    "alerts-foreign": """
+from plughost_sdk import Signal, StrategyPlugin
+
+class Twin(StrategyPlugin):
+    def on_batch(self, batch, ctx):
+        return [({"at": 0, "id": "made-up"}, Signal.entry())]
+""",
+}
+
+
+def test_on_batch_answers_alerts_as_on_alert_does(tmp_path):
+    """An on_batch strategy answers an alert by giving the alert itself (one of `batch.alerts`) in place
+    of a candle index; its trades equal its per-candle twin's for any batch size."""
+    for name, body in ALERT_TWINS.items():
+        pdir = tmp_path / "plugins" / name
+        pdir.mkdir(parents=True)
+        (pdir / "plugin.json").write_text(json.dumps({"name": name, "version": "1.0.0", "type": "strategy",
+                                                     "language": "python", "entry": "strategy.py"}))
+        (pdir / "strategy.py").write_text(body)
+    random_walk(tmp_path / "c.parquet", 400, seed=3)
+    rng = np.random.default_rng(4)
+    minutes = sorted(rng.choice(400, 40, replace=False).tolist())
+    rows = [{"id": f"a{i}", "timestamp": T0 + m * MIN + 30_000, "symbol": "c",
+             "action": "buy" if i % 2 == 0 else "sell"} for i, m in enumerate(minutes)]
+    (tmp_path / "alerts.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    registry = Registry.discover([tmp_path / "plugins"], use_cache=False)
+
+    def booked(name: str, batch_size: int) -> RunOutcome:
+        config = RunConfig.parse({"strategy": name, "candles": str(tmp_path / "c.parquet"),
+                                  "alerts": str(tmp_path / "alerts.jsonl"), "batch_size": batch_size})
+        return run_backtest(config, registry=registry, out_dir=tmp_path / "out", run_id=f"{name}-{batch_size}")
+
+    reference = trades(booked("alerts-per-candle", 64))
+    assert len(reference) > 5 and any(t["entry_reason"].startswith("a") for t in reference)
+    for size in (1, 7, 64, 8192):
+        assert trades(booked("alerts-on-batch", size)) == reference
+    foreign = booked("alerts-foreign", 64)
+    assert foreign.status == "failed" and foreign.summary["error"]["code"] == "PLUGIN_ERROR"
+    assert "not one of this batch's `batch.alerts`" in foreign.summary["error"]["message"]
+
+
 def test_crashing_strategy_leaves_a_failed_summary_and_no_process(tmp_path):
     pdir = tmp_path / "plugins" / "crasher"
     pdir.mkdir(parents=True)

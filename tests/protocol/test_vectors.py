@@ -172,20 +172,20 @@ class _Replayer(StrategyPlugin):
 
 
 class _BatchReplayer(StrategyPlugin):
+    """The same signals from on_batch: candle answers by index, alert answers keyed by the alert itself."""
+
     def __init__(self, case: dict[str, Any]) -> None:
-        self.pairs = [(raw["at"], Signal(raw["type"], **{k: raw[k] for k in (
+        self.answers = [(raw["at"], raw["alert"], Signal(raw["type"], **{k: raw[k] for k in (
             "side", "size", "price", "stop", "valid_for", "stop_loss", "take_profit", "trail_pct", "symbol",
-            "reason")})) for raw in case["signals"] if raw["alert"] is None]
+            "reason")})) for raw in case["signals"]]
 
     def on_batch(self, batch, ctx):  # type: ignore[no-untyped-def]
-        return self.pairs
+        return [(at if alert is None else batch.alerts[alert], sig) for at, alert, sig in self.answers]
 
 
 @pytest.mark.parametrize("mode", ["per_candle", "on_batch"])
 @pytest.mark.parametrize("case", ORDERS, ids=[c["name"] for c in ORDERS])
 def test_python_sdk_mirror_follows_the_order_vectors(case, mode):
-    if mode == "on_batch" and case["alerts"]:
-        pytest.skip("on_batch strategies do not get on_alert")
     driver = StrategyDriver(_Replayer(case) if mode == "per_candle" else _BatchReplayer(case))
     driver.initialize({"config": {}, "run_id": "v", "run": {"history": 5, "symbols": case["symbols"],
                                                              "rules": case["rules"]}})

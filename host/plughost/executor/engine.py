@@ -153,7 +153,7 @@ class _Run:
         self.state.timestamp_unit = source.timestamp_unit
         self.state.symbol_from_file_stem = source.symbol_from_file_stem
         self.state.plan = plan
-        self.state.chart = ChartSampler(plan.symbols, plan.counts)
+        chart = self.state.chart = ChartSampler(plan.symbols, plan.counts)
         self.total_candles = plan.candles
         if self.progress:
             self.progress(0, self.total_candles)
@@ -183,8 +183,8 @@ class _Run:
             if result.lookahead_at is not None:
                 self._lookahead_warning(strategy.name, batch, result.lookahead_at)
             self.state.watch_closes(batch)
-            self.state.chart.add_batch(batch.symbol, batch.timestamp, batch.open, batch.high, batch.low,
-                                       batch.close, batch.indicators)
+            chart.add_batch(batch.symbol, batch.timestamp, batch.open, batch.high, batch.low, batch.close,
+                            batch.indicators)
             self.equity.add(*ledger.apply(batch, result))
             self.state.candles += len(batch)
             trades = ledger.trades

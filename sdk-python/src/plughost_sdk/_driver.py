@@ -17,7 +17,7 @@ from typing import Any
 from ._answers import SignalColumns
 from ._batch import CandleBatch
 from ._context import StrategyContext
-from ._lookahead import LookaheadCheck
+from ._lookahead import BatchSignals, LookaheadCheck
 from ._plugin import FeaturePlugin, StrategyPlugin, implemented_methods
 from ._types import Alert, Candle, Signal, Trade, coerce_signals
 from .orders import OrderBook, Rules, replay, signal_problem
@@ -313,31 +313,41 @@ class StrategyDriver:
             a += 1
         return a, (alerts[a]["at"] if a < len(alerts) else _NO_ALERT)
 
-    def _batch_signals(self, batch: CandleBatch) -> list[tuple[int, Signal]]:
+    def _batch_signals(self, batch: CandleBatch) -> BatchSignals:
+        """on_batch's answer as (candle index, alert index or None, signal), in event order. A pair's first
+        item is a candle index, or one of `batch.alerts` itself to answer that alert."""
         result = self._call("on_batch", None, self.plugin.on_batch, batch, self.ctx)
-        pairs: list[tuple[int, Signal]] = []
-        for i, value in (result or ()):
-            at = int(i)
-            if not 0 <= at < batch.n:
-                error = IndexError(f"on_batch returned candle index {at} outside 0..{batch.n - 1}")
-                raise HookError("on_batch", at, error)
+        alert_index = {id(a): k for k, a in enumerate(batch.alerts)}
+        out: BatchSignals = []
+        for key, value in (result or ()):
+            alert = alert_index.get(id(key)) if isinstance(key, Mapping) else None
+            if alert is not None:
+                at = int(batch.alerts[alert]["at"])
+            elif isinstance(key, Mapping):
+                raise HookError("on_batch", None, ValueError(
+                    "on_batch answered an alert that is not one of this batch's `batch.alerts`"))
+            else:
+                at = int(key)
+                if not 0 <= at < batch.n:
+                    raise HookError("on_batch", at, IndexError(
+                        f"on_batch returned candle index {at} outside 0..{batch.n - 1}"))
             try:
-                pairs.extend((at, sig) for sig in coerce_signals(value, "on_batch"))
+                out.extend((at, alert, sig) for sig in coerce_signals(value, "on_batch"))
             except Exception as exc:
                 raise HookError("on_batch", at, exc) from exc
-        pairs.sort(key=lambda p: p[0])
-        return pairs
+        out.sort(key=lambda p: (p[0], p[1] is None))  # an alert comes before the candles of its timestamp
+        return out
 
     def _run_vectorized(self, batch: CandleBatch, signals: SignalColumns) -> None:
         probe = self.lookahead.before(self.plugin, batch.n)
-        pairs = self._batch_signals(batch)
+        answered = self._batch_signals(batch)
         if probe is not None:
-            self.lookahead.check(self.plugin, probe, batch, pairs, self._batch_signals)
+            self.lookahead.check(self.plugin, probe, batch, answered, self._batch_signals)
         decided = []
-        for at, sig in pairs:
-            signals.append(_wire(sig, at, None))
+        for at, alert, sig in answered:
+            signals.append(_wire(sig, at, alert))
             if signal_problem(sig, self.symbols) is None:
-                decided.append((at, None, sig))
+                decided.append((at, alert, sig))
         index = self.book.index
         alerts = [(int(a["at"]), a.get("price"), index.get(a["symbol"], 0), int(a["timestamp"])) for a in batch.alerts]
         columns = (batch.timestamp, batch.symbol_ids, batch.open, batch.high, batch.low, batch.close)

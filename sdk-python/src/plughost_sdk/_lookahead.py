@@ -21,7 +21,7 @@ from ._batch import CandleBatch
 from ._types import Signal
 
 BUDGET = 0.25  # replayed rows / rows given, at most
-SignalPairs = list[tuple[int, Signal]]
+BatchSignals = list[tuple[int, int | None, Signal]]  # (candle index, alert index or None, signal)
 
 
 def _key(sig: Signal) -> tuple[Any, ...]:
@@ -50,9 +50,9 @@ class LookaheadCheck:
         except Exception:  # state that cannot be copied (a socket, a lock): this check is skipped
             return None
 
-    def check(self, plugin: object, state: dict[str, Any], batch: CandleBatch, pairs: SignalPairs,
-              decide: Callable[[CandleBatch], SignalPairs]) -> None:
-        rows = sorted({at for at, _ in pairs if at + 1 < batch.n})
+    def check(self, plugin: object, state: dict[str, Any], batch: CandleBatch, given: BatchSignals,
+              decide: Callable[[CandleBatch], BatchSignals]) -> None:
+        rows = sorted({at for at, _, _ in given if at + 1 < batch.n})
         if not rows:
             return
         cut = self.rng.choice(rows[: max(1, len(rows) // 2 + 1)]) + 1  # early cuts cost less
@@ -68,11 +68,11 @@ class LookaheadCheck:
         finally:
             vars(plugin).clear()
             vars(plugin).update(live)
-        full = [(at, _key(sig)) for at, sig in pairs if at < cut]
-        short = [(at, _key(sig)) for at, sig in seen]
-        for given, replayed in itertools.zip_longest(full, short):
-            if given != replayed:
-                at = (given or replayed)[0]
+        full = [(at, alert, _key(sig)) for at, alert, sig in given if at < cut]
+        short = [(at, alert, _key(sig)) for at, alert, sig in seen]
+        for first, replayed in itertools.zip_longest(full, short):
+            if first != replayed:
+                at = (first or replayed)[0]
                 self.found = {"at": int(at), "cut": cut, "given": len(full), "replayed": len(short)}
                 return
 
