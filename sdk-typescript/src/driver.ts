@@ -582,13 +582,14 @@ function push<T>(m: Map<number, T[]>, k: number, v: T): void {
 
 /**
  * onBatch's answer as the look-ahead check compares it: per signal (holds left out), its candle (an alert's
- * signal: the alert's candle) and its fields, ordered by candle (array order kept within one). `alertIds`
+ * signal: the alert's candle) and its fields, ordered by candle, an alert's before the candle's (as the
+ * Python SDK orders them; array order kept otherwise). `alertIds`
  * maps the answer's alert indexes to the whole batch's. Throws on an answer the walk would refuse.
  */
 function decided(v: unknown, n: number, alerts: readonly BatchAlert[], alertIds: readonly number[] | null): Decided[] {
   if (v === undefined || v === null) return [];
   if (!Array.isArray(v)) throw new SignalError('onBatch must return an array of signals (or nothing)');
-  const out: Decided[] = [];
+  const out: (readonly [at: number, key: string, candle: number])[] = [];
   for (const s of v as BatchSignal[]) {
     if (s === null || typeof s !== 'object') throw new SignalError('onBatch signals must be objects');
     const alert = s.alert ?? null;
@@ -599,9 +600,9 @@ function decided(v: unknown, n: number, alerts: readonly BatchAlert[], alertIds:
     const at = alert === null ? s.at : alerts[alert]!.at;
     const id = alert === null ? null : alertIds === null ? alert : alertIds[alert]!;
     out.push([at, JSON.stringify([id, sig.type, sig.side, sig.size, sig.price, sig.stop, sig.validFor, sig.stopLoss,
-      sig.takeProfit, sig.trailPct, sig.symbol, sig.reason])]);
+      sig.takeProfit, sig.trailPct, sig.symbol, sig.reason]), alert === null ? 1 : 0]);
   }
-  return out.sort((x, y) => x[0] - y[0]);
+  return out.sort((x, y) => x[0] - y[0] || x[2] - y[2]).map(([at, key]) => [at, key]);
 }
 
 function decidedOrNull(v: unknown, n: number, alerts: readonly BatchAlert[]): Decided[] | null {
