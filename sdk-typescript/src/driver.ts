@@ -11,10 +11,13 @@
 import { ProtocolError, SignalError } from './errors';
 import { HistoryView, CandleRecord, Series, decodeColumns, type DecodedColumns } from './history';
 import { f64View } from './columns';
-import { OrderBook, type Bar, type Decision, type OrderSignal, type Rules } from './orders';
+import { OrderBook, type Bar, type Decision, type Rules } from './orders';
 import type { BatchAlert, ParsedBatch } from './batch';
-import { LookaheadCheck, type Decided, type LookaheadFinding } from './lookahead';
+import { LookaheadCheck, decided, decidedOrNull, headOf, type Decided, type LookaheadFinding } from './lookahead';
+import { toOrderSignal } from './signalshape';
 import type { BatchSignal, CandleBatch, Position, StrategyContext, StrategyPlugin } from './types';
+
+export { toOrderSignal };
 
 /** A signal on the wire, keys in PROTOCOL.md's order. */
 export interface WireSignal {
@@ -471,25 +474,9 @@ class BatchWalk {
   /** onBatch on the first `cut` candles of the batch, as a batch of their own (the look-ahead check). */
   private replayHead(view: CandleBatch, cut: number): readonly Decided[] | Promise<readonly Decided[]> {
     const { d, batch } = this;
-    const kept = batch.alerts.flatMap((a, k) => (a.at < cut ? [k] : []));
-    const alerts = kept.map((k) => batch.alerts[k]!);
-    const head: CandleBatch = {
-      ...view,
-      symbolIndex: view.symbolIndex.subarray(0, cut),
-      n: cut,
-      timestamp: view.timestamp.subarray(0, cut),
-      open: view.open.subarray(0, cut),
-      high: view.high.subarray(0, cut),
-      low: view.low.subarray(0, cut),
-      close: view.close.subarray(0, cut),
-      volume: view.volume.subarray(0, cut),
-      indicators: new Map([...view.indicators].map(([name, col]) => [name, col.subarray(0, cut)])),
-      ends: view.ends.filter((e) => e < cut),
-      alerts,
-      last: false,
-    };
+    const { head, kept } = headOf(view, batch.alerts, cut);
     const r = d.onBatch!.call(d.plugin, head, d.context);
-    const decide = (v: unknown): readonly Decided[] => decided(v, cut, alerts, kept);
+    const decide = (v: unknown): readonly Decided[] => decided(v, cut, head.alerts, kept);
     return isThenable(r) ? Promise.resolve(r).then(decide) : decide(r);
   }
 
@@ -578,75 +565,6 @@ function push<T>(m: Map<number, T[]>, k: number, v: T): void {
   const a = m.get(k);
   if (a === undefined) m.set(k, [v]);
   else a.push(v);
-}
-
-/**
- * onBatch's answer as the look-ahead check compares it: per signal (holds left out), its candle (an alert's
- * signal: the alert's candle) and its fields, ordered by candle, an alert's before the candle's (as the
- * Python SDK orders them; array order kept otherwise). `alertIds`
- * maps the answer's alert indexes to the whole batch's. Throws on an answer the walk would refuse.
- */
-function decided(v: unknown, n: number, alerts: readonly BatchAlert[], alertIds: readonly number[] | null): Decided[] {
-  if (v === undefined || v === null) return [];
-  if (!Array.isArray(v)) throw new SignalError('onBatch must return an array of signals (or nothing)');
-  const out: (readonly [at: number, key: string, candle: number])[] = [];
-  for (const s of v as BatchSignal[]) {
-    if (s === null || typeof s !== 'object') throw new SignalError('onBatch signals must be objects');
-    const alert = s.alert ?? null;
-    if (alert !== null && !(Number.isInteger(alert) && alert >= 0 && alert < alerts.length)) throw new SignalError('alert index out of range');
-    if (alert === null && !(Number.isInteger(s.at) && s.at >= 0 && s.at < n)) throw new SignalError('at out of range');
-    const sig = toOrderSignal(s, 'on_batch');
-    if (sig === null) continue;
-    const at = alert === null ? s.at : alerts[alert]!.at;
-    const id = alert === null ? null : alertIds === null ? alert : alertIds[alert]!;
-    out.push([at, JSON.stringify([id, sig.type, sig.side, sig.size, sig.price, sig.stop, sig.validFor, sig.stopLoss,
-      sig.takeProfit, sig.trailPct, sig.symbol, sig.reason]), alert === null ? 1 : 0]);
-  }
-  return out.sort((x, y) => x[0] - y[0] || x[2] - y[2]).map(([at, key]) => [at, key]);
-}
-
-function decidedOrNull(v: unknown, n: number, alerts: readonly BatchAlert[]): Decided[] | null {
-  try {
-    return decided(v, n, alerts, null);
-  } catch {
-    return null;
-  }
-}
-
-const NUMBER_FIELDS = ['size', 'price', 'stop', 'validFor', 'stopLoss', 'takeProfit', 'trailPct'] as const;
-const STRING_FIELDS = ['side', 'symbol', 'reason'] as const;
-
-/**
- * A plugin's return value -> the signal's fields (null for a hold). Only the shape is checked here (an
- * object, a known type, numbers and strings where they belong): a value the protocol forbids (a negative
- * price, an unknown symbol) is sent as is, the host fails the run with PLUGIN_PROTOCOL_ERROR naming it,
- * and the book skips it meanwhile.
- */
-export function toOrderSignal(r: unknown, hook: string): OrderSignal | null {
-  if (typeof r !== 'object' || r === null || Array.isArray(r)) {
-    throw new SignalError(`${hook} must return a Signal, a list of signals, null or undefined (got ${r === null ? 'null' : typeof r})`);
-  }
-  const s = r as Record<string, unknown>;
-  const type = s['type'];
-  if (type === 'hold') return null;
-  if (type !== 'entry' && type !== 'exit') {
-    throw new SignalError(`unknown signal type ${JSON.stringify(type)} (expected entry, exit or hold)`);
-  }
-  for (const k of NUMBER_FIELDS) {
-    const v = s[k];
-    if (v !== undefined && v !== null && typeof v !== 'number') throw new SignalError(`signal ${k} must be a number, got ${typeof v}`);
-  }
-  for (const k of STRING_FIELDS) {
-    const v = s[k];
-    if (v !== undefined && v !== null && typeof v !== 'string') throw new SignalError(`signal ${k} must be a string, got ${typeof v}`);
-  }
-  const num = (k: typeof NUMBER_FIELDS[number]): number | null => (s[k] ?? null) as number | null;
-  const str = (k: typeof STRING_FIELDS[number]): string | null => (s[k] ?? null) as string | null;
-  return {
-    type, side: str('side'), size: num('size'), price: num('price'), stop: num('stop'), validFor: num('validFor'),
-    stopLoss: num('stopLoss'), takeProfit: num('takeProfit'), trailPct: num('trailPct'), symbol: str('symbol'),
-    reason: str('reason'),
-  };
 }
 
 /** Alert indexes by `at`, array order kept among equal `at` (already sorted in the usual case). */

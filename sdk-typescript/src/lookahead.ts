@@ -17,6 +17,10 @@
  * that batch, as Python skips state deepcopy refuses: a copy that shared anything with the live state would
  * let the replay change the real run.
  */
+import type { BatchAlert } from './batch';
+import { SignalError } from './errors';
+import { toOrderSignal } from './signalshape';
+import type { BatchSignal, CandleBatch } from './types';
 
 export const BUDGET = 0.25; // replayed rows / rows given, at most (on average)
 
@@ -112,6 +116,61 @@ export class LookaheadCheck {
     if (this.found === null || this.reported) return null;
     this.reported = true;
     return this.found;
+  }
+}
+
+/** The first `cut` candles of a batch as a batch of their own (views, no copy), and the whole batch's
+ * indexes of the alerts it keeps: what the batch looked like to a strategy that had seen up to `cut - 1`. */
+export function headOf(view: CandleBatch, alerts: readonly BatchAlert[], cut: number): { head: CandleBatch; kept: number[] } {
+  const kept = alerts.flatMap((a, k) => (a.at < cut ? [k] : []));
+  const head: CandleBatch = {
+    ...view,
+    symbolIndex: view.symbolIndex.subarray(0, cut),
+    n: cut,
+    timestamp: view.timestamp.subarray(0, cut),
+    open: view.open.subarray(0, cut),
+    high: view.high.subarray(0, cut),
+    low: view.low.subarray(0, cut),
+    close: view.close.subarray(0, cut),
+    volume: view.volume.subarray(0, cut),
+    indicators: new Map([...view.indicators].map(([name, col]) => [name, col.subarray(0, cut)])),
+    ends: view.ends.filter((e) => e < cut),
+    alerts: kept.map((k) => alerts[k]!),
+    last: false,
+  };
+  return { head, kept };
+}
+
+/**
+ * onBatch's answer as the look-ahead check compares it: per signal (holds left out), its candle (an alert's
+ * signal: the alert's candle) and its fields, ordered by candle, an alert's before the candle's (as the
+ * Python SDK orders them; array order kept otherwise). `alertIds`
+ * maps the answer's alert indexes to the whole batch's. Throws on an answer the walk would refuse.
+ */
+export function decided(v: unknown, n: number, alerts: readonly BatchAlert[], alertIds: readonly number[] | null): Decided[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) throw new SignalError('onBatch must return an array of signals (or nothing)');
+  const out: (readonly [at: number, key: string, candle: number])[] = [];
+  for (const s of v as BatchSignal[]) {
+    if (s === null || typeof s !== 'object') throw new SignalError('onBatch signals must be objects');
+    const alert = s.alert ?? null;
+    if (alert !== null && !(Number.isInteger(alert) && alert >= 0 && alert < alerts.length)) throw new SignalError('alert index out of range');
+    if (alert === null && !(Number.isInteger(s.at) && s.at >= 0 && s.at < n)) throw new SignalError('at out of range');
+    const sig = toOrderSignal(s, 'on_batch');
+    if (sig === null) continue;
+    const at = alert === null ? s.at : alerts[alert]!.at;
+    const id = alert === null ? null : alertIds === null ? alert : alertIds[alert]!;
+    out.push([at, JSON.stringify([id, sig.type, sig.side, sig.size, sig.price, sig.stop, sig.validFor, sig.stopLoss,
+      sig.takeProfit, sig.trailPct, sig.symbol, sig.reason]), alert === null ? 1 : 0]);
+  }
+  return out.sort((x, y) => x[0] - y[0] || x[2] - y[2]).map(([at, key]) => [at, key]);
+}
+
+export function decidedOrNull(v: unknown, n: number, alerts: readonly BatchAlert[]): Decided[] | null {
+  try {
+    return decided(v, n, alerts, null);
+  } catch {
+    return null;
   }
 }
 
