@@ -6,9 +6,17 @@ PIP := $(PY) -m pip
 # Wheels and editable installs of this checkout require the Python SDK by version (see setup.py).
 export PLUGHOST_SDK_REQUIREMENT := plughost-sdk==0.1.0
 
-.PHONY: setup sandbox-tools run test test-quick test-python test-node test-deps lint bench wheel clean vendor-charts
+.PHONY: setup sandbox-tools bytecode run test test-quick test-python test-node test-deps lint bench wheel clean vendor-charts
 
-setup: $(VENV)/.installed node_modules/.installed sdk-typescript/dist/runner.js sandbox-tools
+setup: $(VENV)/.installed node_modules/.installed sdk-typescript/dist/runner.js sandbox-tools bytecode
+
+# The host's, the SDK's and the examples' bytecode, written once: where PYTHONDONTWRITEBYTECODE is set (as on
+# the project's machines) Python would otherwise compile every module again at every `plughost` command and
+# every plugin start (~0.1 s of CPU each). Stale files are simply not used (Python checks the source's mtime).
+# The report templates' bytecode likewise (~0.1 s of every run page; checked by the templates' checksums).
+bytecode: $(VENV)/.installed
+	@$(PY) -m compileall -q -j 0 -x '/node_modules/' host/plughost sdk-python/src plugins >/dev/null
+	@$(PY) -c "from plughost.reports.pages import precompile_templates; precompile_templates()"
 
 # --sandbox uses bubblewrap; installed where the system allows (root and apt), never required by setup.
 sandbox-tools:

@@ -74,18 +74,18 @@ def test_python_load_error_from_the_warm_fork_server_is_the_same(scaffold: Calla
     from plughost.client.proxies import start_plugin
     from plughost.errors import PluginLoadFailed
     from plughost.transport.process import LaunchSpec
-    from plughost.transport.warm import disable_warm_starts, enable_warm_starts
+    from plughost.transport.warm import WarmSpawner
 
     plugin = scaffold("probe")
     strategy = plugin / "strategy.py"
     strategy.write_text(strategy.read_text().replace(IMPORT_LINE, IMPORT_LINE + "import no_such_module_xyz\n", 1))
-    server = enable_warm_starts()
+    warm = WarmSpawner()
     try:
         with pytest.raises(PluginLoadFailed) as info:
-            start_plugin(LaunchSpec("probe", "strategy", "python", strategy, plugin))
-        assert server.served == 1
+            start_plugin(LaunchSpec("probe", "strategy", "python", strategy, plugin), spawner=warm)
+        assert warm.server.served == 1
     finally:
-        disable_warm_starts()
+        warm.close()
     err = info.value
     assert err.kind == "missing_module" and err.line == line_of(strategy, "import no_such_module_xyz")
     assert str(err).splitlines()[1].strip() == "import no_such_module_xyz"

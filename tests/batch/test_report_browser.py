@@ -221,7 +221,7 @@ def results(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
                             capture_output=True, text=True, timeout=120)
     assert single.returncode == 0, single.stderr
     assert (out / "runs" / "single" / "report.html").is_file()
-    gone.unlink()  # the run keeps its charts: the engine sampled them into chart.json
+    gone.unlink()  # the run keeps its charts: the engine sampled them into chart.parquet
     (out / "runs" / "relative" / CHART_FILE).unlink()  # as a run of an older version: charted from its file
     rewrite = subprocess.run([str(PLUGHOST), "report", str(out)], capture_output=True, text=True, timeout=120,
                              cwd=REPO)

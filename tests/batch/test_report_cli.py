@@ -17,7 +17,7 @@ import pytest
 from plughost.batch import load_batch, run_batch
 from plughost.plugins.registry import Registry
 from plughost.reports import collect_runs
-from plughost.reports.pages import ASSETS, CHART_LIBRARY, table_trades
+from plughost.reports.pages import ASSETS, CHART_LIBRARY, _make_env, _Precompiled, table_trades
 from plughost.reports.series import MAX_BARS, MAX_TRADE_ROWS, Trade, TradeTable
 
 from .conftest import PLUGHOST, PLUGINS, REPO, write_batch, write_candles
@@ -195,3 +195,23 @@ def test_a_long_trade_list_keeps_its_start_and_its_extremes() -> None:
     assert max(pnl) in shown and min(pnl) in shown
     first = TradeTable.of([trades[i] for i in range(10)])
     assert table_trades(first) == [(i + 1, trades[i]) for i in range(10)]
+
+
+def test_precompiled_templates_render_the_same_and_a_damaged_cache_is_ignored(tmp_path: Path) -> None:
+    """`make setup` writes the templates' bytecode (reports/pages.py `_Precompiled`); pages read it and never
+    write it; a damaged or stale file is compiled from the template as usual."""
+    names = ("run.html.j2", "overview.html.j2", "run.js", "report.css")
+    cache = tmp_path / "bytecode"
+    writer = _make_env(_Precompiled(cache, write=True))
+    for name in names:
+        writer.get_template(name)
+    written = sorted(p.name for p in cache.iterdir())
+    assert len(written) == len(names)
+    reader = _make_env(_Precompiled(cache))
+    fresh = _make_env(_Precompiled(tmp_path / "none"))
+    assert reader.get_template("report.css").render() == fresh.get_template("report.css").render()
+    for path in cache.iterdir():
+        path.write_bytes(b"not jinja bytecode")
+    damaged = _make_env(_Precompiled(cache))
+    assert damaged.get_template("report.css").render() == fresh.get_template("report.css").render()
+    assert sorted(p.name for p in cache.iterdir()) == written and not (tmp_path / "none").exists()  # never written

@@ -92,7 +92,7 @@ def test_a_merged_stream_gives_each_symbol_its_own_bars() -> None:
 
 
 def test_the_engine_writes_the_bars_the_candle_file_gives(tmp_path: Path) -> None:
-    """chart.json of a real run equals the bars the report computes from the candle file (the fallback for
+    """chart.parquet of a real run equals the bars the report computes from the candle file (the fallback for
     runs of older versions); the page keeps its charts when the candle file is gone."""
     n = 12_345
     cols = _columns(n, 8)
@@ -111,7 +111,7 @@ def test_the_engine_writes_the_bars_the_candle_file_gives(tmp_path: Path) -> Non
     series = run_series(out.run_dir, out.summary, folder.base_dirs)
     assert series.price_note is None and len(series.charts) == 1 and series.equity is not None
     assert len(series.equity["bh"]) == len(series.equity["t"])
-    (out.run_dir / CHART_FILE).write_text("{not json")  # damaged, and no candle file to fall back on
+    (out.run_dir / CHART_FILE).write_bytes(b"not parquet")  # damaged, and no candle file to fall back on
     series = run_series(out.run_dir, out.summary, folder.base_dirs)
     assert series.charts == [] and series.price_note is not None and "c.parquet" in series.price_note
     assert "report-data" in render_run_page(folder, folder.runs[0])  # the page is still written

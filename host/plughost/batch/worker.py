@@ -6,8 +6,8 @@ and its result a plain dict: status, error, metrics, plugin_metrics, timings, wo
 
 Start cost: the time from dispatch to the strategy's completed handshake (`start_cost_s`), and the
 strategy's spawn-to-handshake time (`spawn_s`), measured by wrapping the engine's `load_plugin` in this
-process. With warm starts on (`enable_warm_starts()`, once per worker process) Python plugins come from a
-pool of pre-started runners.
+process. With warm starts on (`enable_warm`, once per worker process) the worker's runs start their Python
+plugins from a fork server (a `WarmSpawner` passed to `run_backtest`); otherwise cold.
 """
 
 from __future__ import annotations
@@ -30,13 +30,14 @@ from ..errors import PlughostError
 from ..executor.results import disk_full_guard
 from ..executor.runconfig import RunConfig
 from ..plugins.registry import Registry
+from ..transport.process import COLD, Spawner
 
 log = logging.getLogger("plughost.batch.worker")
 
 FAULT_VAR = "PLUGHOST_BATCH_FAULT"  # test-only fault injection, see runner.Faults
 _stamps: dict[str, float] = {}
 _instrumented = False
-_warm_enabled = False
+_spawner: Spawner = COLD  # how this worker's runs start their plugins (`enable_warm`)
 
 
 def _instrument() -> None:
@@ -62,30 +63,26 @@ def _instrument() -> None:
 
 def enable_warm(enabled: bool) -> bool:
     """Turn on warm starts in this process when asked and available. Returns whether they are on."""
-    global _warm_enabled
-    if not enabled or _warm_enabled:
-        return _warm_enabled
+    global _spawner
+    if not enabled or _spawner.warm:
+        return _spawner.warm
     try:
-        from ..transport.warm import enable_warm_starts
+        from ..transport.warm import WarmSpawner
     except ImportError:
         return False
     try:
-        enable_warm_starts()
+        _spawner = WarmSpawner()
     except Exception as exc:  # never fail a batch because the optimisation failed
         log.warning("warm starts unavailable: %s", exc)
         return False
-    _warm_enabled = True
     return True
 
 
 def disable_warm() -> None:
-    global _warm_enabled
-    if _warm_enabled:
-        with contextlib.suppress(Exception):
-            from ..transport.warm import disable_warm_starts
-
-            disable_warm_starts()
-    _warm_enabled = False
+    global _spawner
+    spawner, _spawner = _spawner, COLD
+    with contextlib.suppress(Exception):
+        spawner.close()
 
 
 def _install_write_fault(run_id: str) -> None:
@@ -117,14 +114,14 @@ def execute_job(job: dict[str, Any], registry: Registry, out_dir: Path) -> dict[
         run = RunConfig.model_validate(job["run"])
         with disk_full_guard(out_dir, job["run_id"]):
             outcome = run_backtest(run, registry=registry, out_dir=out_dir, run_id=job["run_id"],
-                                   base_dir=Path(job["base_dir"]), progress=None)
+                                   base_dir=Path(job["base_dir"]), progress=None, spawner=_spawner)
     except Exception as exc:  # no result could be written (a full disk, a host bug): report it, keep the worker
         error = exc if isinstance(exc, PlughostError) else PlughostError(
             f"internal error: {type(exc).__name__}: {exc}", hint="this is a plughost bug; please report it")
         return {"run_id": job["run_id"], "attempt": job.get("attempt", 1), "status": "failed",
                 "error": error.to_dict(), "metrics": None, "plugin_metrics": None, "started_at": wall,
                 "duration_s": round(time.monotonic() - began, 6), "start_cost_s": None, "task_start_cost_s": None,
-                "spawn_s": None, "worker": f"{os.uname().nodename}:{os.getpid()}", "warm": _warm_enabled}
+                "spawn_s": None, "worker": f"{os.uname().nodename}:{os.getpid()}", "warm": _spawner.warm}
     ready = _stamps.get("strategy_ready")
     dispatched = job.get("dispatched")
     summary = outcome.summary
@@ -141,7 +138,7 @@ def execute_job(job: dict[str, Any], registry: Registry, out_dir: Path) -> dict[
         "task_start_cost_s": (ready - began) if ready is not None else None,
         "spawn_s": _stamps.get("strategy_spawn"),
         "worker": f"{os.uname().nodename}:{os.getpid()}",
-        "warm": _warm_enabled,
+        "warm": _spawner.warm,
     }
 
 
@@ -199,7 +196,7 @@ def worker_main(conn_in: Connection, conn: Connection, parent: int, roots: list[
     try:
         registry = Registry.discover([Path(r) for r in roots])
         enable_warm(warm)
-        conn.send({"ready": os.getpid(), "warm": _warm_enabled})
+        conn.send({"ready": os.getpid(), "warm": _spawner.warm})
         while True:
             try:
                 job = conn_in.recv()

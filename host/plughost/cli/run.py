@@ -62,7 +62,7 @@ A killed or interrupted batch continues with --resume (finished runs are kept, e
 `plughost results OUT` lists the runs. Exit status 130 after Ctrl-C.
 
 \b
-Results: OUT/runs/<run_id>/summary.json, trades.parquet, equity.parquet, chart.json (the page's price bars)
+Results: OUT/runs/<run_id>/summary.json, trades.parquet, equity.parquet, chart.parquet (the page's price bars)
 and report.html (the run's page);
 OUT/report.html is the overview of every run in OUT (`plughost report OUT` rewrites them).
 Exit status: 0 ok, 1 the run failed (the error is in summary.json too), 2 bad input.

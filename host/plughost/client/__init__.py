@@ -1,2 +1,3 @@
-"""The client layer: one conversation with one plugin process (`session`) and the typed proxies over it
-(`proxies`). Imports only protocol, transport and errors."""
+"""The client layer: the poll pump over a plugin's pipes (`channel`), one conversation with one plugin
+process over it (`session`), the words of every failure (`diagnosis`) and the typed proxies (`proxies`).
+Imports only protocol, transport and errors."""

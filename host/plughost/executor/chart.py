@@ -4,7 +4,7 @@ bounded memory, whatever the run's length.
 Why here and not in the report: a report that re-read, re-validated and re-computed the candle file cost
 ~1 s of every 1M-candle `plughost run` (more than the plugin's own work on the vectorized path), and it
 could not draw a run whose candle file had since moved. The engine already holds every candle and its
-indicators once; it keeps a few thousand bars and writes them beside the results (`chart.json`).
+indicators once; it keeps a few thousand bars and writes them beside the results (`chart.parquet`).
 
 The grouping rule (one implementation, also used by `plughost report` for older runs without the file):
 a symbol of n candles is cut into groups of k = ceil(n / MAX_BARS) consecutive candles, and groups whose
@@ -15,17 +15,16 @@ first candle's time; an indicator is shown at each bar's last candle.
 
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 MAX_BARS = 5000
-CHART_FILE = "chart.json"
-CHART_VERSION = 1
+CHART_FILE = "chart.parquet"
 I64 = np.ndarray[Any, np.dtype[np.int64]]
 F64 = np.ndarray[Any, np.dtype[np.float64]]
 
@@ -45,41 +44,6 @@ class SymbolBars:
     low: F64
     close: F64
     indicators: dict[str, F64]
-
-    def to_json(self) -> dict[str, Any]:
-        return {"symbol": self.symbol, "candles": self.candles, "per_bar": self.per_bar,
-                "first_close": _finite(self.first_close), "start_ms": self.start_ms.tolist(),
-                "end_ms": self.end_ms.tolist(), "open": _floats(self.open), "high": _floats(self.high),
-                "low": _floats(self.low), "close": _floats(self.close),
-                "indicators": {k: _floats(v) for k, v in self.indicators.items()}}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> SymbolBars:
-        def f(values: Any) -> F64:
-            return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
-
-        start, end = np.asarray(data["start_ms"], np.int64), np.asarray(data["end_ms"], np.int64)
-        bars = cls(str(data["symbol"]), int(data["candles"]), int(data["per_bar"]),
-                   float("nan") if data["first_close"] is None else float(data["first_close"]), start, end,
-                   f(data["open"]), f(data["high"]), f(data["low"]), f(data["close"]),
-                   {str(k): f(v) for k, v in dict(data["indicators"]).items()})
-        n = len(start)
-        if any(len(a) != n for a in (end, bars.open, bars.high, bars.low, bars.close, *bars.indicators.values())):
-            raise ValueError(f"chart of {bars.symbol}: columns of different lengths")
-        return bars
-
-
-def _finite(value: float) -> float | None:
-    return value if math.isfinite(value) else None
-
-
-def _floats(values: F64) -> list[float | None]:
-    out: list[float | None] = values.tolist()
-    bad = ~np.isfinite(values)
-    if bad.any():
-        for i in np.flatnonzero(bad).tolist():
-            out[i] = None
-    return out
 
 
 @dataclass
@@ -169,18 +133,46 @@ def _merge(key: I64, start: I64, end: I64, open_: F64, high: F64, low: F64, clos
             np.minimum.reduceat(low, first), close[last], {k: v[last] for k, v in indicators.items()})
 
 
+INDICATOR_PREFIX = "indicator."
+
+
 def write_chart(path: Path, bars: list[SymbolBars]) -> None:
-    text = json.dumps({"version": CHART_VERSION, "symbols": [b.to_json() for b in bars]},
-                      separators=(",", ":"), allow_nan=False)
-    path.write_text(text, encoding="utf-8")
+    """One Parquet row a bar, the symbols one after another; a symbol's constants repeat on its rows."""
+    names = list(dict.fromkeys(name for b in bars for name in b.indicators))  # the run's order
+    columns: dict[str, list[np.ndarray]] = {k: [] for k in (
+        "symbol", "candles", "per_bar", "first_close", "start_ms", "end_ms", "open", "high", "low", "close")}
+    columns.update({INDICATOR_PREFIX + name: [] for name in names})
+    for b in bars:
+        n = len(b.start_ms)
+        columns["symbol"].append(np.full(n, b.symbol, dtype=object))
+        for key, value in (("candles", b.candles), ("per_bar", b.per_bar)):
+            columns[key].append(np.full(n, value, np.int64))
+        columns["first_close"].append(np.full(n, b.first_close))
+        for key in ("start_ms", "end_ms", "open", "high", "low", "close"):
+            columns[key].append(getattr(b, key))
+        for name in names:
+            columns[INDICATOR_PREFIX + name].append(b.indicators.get(name, np.full(n, np.nan)))
+    table = pa.table({k: np.concatenate(v) if v else np.empty(0) for k, v in columns.items()})
+    pq.write_table(table, path, use_dictionary=["symbol"], compression="zstd")
 
 
 def read_chart(path: Path) -> list[SymbolBars]:
-    """The bars a run's engine kept; ValueError/KeyError/TypeError/OSError for a file that is not one."""
-    data = json.loads(path.read_text(encoding="utf-8"))
-    if not isinstance(data, dict) or data.get("version") != CHART_VERSION:
-        raise ValueError(f"{path.name}: not a chart file of version {CHART_VERSION}")
-    return [SymbolBars.from_json(item) for item in data["symbols"]]
+    """The bars a run's engine kept; ValueError/KeyError/OSError/ArrowException for a file that is not one."""
+    table = pq.read_table(path)
+    cols = {name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names}
+    symbols = cols["symbol"]
+    starts = np.flatnonzero(np.r_[True, symbols[1:] != symbols[:-1]]) if len(symbols) else np.empty(0, np.int64)
+    out = []
+    for lo, hi in zip(starts.tolist(), [*starts[1:].tolist(), len(symbols)], strict=True):
+        part = {k: v[lo:hi] for k, v in cols.items()}
+        floats = {k: part[k].astype(np.float64) for k in ("open", "high", "low", "close")}
+        indicators = {k[len(INDICATOR_PREFIX):]: v.astype(np.float64) for k, v in part.items()
+                      if k.startswith(INDICATOR_PREFIX)}
+        out.append(SymbolBars(str(symbols[lo]), int(part["candles"][0]), int(part["per_bar"][0]),
+                              float(part["first_close"][0]), part["start_ms"].astype(np.int64),
+                              part["end_ms"].astype(np.int64), floats["open"], floats["high"], floats["low"],
+                              floats["close"], indicators))
+    return out
 
 
 __all__ = ["CHART_FILE", "MAX_BARS", "ChartSampler", "SymbolBars", "read_chart", "write_chart"]

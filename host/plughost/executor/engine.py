@@ -23,6 +23,7 @@ from ..plugins.config import resolve_config
 from ..plugins.loader import load_plugin
 from ..plugins.registry import PluginEntry, Registry
 from ..protocol.messages import CandleBatch
+from ..transport.process import Spawner
 from .chart import ChartSampler
 from .data import CandleSource, load_alerts, open_candles
 from .equity import EquityWriter
@@ -93,8 +94,10 @@ class _State:
 
 class _Run:
     def __init__(self, run: RunConfig, registry: Registry, run_id: str, base_dir: Path | None,
-                 progress: Progress | None, equity: Callable[[int], EquityWriter]) -> None:
+                 progress: Progress | None, equity: Callable[[int], EquityWriter],
+                 spawner: Spawner | None = None) -> None:
         self.run = run
+        self.spawner = spawner
         self.make_equity = equity
         self.equity: EquityWriter | None = None
         self.registry = registry
@@ -115,10 +118,10 @@ class _Run:
     def _start(self, entry: PluginEntry, call_timeout: float | None = None) -> PluginProxy:
         proxy: PluginProxy = load_plugin(entry, start_timeout=self.run.start_timeout,
                                          call_timeout=call_timeout or self.run.call_timeout, extra_env=self.run.env,
-                                         sandbox=self.run.sandbox)
+                                         sandbox=self.run.sandbox, spawner=self.spawner)
         self.proxies.append(proxy)
         if self.run.memory_limit_mb is not None:
-            proxy.session.limit_memory(self.run.memory_limit_mb)
+            proxy.limit_memory(self.run.memory_limit_mb)
         return proxy
 
     def _indicator_specs(self) -> dict[str, dict[str, Any]]:
@@ -282,8 +285,10 @@ def run_backtest(
     run_id: str,
     base_dir: Path | None = None,
     progress: Progress | None = None,
+    spawner: Spawner | None = None,
 ) -> RunOutcome:
-    """Run one backtest and write DIR/runs/<run_id>/. Never raises for a plugin's or the data's fault."""
+    """Run one backtest and write DIR/runs/<run_id>/. Never raises for a plugin's or the data's fault.
+    Its plugins start cold unless a `spawner` (a batch worker's warm one) says otherwise."""
     started = time.time()
     writer = RunWriter(out_dir, run_id)
     writer.prepare()
@@ -293,7 +298,7 @@ def run_backtest(
         return EquityWriter(writer.equity_path, metrics, expected_rows=expected_rows,
                             sample_points=MAX_POST_RUN_EQUITY_POINTS)
 
-    job = _Run(run, registry, run_id, base_dir, progress, equity_writer)
+    job = _Run(run, registry, run_id, base_dir, progress, equity_writer, spawner)
     error: PlughostError | None = None
     try:
         job.execute()

@@ -17,12 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 from plughost.errors import HandshakeError, InterfaceMismatch, PluginSpawnFailed
 from plughost.plugins.manifest import contained_path
+from plughost.protocol.methods import Hook
 
 if TYPE_CHECKING:
     from plughost.plugins.registry import PluginEntry
+    from plughost.transport.process import Spawner
 
-STRATEGY_METHODS = frozenset({"on_candle", "on_batch"})
-FEATURE_HOOKS = frozenset({"on_pre_run", "on_post_run", "on_trade", "on_candle"})
+STRATEGY_METHODS = frozenset({Hook.ON_CANDLE, Hook.ON_BATCH})
+FEATURE_HOOKS = frozenset({Hook.ON_PRE_RUN, Hook.ON_POST_RUN, Hook.ON_TRADE, Hook.ON_CANDLE})
 _TS_SPELLING = {
     "on_candle": "onCandle",
     "on_batch": "onBatch",
@@ -132,12 +134,15 @@ def load_plugin(
     call_timeout: float = 30.0,
     extra_env: Mapping[str, str] | None = None,
     sandbox: bool = False,
+    spawner: Spawner | None = None,
 ) -> Any:
-    """Spawn, handshake and check one plugin. Returns a started proxy; the caller closes it."""
+    """Spawn (cold unless a `spawner` says otherwise), handshake and check one plugin. Returns a started
+    proxy; the caller closes it."""
     from plughost.client.proxies import start_plugin
+    from plughost.transport.process import COLD
 
     spec = build_launch_spec(entry, extra_env, sandbox)
-    proxy = start_plugin(spec, start_timeout=start_timeout, call_timeout=call_timeout)
+    proxy = start_plugin(spec, start_timeout=start_timeout, call_timeout=call_timeout, spawner=spawner or COLD)
     try:
         check_hello(entry, proxy.hello)
     except BaseException:

@@ -1,6 +1,6 @@
 """The numbers behind a run page's charts, bounded in size whatever the run's length.
 
-Price bars come from the run's `chart.json`, which the engine samples while the candles stream
+Price bars come from the run's `chart.parquet`, which the engine samples while the candles stream
 (`executor/chart.py`: at most `MAX_BARS` bars per symbol, indicators at each bar's last candle). A run
 written without that file (an older version) is charted from its candle file, read again and grouped by
 the same code. The equity curve is thinned the same way (the last equity of each group, the deepest
@@ -42,7 +42,7 @@ I64 = np.ndarray[Any, np.dtype[np.int64]]
 
 @dataclass
 class LoadedCandles:
-    """A candle file read once per report (for runs without chart.json): a sweep's runs share it."""
+    """A candle file read once per report (for runs without chart.parquet): a sweep's runs share it."""
 
     symbols: dict[str, CandleChunk]
 
@@ -342,20 +342,20 @@ def run_series(run_dir: Path, summary: dict[str, Any], bases: list[Path],
 
 
 def _engine_bars(run_dir: Path, out: RunSeries) -> dict[str, SymbolBars] | None:
-    """The bars the engine kept while streaming (chart.json), when the run has them."""
+    """The bars the engine kept while streaming (chart.parquet), when the run has them."""
     path = run_dir / CHART_FILE
     if not path.is_file():
         return None
     try:
         return {b.symbol: b for b in read_chart(path)}
-    except (OSError, ValueError, KeyError, TypeError) as exc:  # damaged: fall back to the candle file
+    except (OSError, ValueError, KeyError, TypeError, pa.ArrowException) as exc:  # damaged: the candle file
         out.price_note = f"{CHART_FILE} could not be read ({exc}); charted from the candle file"
         return None
 
 
 def _file_bars(run_config: dict[str, Any], bases: list[Path], indicators: dict[str, Any] | None,
                cache: dict[str, LoadedCandles | str] | None, out: RunSeries) -> dict[str, SymbolBars] | None:
-    """Bars from the run's candle file, read again (runs written before chart.json existed)."""
+    """Bars from the run's candle file, read again (runs written before chart.parquet existed)."""
     written = str(run_config.get("candles") or "")
     path = resolve_candles(written, bases) if written else None
     if path is None:

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.util import find_spec
 from pathlib import Path
@@ -126,10 +125,6 @@ def kill_by_token(token: str, timeout: float = 1.0) -> list[int]:
     return [p.pid for p in found]
 
 
-# Set by transport/warm.py when warm starts are enabled in this process.
-warm_source: Callable[[LaunchSpec, int], PluginProcess | None] | None = None
-
-
 def signal_name(returncode: int | None) -> str | None:
     if returncode is None or returncode >= 0:
         return None
@@ -182,9 +177,9 @@ class PluginProcess:
 
     @classmethod
     def spawn(cls, spec: LaunchSpec, *, max_frame: int = DEFAULT_MAX_FRAME) -> PluginProcess:
-        """Start the plugin's process, or take a warm one when a warm pool serves its language."""
+        """Start the plugin's process cold: a new interpreter (or Node) for it alone."""
         make_undumpable()
-        if spec.sandbox:  # never from the fork server: the namespaces are made at exec time (sandbox.py)
+        if spec.sandbox:
             from .sandbox import sandboxed_command
 
             argv, lang_env = command_for(spec)
@@ -192,10 +187,6 @@ class PluginProcess:
                                      spec.extra_env)
             argv, env = sandboxed_command(spec, argv, env)
             return cls.start(spec, argv, env)
-        if warm_source is not None:
-            warm = warm_source(spec, max_frame)
-            if warm is not None:
-                return warm
         argv, lang_env = command_for(spec)
         env = plugin_environment({**base_protocol_vars(max_frame), **lang_env, **plugin_vars(spec)}, spec.extra_env)
         return cls.start(spec, argv, env)
@@ -319,3 +310,29 @@ class PluginProcess:
                 return code
             time.sleep(0.005)
         return None
+
+
+class Spawner(Protocol):
+    """How plugin processes are started: passed in where plugins are started (`start_plugin`, the loader,
+    the engine, a batch worker), cold unless the caller chose otherwise."""
+
+    warm: bool  # whether starts may come from a fork server (reported in batch results)
+
+    def spawn(self, spec: LaunchSpec, *, max_frame: int = DEFAULT_MAX_FRAME) -> PluginProcess: ...
+
+    def close(self) -> None: ...  # stop what serves the starts (a fork server)
+
+
+class ColdSpawner:
+    """Every plugin in a new process of its own (`PluginProcess.spawn`)."""
+
+    warm = False
+
+    def spawn(self, spec: LaunchSpec, *, max_frame: int = DEFAULT_MAX_FRAME) -> PluginProcess:
+        return PluginProcess.spawn(spec, max_frame=max_frame)
+
+    def close(self) -> None:
+        pass
+
+
+COLD = ColdSpawner()

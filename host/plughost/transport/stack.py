@@ -16,8 +16,10 @@ import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
-from .process import PluginProcess
+from .process import LaunchSpec
+from .stderr import StderrTail
 
 STACK_SIGNALS = {"python": signal.SIGUSR1}
 DEFAULT_WAIT = 1.0
@@ -67,7 +69,18 @@ def _users_frame(lines: list[str], plugin_dir: Path) -> tuple[str, int, str | No
     return None
 
 
-def capture_stack(process: PluginProcess, wait: float = DEFAULT_WAIT) -> StackDump | None:
+class StackSource(Protocol):
+    """What a stack capture needs of a plugin's process (`PluginProcess`)."""
+
+    spec: LaunchSpec
+    pid: int
+    stack_fd: int | None
+    stderr: StderrTail
+
+    def poll(self) -> int | None: ...
+
+
+def capture_stack(process: StackSource, wait: float = DEFAULT_WAIT) -> StackDump | None:
     """Ask the plugin's runner to dump its stack on stderr and return the dump; None when the runtime
     has no way to (or it did not answer within `wait`)."""
     sig = STACK_SIGNALS.get(process.spec.language)

@@ -2,8 +2,8 @@
 interpreter each (PySpark's worker daemon does the same). Each plugin is still its own process in its
 own session, serving one run: isolation and module state are those of a cold start.
 
-Enabled per host process (the batch runner's workers call `enable_warm_starts()`); plugins in other
-languages, or any start the server cannot serve, fall back to a cold start.
+A `WarmSpawner` is passed in where plugins are started (the batch runner's workers make one per worker
+process); plugins in other languages, sandboxed ones, or any start the server cannot serve, start cold.
 """
 
 from __future__ import annotations
@@ -12,38 +12,37 @@ import atexit
 
 from ..errors import PluginSpawnFailed
 from ..protocol.framing import DEFAULT_MAX_FRAME
-from . import process as process_module
+from .env import make_undumpable
 from .forkserver import ForkServer
 from .process import LaunchSpec, PluginProcess
 
-_SERVER: ForkServer | None = None
 
+class WarmSpawner:
+    """Serves Python plugin starts from a fork server (started now, so the first run is warm; restarted
+    when it died). `close()` stops it; so does the host's exit."""
 
-def _take(spec: LaunchSpec, max_frame: int) -> PluginProcess | None:
-    global _SERVER
-    if spec.language != "python" or max_frame != DEFAULT_MAX_FRAME:
-        return None
-    if _SERVER is None or not _SERVER.alive:
-        _SERVER = ForkServer(DEFAULT_MAX_FRAME)
-    try:
-        return _SERVER.spawn(spec)
-    except PluginSpawnFailed:
-        return None  # the caller starts it cold: a warm start is an optimisation, never a requirement
+    warm = True
 
+    def __init__(self) -> None:
+        self.server = ForkServer(DEFAULT_MAX_FRAME)
+        self._closed = False
+        atexit.register(self.close)
 
-def enable_warm_starts() -> ForkServer:
-    """Serve this process's Python plugin starts from a fork server (started now, so the first run is warm)."""
-    global _SERVER
-    if _SERVER is None or not _SERVER.alive:
-        _SERVER = ForkServer(DEFAULT_MAX_FRAME)
-        atexit.register(disable_warm_starts)
-    process_module.warm_source = _take
-    return _SERVER
+    def spawn(self, spec: LaunchSpec, *, max_frame: int = DEFAULT_MAX_FRAME) -> PluginProcess:
+        # Sandboxed plugins never come from the fork server: their namespaces are made at exec time
+        # (sandbox.py); the server speaks only the default frame size.
+        if spec.sandbox or spec.language != "python" or max_frame != DEFAULT_MAX_FRAME:
+            return PluginProcess.spawn(spec, max_frame=max_frame)
+        make_undumpable()
+        if not self.server.alive:
+            self.server = ForkServer(DEFAULT_MAX_FRAME)
+        try:
+            return self.server.spawn(spec)
+        except PluginSpawnFailed:  # a warm start is an optimisation, never a requirement
+            return PluginProcess.spawn(spec, max_frame=max_frame)
 
-
-def disable_warm_starts() -> None:
-    global _SERVER
-    process_module.warm_source = None
-    if _SERVER is not None:
-        _SERVER.close()
-        _SERVER = None
+    def close(self) -> None:
+        atexit.unregister(self.close)
+        if not self._closed:
+            self._closed = True
+            self.server.close()

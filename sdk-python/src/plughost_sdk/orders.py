@@ -5,6 +5,10 @@ This module is pure Python with no dependencies, so that one implementation serv
 `ctx.cash` and `ctx.equity` right inside a batch). The TypeScript SDK ports it; the shared vectors in
 protocol/vectors/orders.json pin all three. Formulas are written in the order docs/orders.md states
 them, so every implementation performs the same floating-point operations.
+
+One module of ~600 lines, on purpose: it is the unit the TypeScript port (sdk-typescript/src/orders.ts)
+follows function by function, and the unit the vectors and the differential test pin; split in two, a
+reviewer could no longer hold the model beside its port.
 """
 
 from __future__ import annotations
