@@ -14,6 +14,8 @@ from plughost.executor.engine import RunOutcome, run_backtest
 from plughost.executor.runconfig import RunConfig
 from plughost.plugins.registry import Registry
 
+from tests.helpers import make_plugin
+
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures" / "plugins"
 T0 = 1_700_000_000_000
@@ -237,11 +239,7 @@ def test_bad_data_fails_the_run_naming_file_row_column(tmp_path):
 def test_bad_data_is_the_error_reported_when_the_strategy_also_fails_to_start(tmp_path):
     """The data is opened while the strategy starts (a thread): the data's error is still the one a user
     sees first, as when the data was opened before the start; a good file with the same plugin fails on it."""
-    pdir = tmp_path / "plugins" / "broken-import"
-    pdir.mkdir(parents=True)
-    (pdir / "plugin.json").write_text(json.dumps({"name": "broken-import", "version": "1.0.0", "type": "strategy",
-                                                 "language": "python", "entry": "strategy.py"}))
-    (pdir / "strategy.py").write_text("raise RuntimeError('broken on import')\n")
+    make_plugin(tmp_path / "plugins", "broken-import", "raise RuntimeError('broken on import')\n")
     (tmp_path / "bad.csv").write_text("timestamp,open,high,low,close,volume\n1,1,2,0.5,1,1\n2,1,2,0.5,-1,1\n")
     registry = Registry.discover([tmp_path / "plugins"], use_cache=False)
     for candles, code in (("bad.csv", "DATA_INVALID"), ("good.parquet", "PLUGIN_LOAD_FAILED")):
@@ -258,14 +256,10 @@ def test_async_plugin_methods_are_awaited_and_book_what_their_sync_twin_books(tm
     twin = source.replace("    def initialize(", "    async def initialize(").replace(
         "    def on_candle(", "    async def on_candle(").replace('name = "sma-cross"', 'name = "sma-cross-async"')
     assert twin.count("async def") == 2 and "sma-cross-async" in twin
-    pdir = tmp_path / "plugins" / "sma-cross-async"
-    pdir.mkdir(parents=True)
-    manifest = json.loads((REPO / "plugins" / "strategies" / "sma-cross" / "plugin.json").read_text())
-    (pdir / "plugin.json").write_text(json.dumps({**manifest, "name": "sma-cross-async"}))
-    (pdir / "strategy.py").write_text(twin)
-    for extra in (REPO / "plugins" / "strategies" / "sma-cross").iterdir():
-        if extra.name not in ("plugin.json", "strategy.py") and extra.is_file():
-            (pdir / extra.name).write_bytes(extra.read_bytes())
+    original = REPO / "plugins" / "strategies" / "sma-cross"
+    manifest = json.loads((original / "plugin.json").read_text())
+    pdir = make_plugin(tmp_path / "plugins", "sma-cross-async", twin, configSchema=manifest["configSchema"])
+    (pdir / manifest["configSchema"]).write_bytes((original / manifest["configSchema"]).read_bytes())
     random_walk(tmp_path / "c.parquet", 3000)
     registry = Registry.discover([tmp_path / "plugins", REPO / "plugins"], use_cache=False)
     got = {}
@@ -312,11 +306,7 @@ def test_on_batch_answers_alerts_as_on_alert_does(tmp_path):
     """An on_batch strategy answers an alert by giving the alert itself (one of `batch.alerts`) in place
     of a candle index; its trades equal its per-candle twin's for any batch size."""
     for name, body in ALERT_TWINS.items():
-        pdir = tmp_path / "plugins" / name
-        pdir.mkdir(parents=True)
-        (pdir / "plugin.json").write_text(json.dumps({"name": name, "version": "1.0.0", "type": "strategy",
-                                                     "language": "python", "entry": "strategy.py"}))
-        (pdir / "strategy.py").write_text(body)
+        make_plugin(tmp_path / "plugins", name, body)
     random_walk(tmp_path / "c.parquet", 400, seed=3)
     rng = np.random.default_rng(4)
     minutes = sorted(rng.choice(400, 40, replace=False).tolist())

@@ -28,18 +28,19 @@ from ..errors import (
 )
 from ..protocol.framing import FrameSizeViolation, ProtocolViolation
 from ..protocol.messages import PROTOCOL_VERSIONS, Hello, LoadFailure
+from ..protocol.methods import Hook, Method
 from ..transport.process import signal_name
 from ..transport.stack import StackDump
 
 # How users know the protocol's methods (error messages say what the plugin was doing, not the wire name).
-_DOING = {
-    "initialize": "in initialize",
-    "candles": "while processing a batch of candles",
-    "trades": "while receiving closed trades",
-    "pre_run": "in on_pre_run",
-    "post_run": "in on_post_run",
-    "ping": "while answering a ping",
-    "shutdown": "while shutting down",
+_DOING: dict[str, str] = {
+    Method.INITIALIZE: "in initialize",
+    Method.CANDLES: "while processing a batch of candles",
+    Method.TRADES: "while receiving closed trades",
+    Method.PRE_RUN: "in on_pre_run",
+    Method.POST_RUN: "in on_post_run",
+    Method.PING: "while answering a ping",
+    Method.SHUTDOWN: "while shutting down",
 }
 
 
@@ -213,7 +214,7 @@ class Diagnosis:
             return None
         hook = error.hook or method
         at = error.at
-        where = f" at candle {at} of the batch" if at is not None and hook == "on_candle" else ""
+        where = f" at candle {at} of the batch" if at is not None and hook == Hook.ON_CANDLE else ""
         message = error.message
         shown = message if len(message) <= 2000 else message[:2000] + f"... ({len(message)} characters)"
         return PluginError(

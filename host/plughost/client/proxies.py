@@ -13,6 +13,7 @@ import psutil
 from ..errors import PluginFailure, PluginProtocolError
 from ..protocol.framing import DEFAULT_MAX_FRAME, ProtocolViolation
 from ..protocol.messages import BatchResult, CandleBatch, Hello, parse_batch_result
+from ..protocol.methods import Method
 from ..transport.process import COLD, LaunchSpec, Spawner
 from .session import DEFAULT_PARTIAL_FRAME_TIMEOUT, Pending, Session
 
@@ -81,12 +82,12 @@ class PluginProxy:
         symbols: Sequence[str] = (),
         rules: dict[str, Any] | None = None, lookahead_check: bool = False,
     ) -> None:
-        self._call("initialize", {"config": config, "run_id": run_id,
+        self._call(Method.INITIALIZE, {"config": config, "run_id": run_id,
                                   "run": {"history": history, "size": size, "symbols": list(symbols),
                                           "rules": rules or {"size": size}, "lookahead_check": lookahead_check}})
 
     def ping(self, value: Any = None) -> Any:
-        return self._call("ping", value)
+        return self._call(Method.PING, value)
 
     def sample_resources(self) -> dict[str, float]:
         """CPU seconds and peak RSS of the plugin's process (call before closing it)."""
@@ -155,7 +156,7 @@ class StrategyProxy(PluginProxy):
     def send_batch(self, batch: CandleBatch, wire: dict[str, Any] | None = None) -> BatchCall:
         """Send a batch without waiting for its answer: the engine sends batch k+1 before it reads the
         answer to batch k, so host and plugin work at the same time (PROTOCOL.md section 6)."""
-        pending = self.session.send_request("candles", wire if wire is not None else batch.to_wire())
+        pending = self.session.send_request(Method.CANDLES, wire if wire is not None else batch.to_wire())
         return BatchCall(pending, len(batch), len(batch.alerts))
 
     def finish_batch(self, call: BatchCall) -> BatchResult:
@@ -163,7 +164,7 @@ class StrategyProxy(PluginProxy):
         try:
             result = self.session.wait_response(call.pending, timeout=self.timeouts.call)
         finally:
-            self.stats.add("candles", time.perf_counter() - started)
+            self.stats.add(Method.CANDLES, time.perf_counter() - started)
         try:
             return parse_batch_result(result, call.batch_len, call.alert_count)
         except ProtocolViolation as exc:
@@ -172,7 +173,7 @@ class StrategyProxy(PluginProxy):
 
 class FeatureProxy(PluginProxy):
     def pre_run(self, run_config: dict[str, Any]) -> dict[str, Any] | None:
-        result = self._call("pre_run", {"config": run_config})
+        result = self._call(Method.PRE_RUN, {"config": run_config})
         if result is None:
             return None
         if not isinstance(result, dict) or not isinstance(result.get("config"), dict):
@@ -180,7 +181,7 @@ class FeatureProxy(PluginProxy):
         return dict(result["config"])
 
     def post_run(self, results: dict[str, Any]) -> dict[str, Any] | None:
-        result = self._call("post_run", {"results": results})
+        result = self._call(Method.POST_RUN, {"results": results})
         if result is None:
             return None
         if not isinstance(result, dict):
@@ -188,11 +189,11 @@ class FeatureProxy(PluginProxy):
         return result
 
     def send_candles(self, batch: CandleBatch, wire: dict[str, Any] | None = None) -> None:
-        self._notify("candles", wire if wire is not None else batch.to_wire())
+        self._notify(Method.CANDLES, wire if wire is not None else batch.to_wire())
 
     def send_trades(self, trades: list[dict[str, Any]]) -> None:
         if trades:
-            self._notify("trades", {"trades": trades})
+            self._notify(Method.TRADES, {"trades": trades})
 
     def take_hook_errors(self) -> list[dict[str, Any]]:
         return self.session.take_hook_errors()

@@ -21,6 +21,7 @@ from ..errors import PluginFailure
 from ..protocol.codec import Notification, Request, Response, decode_message, notification_frame, request_frame
 from ..protocol.framing import ProtocolViolation
 from ..protocol.messages import Hello
+from ..protocol.methods import Method
 from ..transport.stack import DEFAULT_WAIT as DEFAULT_STACK_WAIT
 from ..transport.stack import StackDump, StackSource, capture_stack
 from .channel import DEFAULT_PARTIAL_FRAME_TIMEOUT, Channel, ChannelClosed, DeadlinePassed
@@ -111,10 +112,10 @@ class Session:
             raise self._fail(self.diagnosis.start_timed_out(timeout, stack, self._stderr())) from None
         first = self._notifications.pop(0)
         self._hello = first
-        if first.method == "load_error":
+        if first.method == Method.LOAD_ERROR:
             self.process.wait(1.0)  # the runner exits right after: let its stderr reach the tail
             raise self._fail(self.diagnosis.load_failed(first.params, self._stderr()))
-        if first.method != "hello":
+        if first.method != Method.HELLO:
             raise self._fail(self.diagnosis.not_hello(first.method, self._stderr()))
         try:
             hello = Hello.parse(first.params)
@@ -198,13 +199,13 @@ class Session:
         killed without a shutdown: it would answer only after finishing that batch."""
         if self.alive and not self._waiting:
             try:
-                self.request("shutdown", None, timeout=timeout)
+                self.request(Method.SHUTDOWN, None, timeout=timeout)
             except PluginFailure as exc:
                 self.teardown_error = exc
             else:
                 code = self.process.wait(min(timeout, self.term_grace))
                 if code is not None and code != 0:
-                    self.teardown_error = self._crashed("after answering shutdown", "", hook="shutdown")
+                    self.teardown_error = self._crashed("after answering shutdown", "", hook=Method.SHUTDOWN)
         self.process.kill(self.term_grace)
 
     def kill(self) -> None:
@@ -219,7 +220,7 @@ class Session:
                 raise ProtocolViolation("unexpected response", f"no request with id {message.msgid} is waiting")
             self._responses[message.msgid] = message
         elif isinstance(message, Notification):
-            if message.method == "hook_error" and isinstance(message.params, dict):
+            if message.method == Method.HOOK_ERROR and isinstance(message.params, dict):
                 self.hook_errors.append(message.params)
             elif not self._notifications and self._hello is None:
                 self._notifications.append(message)  # the first message must be hello (checked by wait_hello)

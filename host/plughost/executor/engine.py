@@ -34,6 +34,7 @@ from .results import RunWriter, json_safe, trades_columns
 from .runconfig import RunConfig
 from .runhooks import RunHooks
 from .stream import StreamPlan, batches, flat_alerts, plan_stream
+from .trades import TradeLog
 
 # progress(candles_done_in_this_step, total_candles_of_the_run): called once with 0 when the total is known
 Progress = Callable[[int, int], None]
@@ -69,10 +70,6 @@ class _State:
     symbol_from_file_stem: bool = False
     warnings: list[dict[str, Any]] = field(default_factory=list)
 
-    @property
-    def trades(self) -> list[TradeRecord]:
-        return self.ledger.trades if self.ledger is not None else []
-
     def buy_and_hold_pct(self) -> float | None:
         """The average over symbols of last close / first close - 1, in percent."""
         moves = [(self.last_close[s] / first - 1.0) * 100.0 for s, first in self.first_close.items()]
@@ -94,13 +91,16 @@ class _State:
 
 class _Run:
     def __init__(self, run: RunConfig, registry: Registry, run_id: str, base_dir: Path | None,
-                 progress: Progress | None, equity: Callable[[int], EquityWriter],
+                 progress: Progress | None, equity: Callable[[int, int], EquityWriter],
+                 trade_log: Callable[[bool], TradeLog],
                  spawner: Spawner | None = None, hooks: RunHooks | None = None) -> None:
         self.run = run
         self.spawner = spawner
         self.hooks = hooks or RunHooks()
         self.make_equity = equity
         self.equity: EquityWriter | None = None
+        self.make_trade_log = trade_log
+        self.trade_log: TradeLog | None = None
         self.registry = registry
         self.run_id = run_id
         self.base_dir = base_dir
@@ -161,14 +161,15 @@ class _Run:
         self.total_candles = plan.candles
         if self.progress:
             self.progress(0, self.total_candles)
-        self.equity = self.make_equity(plan.candles)
+        # the thinned curve for on_post_run only when a feature may take it (at 10M candles it was ~30 MB)
+        self.equity = self.make_equity(plan.candles, MAX_POST_RUN_EQUITY_POINTS if self.features else 0)
+        self.trade_log = self.make_trade_log(bool(self.features))  # every record only for on_post_run
         rules = run.rules()
         strategy.initialize(self.strategy_config, self.run_id, history=run.history, size=run.size,
                             symbols=plan.symbols, rules=rules.to_wire(), lookahead_check=run.lookahead_check)
         ledger = Ledger(plan.symbols, rules, strategy.name)
         self.state.ledger = ledger
         self.timings["setup_s"] = time.perf_counter() - self.started
-        sent_trades = 0
         # One batch of lookahead: batch k+1 is read, encoded and sent before the answer to batch k is read,
         # so the plugin works on k+1 while the host books k (the SDK's mirror makes this safe).
         stream = iter(batches(source, plan, specs, run.batch_size))
@@ -191,10 +192,11 @@ class _Run:
                             batch.indicators)
             self.equity.add(*ledger.apply(batch, result))
             self.state.candles += len(batch)
-            trades = ledger.trades
-            if len(trades) > sent_trades and self.features:
-                self.features.trades([t._asdict() for t in trades[sent_trades:]])
-                sent_trades = len(trades)
+            closed = ledger.take_trades()
+            if closed:
+                self.trade_log.add(closed)
+                if self.features:
+                    self.features.trades([t._asdict() for t in closed])
             if self.progress:
                 self.progress(len(batch), self.total_candles)
         self.timings["loop_s"] = time.perf_counter() - self.started - self.timings["setup_s"]
@@ -298,11 +300,13 @@ def run_backtest(
     writer.prepare()
     metrics = MetricsAccumulator(initial_capital=run.initial_capital)
 
-    def equity_writer(expected_rows: int) -> EquityWriter:
-        return EquityWriter(writer.equity_path, metrics, expected_rows=expected_rows,
-                            sample_points=MAX_POST_RUN_EQUITY_POINTS)
+    def equity_writer(expected_rows: int, sample_points: int) -> EquityWriter:
+        return EquityWriter(writer.equity_path, metrics, expected_rows=expected_rows, sample_points=sample_points)
 
-    job = _Run(run, registry, run_id, base_dir, progress, equity_writer, spawner, hooks)
+    def trade_log(keep_records: bool) -> TradeLog:
+        return TradeLog(writer.trades_path, keep_records=keep_records)
+
+    job = _Run(run, registry, run_id, base_dir, progress, equity_writer, trade_log, spawner, hooks)
     error: PlughostError | None = None
     try:
         job.execute()
@@ -317,10 +321,14 @@ def run_backtest(
         raise
     status = "ok" if error is None else "failed"
     job.book_warnings()
-    trades = job.state.trades
     if job.equity is None:
-        job.equity = equity_writer(0)
+        job.equity = equity_writer(0, 0)
     equity_sample = job.equity.finish()
+    if job.trade_log is None:
+        job.trade_log = trade_log(False)
+    if job.state.ledger is not None:  # closed in a batch that failed half-way: kept, as before
+        job.trade_log.add(job.state.ledger.take_trades())
+    trade_metrics = job.trade_log.finish()
     book = job.state.ledger.book if job.state.ledger is not None else None
     plan = job.state.plan
     summary: dict[str, Any] = {
@@ -329,7 +337,7 @@ def run_backtest(
         "strategy": run.strategy,
         "config": job.strategy_config,
         "error": None if error is None else error.to_dict(),
-        "metrics": metrics.finish(trades_columns(trades), buy_and_hold_return_pct=job.state.buy_and_hold_pct()),
+        "metrics": metrics.finish(trade_metrics, buy_and_hold_return_pct=job.state.buy_and_hold_pct()),
         "plugin_metrics": {},
         "ignored_signals": book.ignored if book else 0,
         "rejected_signals": book.rejected if book else 0,
@@ -349,7 +357,7 @@ def run_backtest(
         "plughost_version": __version__,
     }
     try:  # features get on_post_run on failed runs too (results.status says so), errors only recorded then
-        job.post_run(summary, trades, equity_sample, record_only=error is not None)
+        job.post_run(summary, job.trade_log.records, equity_sample, record_only=error is not None)
     except PlughostError as exc:
         error = exc
         summary["status"], summary["error"] = "failed", exc.to_dict()
@@ -362,5 +370,5 @@ def run_backtest(
     if job.timings.get("loop_s"):
         summary["timings"]["candles_per_s"] = round(job.state.candles / job.timings["loop_s"])
     chart = job.state.chart.finish() if job.state.chart is not None and error is None else []
-    run_dir = writer.write(summary, trades, job.features.artifacts, chart)
+    run_dir = writer.write(summary, None, job.features.artifacts, chart)
     return RunOutcome(run_id, summary["status"], summary, error, run_dir)

@@ -14,6 +14,7 @@ from ..errors import PlughostError, PluginError, PluginFailure, WarningCode
 from ..plugins.config import resolve_config
 from ..plugins.registry import PluginEntry, Registry
 from ..protocol.messages import CandleBatch
+from ..protocol.methods import Hook
 from .results import safe_artifact_name
 from .runconfig import FeatureEntry, RunConfig, check_pre_run_change
 
@@ -62,7 +63,7 @@ class Features:
             except PlughostError as exc:
                 if entry.on_error == "fail":
                     raise
-                self.warnings.append({**exc.to_dict(), "plugin": entry.name, "hook": "initialize", "count": 1})
+                self.warnings.append({**exc.to_dict(), "plugin": entry.name, "hook": Hook.INITIALIZE.value, "count": 1})
                 continue
             assert isinstance(proxy, FeatureProxy)
             feature = _Feature(entry, proxy)
@@ -70,7 +71,7 @@ class Features:
             try:
                 proxy.initialize(config, self.run_id)
             except PlughostError as exc:
-                self._failed(feature, "initialize", exc)
+                self._failed(feature, Hook.INITIALIZE, exc)
                 feature.failed = True  # a feature that could not initialize gets no hooks
 
     def pre_run(self, run: RunConfig) -> RunConfig:
@@ -78,24 +79,24 @@ class Features:
         returned. A refused change (a frozen key, an invalid config) is that feature's error under its
         policy: with `continue` the change is dropped and recorded, with `fail` the run fails."""
         for feature in self.features:
-            if feature.failed or not feature.wants("on_pre_run"):
+            if feature.failed or not feature.wants(Hook.ON_PRE_RUN):
                 continue
             try:
                 changed = feature.proxy.pre_run(run.to_user_dict())
                 if changed is not None:
                     run = check_pre_run_change(run, changed, feature.name)
             except PlughostError as exc:
-                self._failed(feature, "on_pre_run", exc)
+                self._failed(feature, Hook.ON_PRE_RUN, exc)
         return run
 
     def candles(self, batch: CandleBatch, wire: dict[str, Any]) -> None:
         """Notifications: written to each feature's pipe and not waited for, so features run alongside
         the strategy. A full pipe (a feature slower than the strategy) blocks the write up to that
         feature's call timeout, then it is timed out and killed."""
-        self._each("on_candle", lambda f: f.proxy.send_candles(batch, wire))
+        self._each(Hook.ON_CANDLE, lambda f: f.proxy.send_candles(batch, wire))
 
     def trades(self, trades: list[dict[str, Any]]) -> None:
-        self._each("on_trade", lambda f: f.proxy.send_trades(trades))
+        self._each(Hook.ON_TRADE, lambda f: f.proxy.send_trades(trades))
 
     def post_run(self, results: dict[str, Any], *, record_only: bool = False) -> None:
         """on_post_run for every live feature, in order, with the run's results; collects `metrics`
@@ -103,7 +104,7 @@ class Features:
         (`results.status` says so); then errors are only recorded."""
 
         def call(feature: _Feature) -> None:
-            if not feature.wants("on_post_run"):
+            if not feature.wants(Hook.ON_POST_RUN):
                 # A barrier instead: the plugin handles messages in order, so once it answers, every
                 # hook_error it sent for earlier notifications has been read (and a lagging feature
                 # has finished its candles, or timed out).
@@ -113,7 +114,7 @@ class Features:
             if out:
                 self._collect(feature.name, out)
 
-        self._each("on_post_run", call, record_only=record_only, every=True)
+        self._each(Hook.ON_POST_RUN, call, record_only=record_only, every=True)
 
     # -- error policy ---------------------------------------------------------------------------
 
@@ -134,7 +135,7 @@ class Features:
     def _take_hook_errors(self, feature: _Feature, *, record_only: bool = False) -> None:
         for error in feature.proxy.take_hook_errors():
             count = error.get("count")
-            self._failed(feature, str(error.get("hook") or "on_candle"), error.get("error") or {},
+            self._failed(feature, str(error.get("hook") or Hook.ON_CANDLE), error.get("error") or {},
                          count if isinstance(count, int) and count > 0 else 1, record_only=record_only)
 
     def _failed(self, feature: _Feature, hook: str, error: PlughostError | dict[str, Any],
@@ -178,8 +179,8 @@ class Features:
     def _collect(self, name: str, out: dict[str, Any]) -> None:
         """Metrics must be numbers (NaN/Inf are written as null); artifact names must be plain file names."""
         def refuse(code: WarningCode, message: str) -> None:
-            self.warnings.append({"code": code.value, "plugin": name, "hook": "on_post_run", "message": message,
-                                  "count": 1})
+            self.warnings.append({"code": code.value, "plugin": name, "hook": Hook.ON_POST_RUN.value,
+                                  "message": message, "count": 1})
 
         metrics = out.get("metrics") or {}
         if isinstance(metrics, dict):

@@ -122,6 +122,7 @@ class RunWriter:
         self.final = self.runs_dir / run_id
         self.tmp = self.runs_dir / f".tmp-{run_id}-{os.getpid()}"
         self.equity_path = self.tmp / "equity.parquet"
+        self.trades_path = self.tmp / "trades.parquet"
         self.spill_path = self.tmp / ".equity-spill.arrow"
 
     def prepare(self) -> None:
@@ -138,12 +139,13 @@ class RunWriter:
     def write(
         self,
         summary: Mapping[str, Any],
-        trades: Sequence[TradeRecord],
+        trades: Sequence[TradeRecord] | None,
         artifacts: Mapping[str, Mapping[str, str | bytes]],
         chart: Sequence[SymbolBars] = (),
     ) -> Path:
-        """Complete the folder (equity.parquet is already there) and publish it. A full disk: the temporary
-        folder is removed (its space given back) and DiskFull raised; nothing is published."""
+        """Complete the folder (equity.parquet is already there, and trades.parquet when `trades` is None: a
+        TradeLog streamed it) and publish it. A full disk: the temporary folder is removed (its space given
+        back) and DiskFull raised; nothing is published."""
         error = summary.get("error")
         message = error.get("message") if isinstance(error, Mapping) else None
         if isinstance(message, str) and is_disk_full(OSError(message)):  # e.g. the equity spill hit ENOSPC
@@ -163,11 +165,12 @@ class RunWriter:
     def _complete(
         self,
         summary: Mapping[str, Any],
-        trades: Sequence[TradeRecord],
+        trades: Sequence[TradeRecord] | None,
         artifacts: Mapping[str, Mapping[str, str | bytes]],
         chart: Sequence[SymbolBars],
     ) -> None:
-        pq.write_table(pa.Table.from_pydict(trades_columns(trades), schema=TRADES_SCHEMA), self.tmp / "trades.parquet")
+        if trades is not None:  # None: a TradeLog streamed trades.parquet already
+            pq.write_table(pa.Table.from_pydict(trades_columns(trades), schema=TRADES_SCHEMA), self.trades_path)
         if chart:
             write_chart(self.tmp / CHART_FILE, list(chart))
         for plugin, files in artifacts.items():

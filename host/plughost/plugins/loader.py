@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 from plughost.errors import HandshakeError, InterfaceMismatch, PluginSpawnFailed
 from plughost.plugins.manifest import contained_path
+from plughost.protocol.methods import Hook
 
 if TYPE_CHECKING:
     from plughost.plugins.registry import PluginEntry
     from plughost.transport.process import Spawner
 
-STRATEGY_METHODS = frozenset({"on_candle", "on_batch"})
-FEATURE_HOOKS = frozenset({"on_pre_run", "on_post_run", "on_trade", "on_candle"})
+STRATEGY_METHODS = frozenset({Hook.ON_CANDLE, Hook.ON_BATCH})
+FEATURE_HOOKS = frozenset({Hook.ON_PRE_RUN, Hook.ON_POST_RUN, Hook.ON_TRADE, Hook.ON_CANDLE})
 _TS_SPELLING = {
     "on_candle": "onCandle",
     "on_batch": "onBatch",

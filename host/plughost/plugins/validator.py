@@ -44,6 +44,7 @@ from plughost.plugins.config import entry_schema
 from plughost.plugins.loader import load_plugin
 from plughost.plugins.manifest import MANIFEST_FILE, Diagnostic
 from plughost.plugins.registry import PluginEntry, Registry, check_dependencies, scan_single
+from plughost.protocol.methods import Hook
 
 TRIAL_CANDLES = 200
 TRIAL_BATCH = 100
@@ -276,12 +277,12 @@ def _trial(entry: PluginEntry, proxy: Any, config: dict[str, Any], candles: int,
                     return
         return
     methods = set(proxy.hello.methods)
-    if "on_pre_run" in methods:
+    if Hook.ON_PRE_RUN in methods:
         proxy.pre_run({"strategy": "validate-trial", "config": {}, "candles": "synthetic"})
-    if "on_candle" in methods:
+    if Hook.ON_CANDLE in methods:
         for batch in batches:
             proxy.send_candles(batch)
-    if "on_post_run" in methods:
+    if Hook.ON_POST_RUN in methods:
         proxy.post_run(
             {
                 "run_id": f"validate-{entry.name}",
