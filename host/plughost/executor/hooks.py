@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..client.proxies import FeatureProxy, PluginProxy
-from ..errors import PlughostError, PluginError, PluginFailure, WarningCode
+from ..errors import PlughostError, PluginFailure, WarningCode
 from ..plugins.config import resolve_config
 from ..plugins.registry import PluginEntry, Registry
 from ..protocol.messages import CandleBatch
@@ -133,13 +133,11 @@ class Features:
                 self._take_hook_errors(feature, record_only=record_only)
 
     def _take_hook_errors(self, feature: _Feature, *, record_only: bool = False) -> None:
-        for error in feature.proxy.take_hook_errors():
-            count = error.get("count")
-            self._failed(feature, str(error.get("hook") or Hook.ON_CANDLE), error.get("error") or {},
-                         count if isinstance(count, int) and count > 0 else 1, record_only=record_only)
+        for report in feature.proxy.take_hook_errors():
+            self._failed(feature, report.hook, report.error, report.count, record_only=record_only)
 
-    def _failed(self, feature: _Feature, hook: str, error: PlughostError | dict[str, Any],
-                count: int = 1, *, record_only: bool = False) -> None:
+    def _failed(self, feature: _Feature, hook: str, exc: PlughostError, count: int = 1, *,
+                record_only: bool = False) -> None:
         """Apply the feature's error policy to one failed hook.
 
         `continue` (default): the error lands in summary.json `warnings` with the plugin and the hook
@@ -147,20 +145,8 @@ class Features:
         whose process is gone gets no further hooks. `fail`: the error becomes the run's error.
         `record_only` (hooks of a run that has already failed) never raises."""
         name = feature.name
-        if isinstance(error, PlughostError):
-            exc = error
-            if isinstance(error, PluginFailure) and not feature.proxy.alive:
-                feature.failed = True
-        else:  # a hook_error notification: the plugin raised in on_candle/on_trade and carries on
-            kind = str(error.get("type") or "Error")
-            at = error.get("at")
-            where = f" (event {at} of the notification)" if isinstance(at, int) else ""
-            exc = PluginError(
-                f"feature '{name}' raised {kind} in {hook}{where}: {str(error.get('message') or '')[:2000]}",
-                plugin=name, error_type=kind, traceback=str(error.get("traceback") or ""),
-                at=at if isinstance(at, int) else None, hook=hook,
-                hint="fix the feature (its traceback is in this record); the strategy's trades are unaffected",
-            )
+        if isinstance(exc, PluginFailure) and not feature.proxy.alive:
+            feature.failed = True
         if feature.entry.on_error == "fail" and not record_only:
             hint = (exc.hint + "; " if exc.hint else "") + (
                 f"the run failed because feature '{name}' has onError: fail in its run config entry "
