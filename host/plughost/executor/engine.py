@@ -35,6 +35,7 @@ from .runconfig import RunConfig
 from .runhooks import RunHooks
 from .stream import StreamPlan, batches, flat_alerts, plan_stream
 from .trades import TradeLog
+from .warnings import RunWarning, RunWarnings
 
 # progress(candles_done_in_this_step, total_candles_of_the_run): called once with 0 when the total is known
 Progress = Callable[[int, int], None]
@@ -68,7 +69,7 @@ class _State:
     last_close: dict[int, float] = field(default_factory=dict)
     timestamp_unit: str | None = None
     symbol_from_file_stem: bool = False
-    warnings: list[dict[str, Any]] = field(default_factory=list)
+    warnings: RunWarnings = field(default_factory=RunWarnings)
 
     def buy_and_hold_pct(self) -> float | None:
         """The average over symbols of last close / first close - 1, in percent."""
@@ -217,17 +218,17 @@ class _Run:
         return batch, wire, strategy.send_batch(batch, wire)
 
     def _lookahead_warning(self, plugin: str, batch: CandleBatch, at: int) -> None:
-        if any(w.get("code") == WarningCode.LOOKAHEAD_SUSPECTED for w in self.state.warnings):
+        if self.state.warnings.has(WarningCode.LOOKAHEAD_SUSPECTED):
             return  # the first finding names the candle; one warning a run
         symbol = batch.symbols[int(batch.symbol[at])]
         when = int(batch.timestamp[at])
-        self.state.warnings.append({
-            "code": WarningCode.LOOKAHEAD_SUSPECTED.value, "plugin": plugin, "symbol": symbol, "timestamp": when,
+        self.state.warnings.add(RunWarning(WarningCode.LOOKAHEAD_SUSPECTED.value, plugin, {
+            "symbol": symbol, "timestamp": when,
             "message": f"on_batch decided differently at {symbol} {_iso(when)} when the candles after it were "
                        "cut from its batch: the strategy seems to read later candles than the one it signals on",
             "hint": "check for shift(-1), centred windows or batch-wide statistics in on_batch "
                     "(run key lookahead_check = false turns the check off)",
-        })
+        }))
 
     def _path(self, value: str) -> Path:
         path = Path(value).expanduser()
@@ -237,12 +238,12 @@ class _Run:
         ledger = self.state.ledger
         if ledger is not None and ledger.book.liquidated:
             at = ledger.book.liquidated_at
-            self.state.warnings.append({
-                "code": WarningCode.LIQUIDATED.value, "plugin": self.run.strategy, "timestamp": at,
+            self.state.warnings.add(RunWarning(WarningCode.LIQUIDATED.value, self.run.strategy, {
+                "timestamp": at,
                 "message": "equity reached zero: every position was closed at its last close and no entry "
                            "was taken after",
                 "hint": "lower `size` or `leverage`, or protect positions with stop_loss",
-            })
+            }))
 
     # -- results --------------------------------------------------------------------------------
 
@@ -276,8 +277,7 @@ class _Run:
                 proxy.close()
             failure = proxy.teardown_error
             if failure is not None:  # results already received stay; the run records the failure
-                self.state.warnings.append({**failure.to_dict(), "code": WarningCode.TEARDOWN_FAILED.value,
-                                            "cause": failure.code})
+                self.state.warnings.add(RunWarning.of_error(WarningCode.TEARDOWN_FAILED.value, failure))
 
 
 def run_backtest(
@@ -362,9 +362,9 @@ def run_backtest(
         error = exc
         summary["status"], summary["error"] = "failed", exc.to_dict()
     summary["plugin_metrics"] = job.features.plugin_metrics
-    summary["warnings"] = job.state.warnings
     summary["plugins"] = job.plugin_report()
     job.close_all()
+    summary["warnings"] = job.state.warnings.to_list()  # after close_all: a teardown failure is one
     summary["duration_s"] = round(time.time() - started, 4)
     summary["timings"] = {k: round(v, 4) for k, v in job.timings.items()}
     if job.timings.get("loop_s"):

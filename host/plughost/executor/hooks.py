@@ -17,6 +17,7 @@ from ..protocol.messages import CandleBatch
 from ..protocol.methods import Hook
 from .results import safe_artifact_name
 from .runconfig import FeatureEntry, RunConfig, check_pre_run_change
+from .warnings import RunWarning, RunWarnings
 
 StartPlugin = Callable[[PluginEntry, float | None], PluginProxy]
 
@@ -39,7 +40,7 @@ class _Feature:
 
 
 class Features:
-    def __init__(self, run_id: str, warnings: list[dict[str, Any]]) -> None:
+    def __init__(self, run_id: str, warnings: RunWarnings) -> None:
         self.run_id = run_id
         self.features: list[_Feature] = []
         self.warnings = warnings  # the run's own list: summary.json `warnings`
@@ -63,7 +64,8 @@ class Features:
             except PlughostError as exc:
                 if entry.on_error == "fail":
                     raise
-                self.warnings.append({**exc.to_dict(), "plugin": entry.name, "hook": Hook.INITIALIZE.value, "count": 1})
+                self.warnings.add(RunWarning.of_error(exc.code, exc, plugin=entry.name, hook=Hook.INITIALIZE.value,
+                                                      count=1))
                 continue
             assert isinstance(proxy, FeatureProxy)
             feature = _Feature(entry, proxy)
@@ -152,21 +154,13 @@ class Features:
                 f"the run failed because feature '{name}' has onError: fail in its run config entry "
                 "(use onError: continue to record the error and go on)")
             raise exc.evolve(hint=hint, **({"hook": hook} if isinstance(exc, PluginFailure) else {}))
-        record = exc.to_dict()
-        record["plugin"] = name
-        record["hook"] = hook
-        for seen in self.warnings:
-            if (seen.get("plugin"), seen.get("hook"), seen.get("code")) == (name, hook, record["code"]):
-                seen["count"] = int(seen.get("count", 1)) + count
-                return
-        record["count"] = count
-        self.warnings.append(record)
+        self.warnings.count(RunWarning.of_error(exc.code, exc, plugin=name, hook=str(hook), count=count))
 
     def _collect(self, name: str, out: dict[str, Any]) -> None:
         """Metrics must be numbers (NaN/Inf are written as null); artifact names must be plain file names."""
         def refuse(code: WarningCode, message: str) -> None:
-            self.warnings.append({"code": code.value, "plugin": name, "hook": Hook.ON_POST_RUN.value,
-                                  "message": message, "count": 1})
+            self.warnings.add(RunWarning(code.value, name, {"hook": Hook.ON_POST_RUN.value, "message": message,
+                                                            "count": 1}))
 
         metrics = out.get("metrics") or {}
         if isinstance(metrics, dict):
