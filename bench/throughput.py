@@ -171,21 +171,18 @@ def run_engine(path: Path, strategy: str, *, features: tuple[str, ...] = (), in_
                out: Path) -> tuple[float, list[tuple[int, int]], int]:
     from plughost.executor import engine
     from plughost.executor.runconfig import RunConfig
+    from plughost.executor.runhooks import RunHooks
     from plughost.plugins.registry import Registry
 
     registry = Registry.discover([PLUGINS, REPO / "plugins", REPO / "tests" / "fixtures" / "plugins" / "node"],
                                  use_cache=False)
     run = RunConfig.parse({"strategy": strategy, "candles": str(path), "indicators": INDICATORS,
                            "features": list(features), "batch_size": 8192})
-    original = engine.load_plugin
-    if in_process:
-        engine.load_plugin = lambda entry, **kw: InProcessStrategy(entry)  # type: ignore[assignment]
-    try:
-        t = time.perf_counter()
-        outcome = engine.run_backtest(run, registry=registry, out_dir=out, run_id=f"{strategy}-{time.time_ns()}")
-        elapsed = time.perf_counter() - t
-    finally:
-        engine.load_plugin = original
+    hooks = RunHooks(load_plugin=lambda entry, **kw: InProcessStrategy(entry)) if in_process else None
+    t = time.perf_counter()
+    outcome = engine.run_backtest(run, registry=registry, out_dir=out, run_id=f"{strategy}-{time.time_ns()}",
+                                  hooks=hooks)
+    elapsed = time.perf_counter() - t
     if outcome.status != "ok":
         raise SystemExit(f"{strategy}: run failed: {outcome.error}")
     calls = outcome.summary["plugins"].get(strategy, {}).get("calls", {}).get("candles", {})

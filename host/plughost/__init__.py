@@ -24,7 +24,7 @@ _EXPORTS = {
     "HandshakeError": "errors", "InterfaceMismatch": "errors", "PluginCrashed": "errors",
     "PluginTimeout": "errors", "PluginProtocolError": "errors", "FrameTooLarge": "errors",
     "PluginError": "errors", "ResourceLimitExceeded": "errors",
-    "BatchFileError": "batch.errors", "BatchLocked": "batch.errors",
+    "BatchFileError": "errors", "BatchLocked": "errors",
 }
 
 __all__ = [
@@ -58,8 +58,9 @@ __all__ = [
 
 if TYPE_CHECKING:
     from .api import BatchResult, Result, RunError, run, run_batch
-    from .batch.errors import BatchFileError, BatchLocked
     from .errors import (
+        BatchFileError,
+        BatchLocked,
         ConfigError,
         DataError,
         FrameTooLarge,

@@ -1,9 +1,10 @@
-"""Every error plughost raises, as one tree.
+"""Every error plughost raises, as one tree, in this one module.
 
     PlughostError                      base; `.code` is the contract's error code, `.plugin` the plugin's name
     +-- UsageError                     bad command-line input (exit status 2)
     +-- DataError                      a candle/alert file is unreadable or invalid (DATA_INVALID)
     +-- ConfigError                    a run config or plugin config breaks its schema (CONFIG_INVALID)
+    |   +-- BatchFileError             a batch file is unreadable or invalid (CONFIG_INVALID)
     +-- ManifestError                  a plugin.json is invalid (MANIFEST_INVALID)
     +-- StateError                     ~/.plughost/state.json is corrupt (STATE_INVALID; fails closed)
     +-- UnsafeOutput                   a run id / --out that would write outside --out (OUTPUT_REFUSED)
@@ -11,6 +12,11 @@
     +-- SandboxUnavailable             --sandbox without bubblewrap or unshare (SANDBOX_UNAVAILABLE)
     +-- PluginNotFound                 no plugin of that name (suggests the closest names)
     +-- PluginDisabled                 the plugin is disabled (says how to enable it)
+    +-- JournalCorrupt                 DIR/.plughost/journal.sqlite is not a readable database (JOURNAL_CORRUPT)
+    +-- RecordFailed                   the host could not record one run's result; that run fails (RECORD_FAILED)
+    +-- BatchLocked                    another host holds the batch's output folder (BATCH_LOCKED)
+    +-- WorkerLost                     the batch worker process running a run died (WORKER_LOST)
+    +-- RunInterrupted                 the batch was stopped (Ctrl-C) while the run was in flight (INTERRUPTED)
     +-- PluginFailure                  something went wrong with a running plugin process
         +-- PluginSpawnFailed          the process could not be started (PLUGIN_SPAWN_FAILED)
         +-- PluginLoadFailed           the plugin's code failed to import, or exports no plugin (PLUGIN_LOAD_FAILED)
@@ -23,18 +29,26 @@
         |   +-- FrameTooLarge          a frame header over the maximum (PLUGIN_FRAME_TOO_LARGE)
         +-- PluginError                the plugin raised; carries its traceback (PLUGIN_ERROR)
         +-- ResourceLimitExceeded      the plugin went over its memory limit (RESOURCE_LIMIT)
+        +-- PluginQuarantined          the plugin failed to start again and again in a batch (PLUGIN_QUARANTINED)
 
-The batch runner's codes (BATCH_LOCKED, PLUGIN_QUARANTINED, WORKER_LOST, INTERRUPTED) are branches of this
-tree in batch/errors.py. Warnings (a run's `warnings` in summary.json) carry a `WarningCode`, or the code of the error a
+An error is an immutable record: its fields are set when it is made and never after (assigning one raises
+AttributeError); `err.evolve(hint=...)` is a copy with fields changed, for a layer that knows more. The
+batch's policy is class attributes, looked up by the code a worker reported (`error_class(code)`):
+`retryable` (retried by default), `start_failure` (counts towards the plugin's quarantine) and
+`init_crash` (counts when it happened in `initialize`, on the run's last attempt).
+
+Warnings (a run's `warnings` in summary.json) carry a `WarningCode`, or the code of the error a
 feature's hook raised. Each message says which plugin, what happened and what to do next. `str(err)` is
 the one-paragraph form shown to users; `err.to_dict()` is what lands in a run's `summary.json` under
 `error`.
+
+Over ~400 lines on purpose: the tree is read (and its docs test walks it) as one piece.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar, Self
 
 
 class WarningCode(StrEnum):
@@ -49,15 +63,50 @@ class WarningCode(StrEnum):
     LOOKAHEAD_SUSPECTED = "LOOKAHEAD_SUSPECTED"  # an on_batch strategy decided differently on a cut batch
 
 
-class PlughostError(Exception):
-    code: str = "PLUGHOST_ERROR"
-    exit_status: int = 1
+class _Record(type):
+    """Seals an error once its constructor (the most derived one) has run: from then on it is read-only."""
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        error = super().__call__(*args, **kwargs)
+        error.__dict__["_sealed"] = True
+        return error
+
+
+class PlughostError(Exception, metaclass=_Record):
+    code: ClassVar[str] = "PLUGHOST_ERROR"
+    exit_status: ClassVar[int] = 1
+    # the batch runner's policy for a run that failed with this error (see the module docstring)
+    retryable: ClassVar[bool] = False
+    start_failure: ClassVar[bool] = False
+    init_crash: ClassVar[bool] = False
 
     def __init__(self, message: str, *, plugin: str | None = None, hint: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.plugin = plugin
         self.hint = hint
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # dunders stay writable: the interpreter sets __traceback__, __cause__, __notes__ on raise
+        if self.__dict__.get("_sealed") and not (name.startswith("__") and name.endswith("__")):
+            raise AttributeError(f"{type(self).__name__} is immutable: use .evolve({name}=...) for a changed copy")
+        super().__setattr__(name, value)
+
+    def __delattr__(self, name: str) -> None:
+        if self.__dict__.get("_sealed") and not (name.startswith("__") and name.endswith("__")):
+            raise AttributeError(f"{type(self).__name__} is immutable")
+        super().__delattr__(name)
+
+    def evolve(self, **changes: Any) -> Self:
+        """A copy of this error with `changes` to its fields (the message, the hint, ...): what a layer that
+        knows more than the raiser does instead of editing the error it caught."""
+        unknown = sorted(set(changes) - set(vars(self)))
+        if unknown:
+            raise TypeError(f"{type(self).__name__} has no field {', '.join(unknown)}")
+        fields = {**vars(self), **changes}
+        new = type(self).__new__(type(self), fields["message"])
+        new.__dict__.update(fields)  # _sealed included: the copy is as read-only as the original
+        return new
 
     def __str__(self) -> str:
         text = self.message
@@ -177,6 +226,11 @@ class PluginNotFound(PlughostError):
     code = "PLUGIN_NOT_FOUND"
     exit_status = 2
 
+    def __init__(self, message: str, *, plugin: str | None = None, hint: str | None = None,
+                 suggestions: list[str] | None = None) -> None:
+        super().__init__(message, plugin=plugin, hint=hint)
+        self.suggestions = suggestions or []  # the closest known names, best first
+
 
 class PluginDisabled(PlughostError):
     code = "PLUGIN_DISABLED"
@@ -221,6 +275,7 @@ class PluginFailure(PlughostError):
 
 class PluginSpawnFailed(PluginFailure):
     code = "PLUGIN_SPAWN_FAILED"
+    start_failure = True
 
 
 class PluginLoadFailed(PluginFailure):
@@ -293,10 +348,13 @@ class _Stopped(PluginFailure):
 
 class PluginStartTimeout(_Stopped):
     code = "PLUGIN_START_TIMEOUT"
+    retryable = True
+    start_failure = True
 
 
 class HandshakeError(PluginFailure):
     code = "PLUGIN_HANDSHAKE_FAILED"
+    start_failure = True
 
 
 class InterfaceMismatch(PluginFailure):
@@ -305,6 +363,8 @@ class InterfaceMismatch(PluginFailure):
 
 class PluginCrashed(PluginFailure):
     code = "PLUGIN_CRASHED"
+    retryable = True
+    init_crash = True
 
     def __init__(
         self,
@@ -325,6 +385,8 @@ class PluginCrashed(PluginFailure):
 
 class PluginTimeout(_Stopped):
     code = "PLUGIN_TIMEOUT"
+    retryable = True
+    init_crash = True
 
     def __init__(self, message: str, *, plugin: str | None, timeout: float, **kwargs: Any) -> None:
         super().__init__(message, plugin=plugin, **kwargs)
@@ -361,16 +423,16 @@ class PluginError(PluginFailure):
         self.error_type = error_type
         self.traceback = traceback
         self.at = at
-        self.candle: dict[str, Any] | None = None
+        self.candle: dict[str, Any] | None = None  # {"symbol", "timestamp"} once the executor located it
 
-    def locate(self, symbol: str, timestamp_ms: int) -> None:
-        """Name the candle the plugin failed on (the executor knows the batch; the session does not)."""
+    def located(self, symbol: str, timestamp_ms: int) -> PluginError:
+        """This error naming the candle the plugin failed on (the executor knows the batch; the session
+        does not)."""
         import datetime
 
         when = datetime.datetime.fromtimestamp(timestamp_ms / 1000, tz=datetime.UTC).isoformat(timespec="seconds")
-        self.candle = {"symbol": symbol, "timestamp": timestamp_ms}
-        self.message = self.message.replace(f" at candle {self.at} of the batch", f" on the {symbol} candle of {when}")
-        self.args = (self.message,)
+        return self.evolve(candle={"symbol": symbol, "timestamp": timestamp_ms}, message=self.message.replace(
+            f" at candle {self.at} of the batch", f" on the {symbol} candle of {when}"))
 
     def __str__(self) -> str:
         text = PlughostError.__str__(self)
@@ -396,3 +458,70 @@ class ResourceLimitExceeded(PluginFailure):
 
     def details(self) -> dict[str, Any]:
         return {**super().details(), "resource": self.resource, "limit_mb": self.limit_mb, "used_mb": self.used_mb}
+
+
+class PluginQuarantined(PluginFailure):
+    code = "PLUGIN_QUARANTINED"
+
+
+# ---------------------------------------------------------------------------------------------- batch
+
+
+class BatchFileError(ConfigError):
+    def __init__(self, message: str, *, file: str, hint: str | None = None, problems: list[str] | None = None) -> None:
+        super().__init__(message, hint=hint or "see `plughost run --help` or docs/batch.md for the format",
+                         problems=problems)
+        self.file = file
+
+
+class BatchLocked(PlughostError):
+    code = "BATCH_LOCKED"
+    exit_status = 2
+
+
+class JournalCorrupt(PlughostError):
+    code = "JOURNAL_CORRUPT"
+    exit_status = 2
+
+
+class RecordFailed(PlughostError):
+    """The host could not record a run's result (a bug): that run fails, the batch goes on."""
+
+    code = "RECORD_FAILED"
+
+
+class WorkerLost(PlughostError):
+    code = "WORKER_LOST"
+    retryable = True
+
+    def __init__(self, message: str, *, exit_code: int | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.exit_code = exit_code
+
+    def details(self) -> dict[str, Any]:
+        return {"exit_code": self.exit_code}
+
+
+class RunInterrupted(PlughostError):
+    code = "INTERRUPTED"
+
+
+def error_classes() -> list[type[PlughostError]]:
+    """Every class of the tree, parents before children (in definition order among siblings)."""
+    found: list[type[PlughostError]] = []
+    todo: list[type[PlughostError]] = [PlughostError]
+    while todo:
+        cls = todo.pop(0)
+        if cls not in found:
+            found.append(cls)
+            todo.extend(cls.__subclasses__())
+    return found
+
+
+def error_class(code: str | None) -> type[PlughostError] | None:
+    """The class an error code (as in summary.json) stands for; a code shared by a parent and a child (a
+    `BatchFileError` is a CONFIG_INVALID) names the parent, whose policy the child inherits."""
+    for cls in error_classes():
+        if cls.code == code:
+            return cls
+    return None

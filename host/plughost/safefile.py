@@ -1,8 +1,10 @@
-"""One loader for every JSON / TOML / JSON Lines file the host reads, and one JSON encoder for every
-JSON it writes.
+"""One loader for every JSON / TOML / JSON Lines file the host reads, one JSON encoder for every JSON it
+writes, and the one way a file or a folder is replaced whole.
 
     data = load_structured(path, kind="config")      # raises FileLimitError (a ValueError) or OSError
     text = dumps(value, indent=2)                    # NaN and infinities become null
+    atomic_write(path, text)                         # readers see the old file or the new one, never a part
+    replace_dir(tmp_folder, final_folder)            # the same for a folder built under a hidden name
 
 Users and plugin authors hand the host these files; a file built to hurt it (2,000 levels of nesting, a
 gigabyte of JSON, an integer of 2^64 that no wire format can carry) must fail as that file's own error
@@ -12,8 +14,12 @@ whatever reads it next. The limits are checked here once; callers turn `FileLimi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
+import secrets
+import shutil
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -150,3 +156,38 @@ def dumps(value: Any, **kwargs: Any) -> str:
     """The one JSON encoder: summary.json, the journal, every --json output. Never writes NaN."""
     kwargs.setdefault("default", str)
     return json.dumps(json_safe(value), allow_nan=False, **kwargs)
+
+
+def atomic_write(path: Path, data: str | bytes, *, durable: bool = True, mode: int = 0o666) -> Path:
+    """Write `path` whole or not at all: a hidden temporary file beside it (same filesystem), then one
+    rename over `path`. `durable` syncs the data to disk before the rename, so a crash leaves the old file or
+    the new one, never an empty one (state that must survive a power cut); without it a crash can lose the
+    new content but a reader still never sees a part. `mode` is filtered by the umask, as open() does."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def replace_dir(tmp: Path, final: Path) -> Path:
+    """Put the folder `tmp` (complete) at `final` with one rename. A folder already at `final` is renamed
+    aside first (`.old-<name>-<pid>`, removed after), so a reader of `final` sees the old folder or the new."""
+    old = None
+    if final.exists():
+        old = final.with_name(f".old-{final.name}-{os.getpid()}")
+        os.rename(final, old)
+    os.rename(tmp, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return final

@@ -11,9 +11,13 @@
 import { ProtocolError, SignalError } from './errors';
 import { HistoryView, CandleRecord, Series, decodeColumns, type DecodedColumns } from './history';
 import { f64View } from './columns';
-import { OrderBook, type Bar, type Decision, type OrderSignal, type Rules } from './orders';
+import { OrderBook, type Bar, type Decision, type Rules } from './orders';
 import type { BatchAlert, ParsedBatch } from './batch';
+import { LookaheadCheck, decided, decidedOrNull, headOf, type Decided, type LookaheadFinding } from './lookahead';
+import { toOrderSignal } from './signalshape';
 import type { BatchSignal, CandleBatch, Position, StrategyContext, StrategyPlugin } from './types';
+
+export { toOrderSignal };
 
 /** A signal on the wire, keys in PROTOCOL.md's order. */
 export interface WireSignal {
@@ -42,6 +46,8 @@ export interface WirePosition {
 export interface CandlesResult {
   signals: WireSignal[];
   book: { cash: number; positions: Record<string, WirePosition> };
+  /** The look-ahead check's finding, once a run (PROTOCOL.md section 6). */
+  lookahead?: LookaheadFinding;
 }
 
 /** A plugin method threw or rejected: carries what the error map needs. */
@@ -61,6 +67,8 @@ export interface RunSettings {
   history: number;
   symbols: readonly string[];
   rules: Rules;
+  /** `run.lookahead_check`: replay samples of onBatch's batches cut short (./lookahead.ts). */
+  lookahead?: boolean;
 }
 
 /**
@@ -138,12 +146,15 @@ export class StrategyDriver {
   readonly onAlert: StrategyPlugin['onAlert'];
   readonly onBatch: StrategyPlugin['onBatch'];
   readonly onExit: StrategyPlugin['onExit'];
+  /** One a run, as in the Python SDK (not reset by a new stream). */
+  readonly lookahead: LookaheadCheck;
 
   constructor(readonly plugin: StrategyPlugin, public run: RunSettings) {
     this.onCandle = plugin.onCandle;
     this.onAlert = plugin.onAlert;
     this.onBatch = plugin.onBatch;
     this.onExit = plugin.onExit;
+    this.lookahead = new LookaheadCheck(run.lookahead === true, run.runId);
     this.book = new OrderBook(run.rules, run.symbols);
     this.states = run.symbols.map((s) => new SymbolState(s, new Series(s, run.history)));
     this.ctx = new Context(run.runId, new HistoryView(run.history), this.book, this.noIndicators);
@@ -445,12 +456,28 @@ class BatchWalk {
     };
     this.hook = 'on_batch';
     this.at = null;
+    const probe = d.lookahead.before(d.plugin, n);
     const r = d.onBatch!.call(d.plugin, view, ctx);
     const take = (v: unknown): CandlesResult | Promise<CandlesResult> => {
       this.bucket(v);
+      // An answer the walk will refuse is not checked: the walk raises its error, with the candle.
+      const given = probe === null ? null : decidedOrNull(v, n, batch.alerts);
+      if (given !== null) {
+        const checked = d.lookahead.check(d.plugin, probe!, n, given, (cut) => this.replayHead(view, cut));
+        if (checked !== undefined) return checked.then(() => this.run());
+      }
       return this.run();
     };
     return isThenable(r) ? Promise.resolve(r).then(take) : take(r);
+  }
+
+  /** onBatch on the first `cut` candles of the batch, as a batch of their own (the look-ahead check). */
+  private replayHead(view: CandleBatch, cut: number): readonly Decided[] | Promise<readonly Decided[]> {
+    const { d, batch } = this;
+    const { head, kept } = headOf(view, batch.alerts, cut);
+    const r = d.onBatch!.call(d.plugin, head, d.context);
+    const decide = (v: unknown): readonly Decided[] => decided(v, cut, head.alerts, kept);
+    return isThenable(r) ? Promise.resolve(r).then(decide) : decide(r);
   }
 
   /** Sorts onBatch's signals into the walk's events (array order kept within one event). */
@@ -527,7 +554,10 @@ class BatchWalk {
     for (const [name, p] of book.sortedPositions()) {
       positions[name] = { side: p.side, size: p.size, entry_price: p.entryPrice, entry_timestamp: p.entryTimestamp };
     }
-    return { signals: this.signals, book: { cash: book.cash, positions } };
+    const out: CandlesResult = { signals: this.signals, book: { cash: book.cash, positions } };
+    const found = this.d.lookahead.take();
+    if (found !== null) out.lookahead = found;
+    return out;
   }
 }
 
@@ -535,42 +565,6 @@ function push<T>(m: Map<number, T[]>, k: number, v: T): void {
   const a = m.get(k);
   if (a === undefined) m.set(k, [v]);
   else a.push(v);
-}
-
-const NUMBER_FIELDS = ['size', 'price', 'stop', 'validFor', 'stopLoss', 'takeProfit', 'trailPct'] as const;
-const STRING_FIELDS = ['side', 'symbol', 'reason'] as const;
-
-/**
- * A plugin's return value -> the signal's fields (null for a hold). Only the shape is checked here (an
- * object, a known type, numbers and strings where they belong): a value the protocol forbids (a negative
- * price, an unknown symbol) is sent as is, the host fails the run with PLUGIN_PROTOCOL_ERROR naming it,
- * and the book skips it meanwhile.
- */
-export function toOrderSignal(r: unknown, hook: string): OrderSignal | null {
-  if (typeof r !== 'object' || r === null || Array.isArray(r)) {
-    throw new SignalError(`${hook} must return a Signal, a list of signals, null or undefined (got ${r === null ? 'null' : typeof r})`);
-  }
-  const s = r as Record<string, unknown>;
-  const type = s['type'];
-  if (type === 'hold') return null;
-  if (type !== 'entry' && type !== 'exit') {
-    throw new SignalError(`unknown signal type ${JSON.stringify(type)} (expected entry, exit or hold)`);
-  }
-  for (const k of NUMBER_FIELDS) {
-    const v = s[k];
-    if (v !== undefined && v !== null && typeof v !== 'number') throw new SignalError(`signal ${k} must be a number, got ${typeof v}`);
-  }
-  for (const k of STRING_FIELDS) {
-    const v = s[k];
-    if (v !== undefined && v !== null && typeof v !== 'string') throw new SignalError(`signal ${k} must be a string, got ${typeof v}`);
-  }
-  const num = (k: typeof NUMBER_FIELDS[number]): number | null => (s[k] ?? null) as number | null;
-  const str = (k: typeof STRING_FIELDS[number]): string | null => (s[k] ?? null) as string | null;
-  return {
-    type, side: str('side'), size: num('size'), price: num('price'), stop: num('stop'), validFor: num('validFor'),
-    stopLoss: num('stopLoss'), takeProfit: num('takeProfit'), trailPct: num('trailPct'), symbol: str('symbol'),
-    reason: str('reason'),
-  };
 }
 
 /** Alert indexes by `at`, array order kept among equal `at` (already sorted in the usual case). */

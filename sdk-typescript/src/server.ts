@@ -160,7 +160,8 @@ export class Server {
     if (!isInt(history) || history < 0) throw new ProtocolError('invalid message', 'params.run.history must be an int >= 0');
     const symbols = run['symbols'] ?? [];
     if (!isList(symbols) || !symbols.every(isString)) throw new ProtocolError('invalid message', 'params.run.symbols must be a list of strings');
-    const settings: RunSettings = { runId, history, symbols, rules: parseRules(run['rules'], run['size']) };
+    const settings: RunSettings = { runId, history, symbols, rules: parseRules(run['rules'], run['size']),
+      lookahead: run['lookahead_check'] === true };
     if (this.opts.kind === 'strategy') this.strategy = new StrategyDriver(this.opts.plugin as StrategyPlugin, settings);
     else this.feature!.symbols = symbols;
     const init = this.opts.plugin.initialize;

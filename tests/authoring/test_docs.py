@@ -60,7 +60,8 @@ def test_cli_reference_is_current() -> None:
 
 
 def _error_classes() -> set[type[errors.PlughostError]]:
-    """Every class of the error tree, wherever in plughost it is defined (batch/errors.py too)."""
+    """Every subclass of PlughostError, wherever in plughost it is defined: every module is imported first,
+    so a class defined outside plughost/errors.py is walked too (and then fails the one-tree test)."""
     for module in pkgutil.walk_packages(plughost.__path__, "plughost."):
         with contextlib.suppress(ImportError):  # an optional extra (ray) that is not installed
             importlib.import_module(module.name)
@@ -72,6 +73,13 @@ def _error_classes() -> set[type[errors.PlughostError]]:
             found.add(cls)
             todo.extend(cls.__subclasses__())
     return found
+
+
+def test_the_error_tree_is_one_module() -> None:
+    walked = _error_classes()
+    assert {cls.__module__ for cls in walked} == {"plughost.errors"}, "every error class lives in plughost/errors.py"
+    assert set(errors.error_classes()) == walked
+    assert {"BatchFileError", "WorkerLost", "PluginQuarantined"} <= {cls.__name__ for cls in walked}
 
 
 def test_troubleshooting_covers_every_error_and_warning_code() -> None:

@@ -4,7 +4,6 @@ through `plughost run` on a scaffolded plugin broken in one way."""
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import shutil
@@ -106,12 +105,20 @@ NOT_RAISED_BY_RUN = {
     "OUTPUT_REFUSED": "covered by tests/security/test_outputs.py",
     "DISK_FULL": "covered by tests/security/test_disk_full.py (needs a small tmpfs)",
     "SANDBOX_UNAVAILABLE": "covered by tests/security/test_sandbox.py::test_sandbox_unavailable_is_a_clear_error",
+    # the batch's codes: `plughost run --batch`, not a single run
+    "BATCH_LOCKED": "covered by tests/batch/test_local.py::test_second_host_on_the_same_folder_refuses",
+    "JOURNAL_CORRUPT": "covered by tests/security/test_inputs.py::test_a_corrupt_journal_is_a_clear_error",
+    "RECORD_FAILED": "covered by tests/batch/test_local.py::"
+                     "test_an_exception_while_recording_one_run_fails_only_that_run",
+    "PLUGIN_QUARANTINED": "covered by tests/security/test_batch_faults.py::"
+                          "test_a_plugin_that_cannot_start_is_still_quarantined",
+    "WORKER_LOST": "covered by tests/batch/test_local.py::test_a_dying_worker_fails_only_its_run_and_is_replaced",
+    "INTERRUPTED": "covered by tests/security/test_interrupt.py::test_ctrl_c_in_the_first_second",
 }
 
 
 def test_every_error_code_has_a_row() -> None:
-    codes = {cls.code for _, cls in inspect.getmembers(errors, inspect.isclass)
-             if issubclass(cls, errors.PlughostError)}
+    codes = {cls.code for cls in errors.error_classes()}
     assert codes == {c.code for c in CASES} | set(NOT_RAISED_BY_RUN)
 
 

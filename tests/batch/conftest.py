@@ -73,13 +73,15 @@ def load_results(out: Path, ids: list[str] | None = None) -> dict[str, dict[str,
 
 
 def cli(batch: Path, out: Path, *args: str, env: dict[str, str] | None = None, tag: str | None = None,
-        **kw: Any) -> subprocess.Popen[str]:
+        fault: str | None = None, **kw: Any) -> subprocess.Popen[str]:
+    """`plughost run --batch` in its own session; with `fault`, the test-only faulty_host.py (see there)."""
     full_env = {**os.environ, **(env or {})}
     if tag:
         full_env["PLUGHOST_TEST_TAG"] = tag
         full_env["PLUGHOST_HOST_SESSION"] = tag  # plugins are told the host's session, never its pid
+    command = [sys.executable, str(HERE / "faulty_host.py"), fault] if fault else [str(PLUGHOST), "run"]
     return subprocess.Popen(
-        [str(PLUGHOST), "run", "--batch", str(batch), "--out", str(out), "--plugins-dir", str(PLUGINS), *args],
+        [*command, "--batch", str(batch), "--out", str(out), "--plugins-dir", str(PLUGINS), *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env, start_new_session=True, **kw)
 
 

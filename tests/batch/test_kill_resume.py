@@ -97,7 +97,7 @@ def test_sigkill_at_a_point_then_resume(tmp_path: Path, data_dir: Path, referenc
     if fault.endswith("RUN2"):
         fault = f"mid-write:{load_batch(batch).runs[2].id}"
     tag = uuid.uuid4().hex
-    proc = cli(batch, out, "--workers", "2", env={"PLUGHOST_BATCH_FAULT": fault}, tag=tag)
+    proc = cli(batch, out, "--workers", "2", fault=fault, tag=tag)
     kill_tree(proc)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == -signal.SIGKILL, err

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 from plughost.batch import BatchLocked, Journal, load_batch, run_batch
-from plughost.batch.errors import BatchFileError
+from plughost.batch.batchhooks import BatchHooks, BatchPoint
 from plughost.batch.journal import BatchLock
+from plughost.errors import BatchFileError
 from plughost.plugins.registry import Registry
 
 from .conftest import PLUGINS, load_results, write_batch
@@ -188,23 +189,20 @@ def test_resume_redoes_torn_runs_and_keeps_the_rest(tmp_path: Path, data_dir: Pa
     assert not any(p.name.startswith(".") for p in (out / "runs").iterdir())
 
 
-def test_an_exception_while_recording_one_run_fails_only_that_run(tmp_path: Path, data_dir: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    """A host bug while journalling one result (injected: the first record of run 1 raises) must not take the
-    batch down: that run fails with RECORD_FAILED, the others finish and the report is written."""
+def test_an_exception_while_recording_one_run_fails_only_that_run(tmp_path: Path, data_dir: Path) -> None:
+    """A host bug while recording one result (injected through the batch's seam: the hook at run 1's result
+    raises) must not take the batch down: that run fails with RECORD_FAILED, the others finish and the report
+    is written."""
     batch = load_batch(write_batch(tmp_path / "b.json", {"runs": good_runs(data_dir)[:3]}))
     victim = batch.runs[1].id
-    original = Journal.record_attempt
     raised: list[str] = []
 
-    def flaky(self: Journal, run_id: str, attempt: int, result: dict[str, Any], *, final_status: str) -> None:
-        if run_id == victim and not raised:
+    def flaky(point: BatchPoint, run_id: str) -> None:
+        if point == BatchPoint.AFTER_FILES and run_id == victim and not raised:
             raised.append(run_id)
             raise TypeError("injected: cannot encode this result")
-        original(self, run_id, attempt, result, final_status=final_status)
 
-    monkeypatch.setattr(Journal, "record_attempt", flaky)
-    result = run_batch(batch, tmp_path / "out", registry=registry(), workers=1)
+    result = run_batch(batch, tmp_path / "out", registry=registry(), workers=1, hooks=BatchHooks(at=flaky))
     rows = {r.id: r for r in result.rows}
     assert raised == [victim]
     assert rows[victim].status == "failed" and rows[victim].error_code == "RECORD_FAILED"

@@ -173,13 +173,18 @@ def test_half_a_frame_then_silence_is_a_stall(fake: FakeProcess) -> None:
 
 
 def test_hook_errors_are_buffered_and_unknown_notifications_ignored(fake: FakeProcess, greeted: Session) -> None:
-    fake.plugin.notify("hook_error", {"hook": "on_trade", "type": "KeyError", "message": "x"})
+    fake.plugin.notify("hook_error", {"hook": "on_trade", "count": 3, "error": {
+        "type": "KeyError", "message": "x", "at": 2, "traceback": "Traceback ..."}})
     fake.plugin.notify("from_a_newer_sdk", {"ignored": True})
-    fake.plugin.notify("hook_error", {"hook": "on_candle", "type": "ValueError", "message": "y"})
+    fake.plugin.notify("hook_error", ["not", "a", "map"])  # any shape: still a typed report
     pending = greeted.send_request("ping", None)
     fake.plugin.answer(pending.msgid, "ok")
     assert greeted.wait_response(pending, timeout=2.0) == "ok"
-    assert [e["hook"] for e in greeted.take_hook_errors()] == ["on_trade", "on_candle"]
+    first, second = greeted.take_hook_errors()
+    assert (first.hook, first.count, first.error.error_type, first.error.at) == ("on_trade", 3, "KeyError", 2)
+    assert first.error.message == "feature 'fake' raised KeyError in on_trade (event 2 of the notification): x"
+    assert first.error.traceback == "Traceback ..." and first.error.plugin == "fake"
+    assert (second.hook, second.count, second.error.error_type) == ("on_candle", 1, "Error")
     assert greeted.take_hook_errors() == []
 
 

@@ -138,7 +138,7 @@ def test_host_ledger_books_the_order_vectors(case):
     ledger = Ledger(case["symbols"], Rules(**case["rules"]), "x")
     times, equity, _ = ledger.apply(batch, result)
     expect = case["expect"]
-    _check_trades([t._asdict() for t in ledger.trades], expect["trades"])
+    _check_trades([t._asdict() for t in ledger.take_trades()], expect["trades"])
     book = ledger.book
     assert (book.ignored, book.rejected, book.expired, book.liquidated) == (
         expect["ignored"], expect["rejected"], expect["expired"], expect["liquidated"])

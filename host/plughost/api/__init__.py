@@ -195,9 +195,9 @@ def run(
             error = outcome.error  # bad input (data, config, manifest): as `plughost run` exits 2
             for what in ("candles", "alerts"):  # name a table given in memory as the user knows it
                 temp = str(scratch / f"{what}.parquet")
-                error.message = error.message.replace(temp, f"the {what} table")
+                error = error.evolve(message=error.message.replace(temp, f"the {what} table"))
                 if getattr(error, "file", None) == temp:
-                    error.file = f"the {what} table"  # type: ignore[attr-defined]
+                    error = error.evolve(file=f"the {what} table")
             raise error
         if outcome.run_dir is None:
             raise PlughostError(f"run {run_id} wrote no results", hint="this is a plughost bug; please report it")

@@ -9,7 +9,7 @@ See docs/batch.md for the batch file format and the guarantees.
 
 from __future__ import annotations
 
-from .errors import BatchFileError, BatchLocked, PluginQuarantined, RunInterrupted, WorkerLost
+from ..errors import BatchFileError, BatchLocked, PluginQuarantined, RunInterrupted, WorkerLost
 from .journal import Journal, RunRow
 from .runner import BatchResult, run_batch
 from .spec import BatchOptions, BatchSpec, RunSpec, load_batch

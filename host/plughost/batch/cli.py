@@ -11,13 +11,13 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from ..errors import PlughostError, UsageError
+from ..errors import BatchFileError, PlughostError, UsageError
 from ..executor.results import check_out_dir, format_number
 from ..executor.runconfig import RUN_KEYS_IN_CONFIG
 from ..plugins.config import entry_schema
 from ..plugins.registry import Registry, resolve_roots
 from ..safefile import dumps
-from .errors import BatchFileError
+from .batchhooks import BatchHooks
 from .journal import RunRow
 from .progress import BatchProgress
 from .runner import BatchResult, run_batch
@@ -41,8 +41,7 @@ def check_plugins(batch: BatchSpec, registry: Registry) -> None:
                     checked[(kind, name)] = exc
             problem = checked[(kind, name)]
             if problem is not None:
-                problem.message = f"{batch.path}: {spec.label()}, key '{key}': {problem.message}"
-                raise problem
+                raise problem.evolve(message=f"{batch.path}: {spec.label()}, key '{key}': {problem.message}")
 
 
 def check_grid_keys(batch: BatchSpec, registry: Registry) -> None:
@@ -88,9 +87,10 @@ def run_batch_command(
     start_timeout: float | None,
     call_timeout: float | None,
     sandbox: bool = False,
+    hooks: BatchHooks | None = None,
 ) -> int:
     """The `plughost run --batch` command. Returns the exit status (0 ok, 1 a run failed, 130 interrupted);
-    raises `PlughostError` for bad input (exit 2), `BatchLocked` included."""
+    raises `PlughostError` for bad input (exit 2), `BatchLocked` included. `hooks`: test faults only."""
     defaults: dict[str, Any] = {}
     if start_timeout is not None:
         defaults["start_timeout"] = start_timeout
@@ -107,7 +107,7 @@ def run_batch_command(
     check_grid_keys(batch, registry)
     progress = BatchProgress(label=batch_file.name)
     result = run_batch(batch, out_dir, registry=registry, engine_name=engine, workers=workers, resume=resume,
-                       address=address, progress=progress)
+                       address=address, progress=progress, hooks=hooks)
     if as_json:
         click.echo(dumps([r.to_dict() for r in result.rows], indent=2))
     else:

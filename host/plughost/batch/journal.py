@@ -24,10 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import DiskFull
+from ..errors import BatchLocked, DiskFull, JournalCorrupt
 from ..executor.runconfig import redact_env
 from ..safefile import dumps, loads_json
-from .errors import BatchLocked, JournalCorrupt
 
 STATE_DIR = ".plughost"
 JOURNAL_NAME = "journal.sqlite"

@@ -19,8 +19,8 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
+from ..errors import WorkerLost
 from .engine import Completion
-from .errors import WorkerLost
 
 _READY_TIMEOUT = 60.0
 # Ctrl-C is the host's to handle: a worker ignores SIGINT from its first line, so a Ctrl-C while it is
@@ -50,12 +50,14 @@ class _Worker:
 class LocalEngine:
     name = "local"
 
-    def __init__(self, workers: int, *, roots: list[Path], out_dir: Path, warm: bool, fault: str | None) -> None:
+    def __init__(self, workers: int, *, roots: list[Path], out_dir: Path, warm: bool,
+                 worker_command: tuple[str, ...] | None = None) -> None:
         self.size = max(1, workers)
         self.roots = [str(r) for r in roots]
         self.out_dir = str(out_dir)
         self.warm = warm
-        self.fault = fault
+        # what starts a worker: plughost's own, or a test's worker program that wires in its hooks (BatchHooks)
+        self.worker_command = worker_command or (sys.executable, "-c", _WORKER_MAIN)
         self._workers: list[_Worker] = []
         self.replaced = 0
 
@@ -64,12 +66,10 @@ class LocalEngine:
     def _spawn(self) -> _Worker:
         to_worker_r, to_worker_w = os.pipe()
         from_worker_r, from_worker_w = os.pipe()
-        config = {"parent": os.getpid(), "roots": self.roots, "out_dir": self.out_dir, "warm": self.warm,
-                  "fault": self.fault}
+        config = {"parent": os.getpid(), "roots": self.roots, "out_dir": self.out_dir, "warm": self.warm}
         try:
             proc = subprocess.Popen(
-                [sys.executable, "-c", _WORKER_MAIN, str(to_worker_r),
-                 str(from_worker_w), json.dumps(config)],
+                [*self.worker_command, str(to_worker_r), str(from_worker_w), json.dumps(config)],
                 stdin=subprocess.DEVNULL, stdout=sys.stderr.fileno(), pass_fds=(to_worker_r, from_worker_w),
                 close_fds=True,
             )

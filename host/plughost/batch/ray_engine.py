@@ -22,9 +22,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..errors import UsageError
+from ..errors import UsageError, WorkerLost
+from ..safefile import replace_dir
 from .engine import Completion
-from .errors import WorkerLost
 
 # Imported by name: the same types whether or not the `ray` extra is installed (mypy runs in both).
 ray: Any
@@ -80,14 +80,7 @@ def publish_files(out_dir: Path, run_id: str, files: dict[str, bytes]) -> Path:
             if rel == "summary.json":
                 fh.flush()
                 os.fsync(fh.fileno())
-    old = None
-    if final.exists():
-        old = runs / f".old-{run_id}-{os.getpid()}"
-        os.rename(final, old)
-    os.rename(tmp, final)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-    return final
+    return replace_dir(tmp, final)
 
 
 class RayEngine:

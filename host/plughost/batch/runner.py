@@ -29,14 +29,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .._version import __version__
-from ..errors import DiskFull, PlughostError
+from ..errors import DiskFull, PlughostError, PluginQuarantined, RecordFailed, RunInterrupted, error_class
 from ..executor.metrics import MetricsAccumulator
 from ..executor.results import RunWriter, trades_columns
 from ..executor.runconfig import RunConfig
 from ..plugins.registry import Registry
 from ..safefile import loads_json, read_text
+from .batchhooks import BatchHooks, BatchPoint
 from .engine import Completion, Engine
-from .errors import PluginQuarantined, RecordFailed, RunInterrupted
 from .journal import FINISHED, BatchLock, Journal, RunRow
 from .progress import BatchProgress
 from .spec import BatchSpec, RunSpec
@@ -44,37 +44,10 @@ from .spec import BatchSpec, RunSpec
 log = logging.getLogger("plughost.batch")
 
 # Quarantine counts only failures that do not depend on the run's config: the plugin could not be started or
-# did not complete its handshake (each attempt counts), or died inside `initialize` (each run counts once).
-# A crash while running is the run's own failure: retried, then failed, never held against the plugin's
-# other runs (issue 15: two crashing configs must not cost the configs that work).
-START_CODES = frozenset({"PLUGIN_SPAWN_FAILED", "PLUGIN_START_TIMEOUT", "PLUGIN_HANDSHAKE_FAILED"})
-INIT_CRASH_CODES = frozenset({"PLUGIN_CRASHED", "PLUGIN_TIMEOUT"})
-FAULT_VAR = "PLUGHOST_BATCH_FAULT"
-
-
-class Faults:
-    """Test-only fault injection (PLUGHOST_BATCH_FAULT): SIGKILL this host at a named point.
-
-    before-dispatch:K   just before the K-th dispatch (0-based)
-    after-files:K       when the K-th result arrives (its files renamed into place), before its journal commit
-    after-journal:K     right after the K-th journal commit
-    mid-write:RUN_ID    (in the worker) when RUN_ID's files are complete but not yet renamed
-    """
-
-    def __init__(self, spec: str | None) -> None:
-        self.point, _, arg = (spec or "").partition(":")
-        self.count = int(arg) if arg.isdigit() else -1
-        self.seen: dict[str, int] = {}
-
-    def hit(self, point: str) -> None:
-        if point != self.point:
-            return
-        n = self.seen.get(point, 0)
-        self.seen[point] = n + 1
-        if n == self.count:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-
+# did not complete its handshake (each attempt counts: the error class's `start_failure`), or died inside
+# `initialize` (each run counts once: `init_crash`). A crash while running is the run's own failure: retried,
+# then failed, never held against the plugin's other runs (issue 15: two crashing configs must not cost the
+# configs that work).
 @dataclass
 class BatchResult:
     out_dir: Path
@@ -198,13 +171,13 @@ class _Interrupt:
 
 class BatchRunner:
     def __init__(self, batch: BatchSpec, out_dir: Path, engine: Engine, journal: Journal,
-                 progress: BatchProgress, faults: Faults) -> None:
+                 progress: BatchProgress, hooks: BatchHooks) -> None:
         self.batch = batch
         self.out_dir = out_dir
         self.engine = engine
         self.journal = journal
         self.progress = progress
-        self.faults = faults
+        self.hooks = hooks
         self.options = batch.options
         self.specs = batch.by_id()
         self.crash_streak: dict[str, int] = {}
@@ -218,7 +191,8 @@ class BatchRunner:
 
     def _count_failure(self, spec: RunSpec, result: dict[str, Any], code: str | None, plugin: str | None,
                        final: bool) -> None:
-        """The quarantine streak: see START_CODES. A success, or a failure after a plugin started, resets it."""
+        """The quarantine streak (see the policy above). A success, or a failure after a plugin started, resets
+        it."""
         if result["status"] == "ok":
             for name in self._plugins_of(spec):
                 self.crash_streak[name] = 0
@@ -226,8 +200,9 @@ class BatchRunner:
         if not plugin:
             return
         error: dict[str, Any] = result["error"] if isinstance(result.get("error"), dict) else {}
-        at_start = code in START_CODES
-        in_init = code in INIT_CRASH_CODES and error.get("hook") == "initialize"
+        policy = error_class(code)
+        at_start = policy is not None and policy.start_failure
+        in_init = policy is not None and policy.init_crash and error.get("hook") == "initialize"
         if not (at_start or (in_init and final)):
             if not in_init:  # it started and answered initialize: it can start
                 self.crash_streak[plugin] = 0
@@ -245,7 +220,7 @@ class BatchRunner:
         error = result.get("error") or None
         code = error.get("code") if isinstance(error, dict) else None
         plugin = error.get("plugin") if isinstance(error, dict) else None
-        if code == "DISK_FULL":  # nothing was published: the run stays to do, the batch stops (resume later)
+        if code == DiskFull.code:  # nothing was published: the run stays to do, the batch stops (resume later)
             self.journal.mark(spec.id, "pending", error)
             if self.disk_full is None:
                 info: dict[str, Any] = error if isinstance(error, dict) else {}
@@ -262,7 +237,7 @@ class BatchRunner:
         if not retry and isinstance(error, dict) and not (self.out_dir / "runs" / spec.id / "summary.json").exists():
             write_failed_run(self.out_dir, spec, error)  # the worker could write nothing: same shape as any run
         self.journal.record_attempt(spec.id, attempt, result, final_status=status)
-        self.faults.hit("after-journal")
+        self.hooks.reached(BatchPoint.AFTER_JOURNAL, spec.id)
         if retry:
             self.progress.note(f"retrying {spec.id} ({code}, attempt {attempt} of {self.options.max_retries + 1})")
             queue.appendleft(spec.id)
@@ -313,7 +288,7 @@ class BatchRunner:
                         continue
                     row = self.journal.get(run_id)
                     attempt = (row.attempts if row else 0) + 1
-                    self.faults.hit("before-dispatch")
+                    self.hooks.reached(BatchPoint.BEFORE_DISPATCH, run_id)
                     job = {"run_id": run_id, "run": spec.run.to_user_dict(), "base_dir": str(self.batch.base_dir),
                            "out_dir": str(self.out_dir), "attempt": attempt}
                     # `running` (with its dispatch time) is committed before any worker can publish the run:
@@ -335,8 +310,8 @@ class BatchRunner:
         return False
 
     def _complete(self, done: Completion, queue: deque[str]) -> None:
-        self.faults.hit("after-files")
         try:
+            self.hooks.reached(BatchPoint.AFTER_FILES, done.job["run_id"])
             if done.result is not None:
                 self._on_result(done.job, done.result, queue)
             else:
@@ -385,8 +360,11 @@ def run_batch(
     address: str | None = None,
     progress: BatchProgress | None = None,
     report: bool = True,
+    hooks: BatchHooks | None = None,
 ) -> BatchResult:
-    """Run (or resume) a batch into `out_dir`. Raises `BatchLocked` when another host holds the folder."""
+    """Run (or resume) a batch into `out_dir`. Raises `BatchLocked` when another host holds the folder.
+    `hooks`: instrumentation and test faults (batch/batchhooks.py); none in production."""
+    hooks = hooks or BatchHooks()
     started = time.monotonic()
     out_dir.mkdir(parents=True, exist_ok=True)
     lock = BatchLock(out_dir)
@@ -429,8 +407,6 @@ def run_batch(
             progress.note(f"{run_id}: the journal says finished but its files are missing or torn; running it again")
         n_workers = max(1, workers or os.cpu_count() or 1)
         n_workers = min(n_workers, max(1, len(todo)))
-        faults = Faults(os.environ.get(FAULT_VAR))
-        worker_fault = os.environ.get(FAULT_VAR) if faults.point == "mid-write" else None
         engine: Engine
         if engine_name == "ray":
             from .ray_engine import RayEngine
@@ -441,7 +417,7 @@ def run_batch(
             from .local import LocalEngine
 
             engine = LocalEngine(n_workers, roots=registry.roots, out_dir=out_dir.resolve(),
-                                 warm=batch.options.warm_starts, fault=worker_fault)
+                                 warm=batch.options.warm_starts, worker_command=hooks.worker_command)
         interrupted = False
         warm = False
         runner: BatchRunner | None = None
@@ -451,7 +427,7 @@ def run_batch(
             if todo:
                 engine.start()
                 warm = engine.warm_active
-                runner = BatchRunner(batch, out_dir, engine, journal, progress, faults)
+                runner = BatchRunner(batch, out_dir, engine, journal, progress, hooks)
                 interrupted = runner.run(todo)
         finally:
             if not interrupted:

@@ -31,16 +31,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, PlughostError
+from ..errors import BatchFileError, ConfigError, PlughostError, error_classes
 from ..executor.runconfig import RunConfig
 from ..plugins.config import load_config_file
 from ..safefile import FileLimitError, load_structured
-from .errors import BatchFileError
 
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 TOP_KEYS = frozenset({"runs", "sweeps", "batch", "defaults"})
 SWEEP_ONLY_KEYS = frozenset({"grid"})
-RETRYABLE_DEFAULT = ("PLUGIN_CRASHED", "PLUGIN_TIMEOUT", "PLUGIN_START_TIMEOUT", "WORKER_LOST")
+# the codes whose error class says `retryable` (PLUGIN_CRASHED, PLUGIN_TIMEOUT, PLUGIN_START_TIMEOUT, WORKER_LOST)
+RETRYABLE_DEFAULT = tuple(cls.code for cls in error_classes() if cls.retryable)
 ID_EXCLUDED_KEYS = ("id", "start_timeout", "call_timeout", "sandbox")
 MAX_RUNS_DEFAULT = 100_000
 

@@ -5,9 +5,10 @@ A job is a plain dict (picklable, no host objects):
 and its result a plain dict: status, error, metrics, plugin_metrics, timings, worker.
 
 Start cost: the time from dispatch to the strategy's completed handshake (`start_cost_s`), and the
-strategy's spawn-to-handshake time (`spawn_s`), measured by wrapping the engine's `load_plugin` in this
-process. With warm starts on (`enable_warm`, once per worker process) the worker's runs start their Python
-plugins from a fork server (a `WarmSpawner` passed to `run_backtest`); otherwise cold.
+strategy's spawn-to-handshake time (`spawn_s`), measured by the plugin loader this worker passes to the run
+(`RunHooks.load_plugin`, wrapping the one it was given). With warm starts on (`enable_warm`, once per worker
+process) the worker's runs start their Python plugins from a fork server (a `WarmSpawner` passed to
+`run_backtest`); otherwise cold.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import os
 import signal
 import sys
 import time
+from dataclasses import replace
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -29,36 +31,27 @@ import psutil
 from ..errors import PlughostError
 from ..executor.results import disk_full_guard
 from ..executor.runconfig import RunConfig
-from ..plugins.registry import Registry
+from ..executor.runhooks import PluginLoader, RunHooks
+from ..plugins.registry import PluginEntry, Registry
 from ..transport.process import COLD, Spawner
 
 log = logging.getLogger("plughost.batch.worker")
 
-FAULT_VAR = "PLUGHOST_BATCH_FAULT"  # test-only fault injection, see runner.Faults
-_stamps: dict[str, float] = {}
-_instrumented = False
 _spawner: Spawner = COLD  # how this worker's runs start their plugins (`enable_warm`)
 
 
-def _instrument() -> None:
-    """Record when the strategy's handshake completes (for start-cost figures)."""
-    global _instrumented
-    if _instrumented:
-        return
-    from ..executor import engine
+def _timed(load: PluginLoader, stamps: dict[str, float]) -> PluginLoader:
+    """`load`, recording when the strategy's handshake completes (for start-cost figures)."""
 
-    original = engine.load_plugin  # type: ignore[attr-defined]
-
-    def timed_load_plugin(entry: Any, **kwargs: Any) -> Any:
+    def timed_load_plugin(entry: PluginEntry, **kwargs: Any) -> Any:
         began = time.monotonic()
-        proxy = original(entry, **kwargs)
-        if getattr(entry, "type", None) == "strategy" and "strategy_ready" not in _stamps:
-            _stamps["strategy_ready"] = time.monotonic()
-            _stamps["strategy_spawn"] = _stamps["strategy_ready"] - began
+        proxy = load(entry, **kwargs)
+        if entry.type == "strategy" and "strategy_ready" not in stamps:
+            stamps["strategy_ready"] = time.monotonic()
+            stamps["strategy_spawn"] = stamps["strategy_ready"] - began
         return proxy
 
-    engine.load_plugin = timed_load_plugin  # type: ignore[attr-defined]
-    _instrumented = True
+    return timed_load_plugin
 
 
 def enable_warm(enabled: bool) -> bool:
@@ -85,36 +78,22 @@ def disable_warm() -> None:
         spawner.close()
 
 
-def _install_write_fault(run_id: str) -> None:
-    """Test-only: when `run_id`'s files are complete in their temp folder, SIGKILL the host and this worker
-    before the rename (a host killed in the middle of a run's write)."""
-    from ..executor import results
-
-    original = results.RunWriter._publish
-
-    def publish(self: results.RunWriter) -> Path:
-        if self.final.name == run_id:
-            with contextlib.suppress(OSError):
-                os.kill(os.getppid(), signal.SIGKILL)
-            os.kill(os.getpid(), signal.SIGKILL)
-        return original(self)
-
-    results.RunWriter._publish = publish  # type: ignore[method-assign]
-
-
-def execute_job(job: dict[str, Any], registry: Registry, out_dir: Path) -> dict[str, Any]:
-    """Run one job; never raises for the run's own faults."""
+def execute_job(job: dict[str, Any], registry: Registry, out_dir: Path,
+                hooks: RunHooks | None = None) -> dict[str, Any]:
+    """Run one job; never raises for the run's own faults. `hooks`: the run's seams (test faults); this
+    worker adds its start-cost timing to their plugin loader."""
     from ..executor.engine import run_backtest
 
-    _instrument()
-    _stamps.clear()
+    hooks = hooks or RunHooks()
+    stamps: dict[str, float] = {}
+    timed = replace(hooks, load_plugin=_timed(hooks.load_plugin, stamps))
     began = time.monotonic()
     wall = time.time()
     try:
         run = RunConfig.model_validate(job["run"])
         with disk_full_guard(out_dir, job["run_id"]):
             outcome = run_backtest(run, registry=registry, out_dir=out_dir, run_id=job["run_id"],
-                                   base_dir=Path(job["base_dir"]), progress=None, spawner=_spawner)
+                                   base_dir=Path(job["base_dir"]), progress=None, spawner=_spawner, hooks=timed)
     except Exception as exc:  # no result could be written (a full disk, a host bug): report it, keep the worker
         error = exc if isinstance(exc, PlughostError) else PlughostError(
             f"internal error: {type(exc).__name__}: {exc}", hint="this is a plughost bug; please report it")
@@ -122,7 +101,7 @@ def execute_job(job: dict[str, Any], registry: Registry, out_dir: Path) -> dict[
                 "error": error.to_dict(), "metrics": None, "plugin_metrics": None, "started_at": wall,
                 "duration_s": round(time.monotonic() - began, 6), "start_cost_s": None, "task_start_cost_s": None,
                 "spawn_s": None, "worker": f"{os.uname().nodename}:{os.getpid()}", "warm": _spawner.warm}
-    ready = _stamps.get("strategy_ready")
+    ready = stamps.get("strategy_ready")
     dispatched = job.get("dispatched")
     summary = outcome.summary
     return {
@@ -136,7 +115,7 @@ def execute_job(job: dict[str, Any], registry: Registry, out_dir: Path) -> dict[
         "duration_s": round(time.monotonic() - began, 6),
         "start_cost_s": (ready - dispatched) if ready is not None and isinstance(dispatched, float) else None,
         "task_start_cost_s": (ready - began) if ready is not None else None,
-        "spawn_s": _stamps.get("strategy_spawn"),
+        "spawn_s": stamps.get("strategy_spawn"),
         "worker": f"{os.uname().nodename}:{os.getpid()}",
         "warm": _spawner.warm,
     }
@@ -176,22 +155,21 @@ def kill_plugin_children() -> None:
     psutil.wait_procs(kids, timeout=2.0)
 
 
-def main() -> None:
-    """Entry of a local pool process: `python -c "...main()" IN_FD OUT_FD CONFIG_JSON` (see local.py)."""
-    in_fd, out_fd, raw = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+def main(argv: list[str] | None = None, *, hooks: RunHooks | None = None) -> None:
+    """Entry of a local pool process: `python -c "...main()" IN_FD OUT_FD CONFIG_JSON` (see local.py). A
+    test's worker program (BatchHooks.worker_command) calls it with the rest of its argv and its hooks."""
+    in_fd, out_fd, raw = (sys.argv[1:] if argv is None else argv)[:3]
     config = json.loads(raw)
-    worker_main(Connection(in_fd, writable=False), Connection(out_fd, readable=False), config["parent"],
-                config["roots"], config["out_dir"], config["warm"], config.get("fault"))
+    worker_main(Connection(int(in_fd), writable=False), Connection(int(out_fd), readable=False), config["parent"],
+                config["roots"], config["out_dir"], config["warm"], hooks)
 
 
 def worker_main(conn_in: Connection, conn: Connection, parent: int, roots: list[str], out_dir: str, warm: bool,
-                fault: str | None) -> None:
+                hooks: RunHooks | None = None) -> None:
     """A local pool process: receive jobs, run them, send results, until told to stop (None) or killed."""
     _die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the host's to handle
     signal.signal(signal.SIGTERM, _on_sigterm)
-    if fault and fault.startswith("mid-write:"):
-        _install_write_fault(fault.split(":", 1)[1])
     code = 0
     try:
         registry = Registry.discover([Path(r) for r in roots])
@@ -204,7 +182,7 @@ def worker_main(conn_in: Connection, conn: Connection, parent: int, roots: list[
                 break
             if job is None:
                 break
-            conn.send(execute_job(job, registry, Path(out_dir)))
+            conn.send(execute_job(job, registry, Path(out_dir), hooks))
     except _Stop:
         code = 143
     except BaseException as exc:  # report and die: the host replaces this worker

@@ -120,6 +120,16 @@ class WireError:
                    traceback=str(error.get("traceback") or ""))
 
 
+@dataclass(frozen=True)
+class HookErrorReport:
+    """A feature's `hook_error` notification (PROTOCOL.md section 7), typed: the first failure of a hook
+    called from a notification, and how many of that notification's calls raised."""
+
+    hook: str
+    error: PluginError
+    count: int
+
+
 _STACK_HINT_START = "it may hang while importing; raise --start-timeout if it is just slow"
 _STACK_HINT_CALL = "it may be stuck in a loop (its stack is below); raise --call-timeout if it is just slow"
 
@@ -207,6 +217,20 @@ class Diagnosis:
 
     # -- calls ------------------------------------------------------------------------------------
 
+
+    def hook_error(self, params: Any) -> HookErrorReport:
+        """A `hook_error` notification's params (any shape a plugin sends) as a typed report."""
+        raw = params if isinstance(params, dict) else {}
+        hook = str(raw.get("hook") or Hook.ON_CANDLE)
+        wire = WireError.parse(raw["error"] if isinstance(raw.get("error"), dict) else {})
+        count = raw.get("count")
+        where = f" (event {wire.at} of the notification)" if wire.at is not None else ""
+        error = PluginError(
+            f"feature '{self.name}' raised {wire.type} in {hook}{where}: {wire.message[:2000]}",
+            plugin=self.name, error_type=wire.type, traceback=wire.traceback, at=wire.at, hook=hook,
+            hint="fix the feature (its traceback is in this record); the strategy's trades are unaffected",
+        )
+        return HookErrorReport(hook, error, count if isinstance(count, int) and count > 0 else 1)
     def raised(self, error: WireError, method: str) -> PluginError | None:
         """The plugin's code raised `error` while answering `method`; None when that came from its memory
         limit (then `out_of_memory` describes it)."""

@@ -15,6 +15,7 @@ from ..protocol.framing import DEFAULT_MAX_FRAME, ProtocolViolation
 from ..protocol.messages import BatchResult, CandleBatch, Hello, parse_batch_result
 from ..protocol.methods import Method
 from ..transport.process import COLD, LaunchSpec, Spawner
+from .diagnosis import HookErrorReport
 from .session import DEFAULT_PARTIAL_FRAME_TIMEOUT, Pending, Session
 
 
@@ -195,7 +196,7 @@ class FeatureProxy(PluginProxy):
         if trades:
             self._notify(Method.TRADES, {"trades": trades})
 
-    def take_hook_errors(self) -> list[dict[str, Any]]:
+    def take_hook_errors(self) -> list[HookErrorReport]:
         return self.session.take_hook_errors()
 
 

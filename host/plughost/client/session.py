@@ -25,7 +25,7 @@ from ..protocol.methods import Method
 from ..transport.stack import DEFAULT_WAIT as DEFAULT_STACK_WAIT
 from ..transport.stack import StackDump, StackSource, capture_stack
 from .channel import DEFAULT_PARTIAL_FRAME_TIMEOUT, Channel, ChannelClosed, DeadlinePassed
-from .diagnosis import Diagnosis, Stderr, WireError, doing
+from .diagnosis import Diagnosis, HookErrorReport, Stderr, WireError, doing
 
 __all__ = ["DEFAULT_PARTIAL_FRAME_TIMEOUT", "Pending", "PluginPeer", "Session", "doing"]
 
@@ -85,7 +85,7 @@ class Session:
         self._responses: dict[int, Response] = {}
         self._notifications: list[Notification] = []
         self._failure: PluginFailure | None = None
-        self.hook_errors: list[dict[str, Any]] = []
+        self.hook_errors: list[HookErrorReport] = []
         self.teardown_error: PluginFailure | None = None
         # How long a timed-out plugin gets to dump its stack before it is killed (0: kill at once).
         self.stack_wait = DEFAULT_STACK_WAIT
@@ -186,7 +186,7 @@ class Session:
             cap = proc.memory_info().vms + int(limit_mb * 2**20)
             proc.rlimit(psutil.RLIMIT_AS, (cap, cap))
 
-    def take_hook_errors(self) -> list[dict[str, Any]]:
+    def take_hook_errors(self) -> list[HookErrorReport]:
         errors, self.hook_errors = self.hook_errors, []
         return errors
 
@@ -220,8 +220,8 @@ class Session:
                 raise ProtocolViolation("unexpected response", f"no request with id {message.msgid} is waiting")
             self._responses[message.msgid] = message
         elif isinstance(message, Notification):
-            if message.method == Method.HOOK_ERROR and isinstance(message.params, dict):
-                self.hook_errors.append(message.params)
+            if message.method == Method.HOOK_ERROR:
+                self.hook_errors.append(self.diagnosis.hook_error(message.params))
             elif not self._notifications and self._hello is None:
                 self._notifications.append(message)  # the first message must be hello (checked by wait_hello)
             # other notifications are from a newer SDK: ignored (PROTOCOL.md section 3), never queued

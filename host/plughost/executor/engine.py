@@ -20,7 +20,6 @@ from .._version import __version__
 from ..client.proxies import BatchCall, PluginProxy, StrategyProxy
 from ..errors import PlughostError, PluginError, WarningCode
 from ..plugins.config import resolve_config
-from ..plugins.loader import load_plugin
 from ..plugins.registry import PluginEntry, Registry
 from ..protocol.messages import CandleBatch
 from ..transport.process import Spawner
@@ -33,7 +32,10 @@ from .ledger import Ledger
 from .metrics import MetricsAccumulator
 from .results import RunWriter, json_safe, trades_columns
 from .runconfig import RunConfig
+from .runhooks import RunHooks
 from .stream import StreamPlan, batches, flat_alerts, plan_stream
+from .trades import TradeLog
+from .warnings import RunWarning, RunWarnings
 
 # progress(candles_done_in_this_step, total_candles_of_the_run): called once with 0 when the total is known
 Progress = Callable[[int, int], None]
@@ -67,11 +69,7 @@ class _State:
     last_close: dict[int, float] = field(default_factory=dict)
     timestamp_unit: str | None = None
     symbol_from_file_stem: bool = False
-    warnings: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def trades(self) -> list[TradeRecord]:
-        return self.ledger.trades if self.ledger is not None else []
+    warnings: RunWarnings = field(default_factory=RunWarnings)
 
     def buy_and_hold_pct(self) -> float | None:
         """The average over symbols of last close / first close - 1, in percent."""
@@ -94,12 +92,16 @@ class _State:
 
 class _Run:
     def __init__(self, run: RunConfig, registry: Registry, run_id: str, base_dir: Path | None,
-                 progress: Progress | None, equity: Callable[[int], EquityWriter],
-                 spawner: Spawner | None = None) -> None:
+                 progress: Progress | None, equity: Callable[[int, int], EquityWriter],
+                 trade_log: Callable[[bool], TradeLog],
+                 spawner: Spawner | None = None, hooks: RunHooks | None = None) -> None:
         self.run = run
         self.spawner = spawner
+        self.hooks = hooks or RunHooks()
         self.make_equity = equity
         self.equity: EquityWriter | None = None
+        self.make_trade_log = trade_log
+        self.trade_log: TradeLog | None = None
         self.registry = registry
         self.run_id = run_id
         self.base_dir = base_dir
@@ -116,9 +118,9 @@ class _Run:
     # -- plugins --------------------------------------------------------------------------------
 
     def _start(self, entry: PluginEntry, call_timeout: float | None = None) -> PluginProxy:
-        proxy: PluginProxy = load_plugin(entry, start_timeout=self.run.start_timeout,
-                                         call_timeout=call_timeout or self.run.call_timeout, extra_env=self.run.env,
-                                         sandbox=self.run.sandbox, spawner=self.spawner)
+        proxy: PluginProxy = self.hooks.load_plugin(
+            entry, start_timeout=self.run.start_timeout, call_timeout=call_timeout or self.run.call_timeout,
+            extra_env=self.run.env, sandbox=self.run.sandbox, spawner=self.spawner)
         self.proxies.append(proxy)
         if self.run.memory_limit_mb is not None:
             proxy.limit_memory(self.run.memory_limit_mb)
@@ -160,14 +162,15 @@ class _Run:
         self.total_candles = plan.candles
         if self.progress:
             self.progress(0, self.total_candles)
-        self.equity = self.make_equity(plan.candles)
+        # the thinned curve for on_post_run only when a feature may take it (at 10M candles it was ~30 MB)
+        self.equity = self.make_equity(plan.candles, MAX_POST_RUN_EQUITY_POINTS if self.features else 0)
+        self.trade_log = self.make_trade_log(bool(self.features))  # every record only for on_post_run
         rules = run.rules()
         strategy.initialize(self.strategy_config, self.run_id, history=run.history, size=run.size,
                             symbols=plan.symbols, rules=rules.to_wire(), lookahead_check=run.lookahead_check)
         ledger = Ledger(plan.symbols, rules, strategy.name)
         self.state.ledger = ledger
         self.timings["setup_s"] = time.perf_counter() - self.started
-        sent_trades = 0
         # One batch of lookahead: batch k+1 is read, encoded and sent before the answer to batch k is read,
         # so the plugin works on k+1 while the host books k (the SDK's mirror makes this safe).
         stream = iter(batches(source, plan, specs, run.batch_size))
@@ -181,7 +184,7 @@ class _Run:
                 result = strategy.finish_batch(call)
             except PluginError as exc:
                 if exc.at is not None and 0 <= exc.at < len(batch):
-                    exc.locate(plan.symbols[int(batch.symbol[exc.at])], int(batch.timestamp[exc.at]))
+                    raise exc.located(plan.symbols[int(batch.symbol[exc.at])], int(batch.timestamp[exc.at])) from None
                 raise
             if result.lookahead_at is not None:
                 self._lookahead_warning(strategy.name, batch, result.lookahead_at)
@@ -190,10 +193,11 @@ class _Run:
                             batch.indicators)
             self.equity.add(*ledger.apply(batch, result))
             self.state.candles += len(batch)
-            trades = ledger.trades
-            if len(trades) > sent_trades and self.features:
-                self.features.trades([t._asdict() for t in trades[sent_trades:]])
-                sent_trades = len(trades)
+            closed = ledger.take_trades()
+            if closed:
+                self.trade_log.add(closed)
+                if self.features:
+                    self.features.trades([t._asdict() for t in closed])
             if self.progress:
                 self.progress(len(batch), self.total_candles)
         self.timings["loop_s"] = time.perf_counter() - self.started - self.timings["setup_s"]
@@ -214,17 +218,17 @@ class _Run:
         return batch, wire, strategy.send_batch(batch, wire)
 
     def _lookahead_warning(self, plugin: str, batch: CandleBatch, at: int) -> None:
-        if any(w.get("code") == WarningCode.LOOKAHEAD_SUSPECTED for w in self.state.warnings):
+        if self.state.warnings.has(WarningCode.LOOKAHEAD_SUSPECTED):
             return  # the first finding names the candle; one warning a run
         symbol = batch.symbols[int(batch.symbol[at])]
         when = int(batch.timestamp[at])
-        self.state.warnings.append({
-            "code": WarningCode.LOOKAHEAD_SUSPECTED.value, "plugin": plugin, "symbol": symbol, "timestamp": when,
+        self.state.warnings.add(RunWarning(WarningCode.LOOKAHEAD_SUSPECTED.value, plugin, {
+            "symbol": symbol, "timestamp": when,
             "message": f"on_batch decided differently at {symbol} {_iso(when)} when the candles after it were "
                        "cut from its batch: the strategy seems to read later candles than the one it signals on",
             "hint": "check for shift(-1), centred windows or batch-wide statistics in on_batch "
                     "(run key lookahead_check = false turns the check off)",
-        })
+        }))
 
     def _path(self, value: str) -> Path:
         path = Path(value).expanduser()
@@ -234,12 +238,12 @@ class _Run:
         ledger = self.state.ledger
         if ledger is not None and ledger.book.liquidated:
             at = ledger.book.liquidated_at
-            self.state.warnings.append({
-                "code": WarningCode.LIQUIDATED.value, "plugin": self.run.strategy, "timestamp": at,
+            self.state.warnings.add(RunWarning(WarningCode.LIQUIDATED.value, self.run.strategy, {
+                "timestamp": at,
                 "message": "equity reached zero: every position was closed at its last close and no entry "
                            "was taken after",
                 "hint": "lower `size` or `leverage`, or protect positions with stop_loss",
-            })
+            }))
 
     # -- results --------------------------------------------------------------------------------
 
@@ -273,8 +277,7 @@ class _Run:
                 proxy.close()
             failure = proxy.teardown_error
             if failure is not None:  # results already received stay; the run records the failure
-                self.state.warnings.append({**failure.to_dict(), "code": WarningCode.TEARDOWN_FAILED.value,
-                                            "cause": failure.code})
+                self.state.warnings.add(RunWarning.of_error(WarningCode.TEARDOWN_FAILED.value, failure))
 
 
 def run_backtest(
@@ -286,19 +289,24 @@ def run_backtest(
     base_dir: Path | None = None,
     progress: Progress | None = None,
     spawner: Spawner | None = None,
+    hooks: RunHooks | None = None,
 ) -> RunOutcome:
     """Run one backtest and write DIR/runs/<run_id>/. Never raises for a plugin's or the data's fault.
-    Its plugins start cold unless a `spawner` (a batch worker's warm one) says otherwise."""
+    Its plugins start cold unless a `spawner` (a batch worker's warm one) says otherwise. `hooks`:
+    instrumentation and test faults (executor/runhooks.py); none in production."""
     started = time.time()
-    writer = RunWriter(out_dir, run_id)
+    hooks = hooks or RunHooks()
+    writer = RunWriter(out_dir, run_id, before_publish=hooks.before_publish)
     writer.prepare()
     metrics = MetricsAccumulator(initial_capital=run.initial_capital)
 
-    def equity_writer(expected_rows: int) -> EquityWriter:
-        return EquityWriter(writer.equity_path, metrics, expected_rows=expected_rows,
-                            sample_points=MAX_POST_RUN_EQUITY_POINTS)
+    def equity_writer(expected_rows: int, sample_points: int) -> EquityWriter:
+        return EquityWriter(writer.equity_path, metrics, expected_rows=expected_rows, sample_points=sample_points)
 
-    job = _Run(run, registry, run_id, base_dir, progress, equity_writer, spawner)
+    def trade_log(keep_records: bool) -> TradeLog:
+        return TradeLog(writer.trades_path, keep_records=keep_records)
+
+    job = _Run(run, registry, run_id, base_dir, progress, equity_writer, trade_log, spawner, hooks)
     error: PlughostError | None = None
     try:
         job.execute()
@@ -313,10 +321,14 @@ def run_backtest(
         raise
     status = "ok" if error is None else "failed"
     job.book_warnings()
-    trades = job.state.trades
     if job.equity is None:
-        job.equity = equity_writer(0)
+        job.equity = equity_writer(0, 0)
     equity_sample = job.equity.finish()
+    if job.trade_log is None:
+        job.trade_log = trade_log(False)
+    if job.state.ledger is not None:  # closed in a batch that failed half-way: kept, as before
+        job.trade_log.add(job.state.ledger.take_trades())
+    trade_metrics = job.trade_log.finish()
     book = job.state.ledger.book if job.state.ledger is not None else None
     plan = job.state.plan
     summary: dict[str, Any] = {
@@ -325,7 +337,7 @@ def run_backtest(
         "strategy": run.strategy,
         "config": job.strategy_config,
         "error": None if error is None else error.to_dict(),
-        "metrics": metrics.finish(trades_columns(trades), buy_and_hold_return_pct=job.state.buy_and_hold_pct()),
+        "metrics": metrics.finish(trade_metrics, buy_and_hold_return_pct=job.state.buy_and_hold_pct()),
         "plugin_metrics": {},
         "ignored_signals": book.ignored if book else 0,
         "rejected_signals": book.rejected if book else 0,
@@ -345,18 +357,18 @@ def run_backtest(
         "plughost_version": __version__,
     }
     try:  # features get on_post_run on failed runs too (results.status says so), errors only recorded then
-        job.post_run(summary, trades, equity_sample, record_only=error is not None)
+        job.post_run(summary, job.trade_log.records, equity_sample, record_only=error is not None)
     except PlughostError as exc:
         error = exc
         summary["status"], summary["error"] = "failed", exc.to_dict()
     summary["plugin_metrics"] = job.features.plugin_metrics
-    summary["warnings"] = job.state.warnings
     summary["plugins"] = job.plugin_report()
     job.close_all()
+    summary["warnings"] = job.state.warnings.to_list()  # after close_all: a teardown failure is one
     summary["duration_s"] = round(time.time() - started, 4)
     summary["timings"] = {k: round(v, 4) for k, v in job.timings.items()}
     if job.timings.get("loop_s"):
         summary["timings"]["candles_per_s"] = round(job.state.candles / job.timings["loop_s"])
     chart = job.state.chart.finish() if job.state.chart is not None and error is None else []
-    run_dir = writer.write(summary, trades, job.features.artifacts, chart)
+    run_dir = writer.write(summary, None, job.features.artifacts, chart)
     return RunOutcome(run_id, summary["status"], summary, error, run_dir)

@@ -24,7 +24,8 @@ class EquityWriter:
     def __init__(self, out: Path, metrics: MetricsAccumulator, *, expected_rows: int, sample_points: int) -> None:
         self.out = out
         self.metrics = metrics
-        self.step = max(1, -(-expected_rows // sample_points)) if expected_rows else 1
+        self.sampled = sample_points > 0  # a thinned copy for on_post_run (0: none kept)
+        self.step = max(1, -(-expected_rows // sample_points)) if expected_rows and self.sampled else 1
         self.rows = 0
         self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._buffered = 0
@@ -55,9 +56,10 @@ class EquityWriter:
         self._writer.write_table(pa.table({"timestamp": pa.array(ts, pa.timestamp("ms", tz="UTC")),
                                            "equity": eq}, schema=EQUITY_SCHEMA))
         self.metrics.add_equity(ts, eq, pos)
-        first = (-self.rows) % self.step
-        self._sample_ts.append(ts[first::self.step].copy())  # a copy: a strided view would pin the chunk
-        self._sample_eq.append(eq[first::self.step].copy())
+        if self.sampled:
+            first = (-self.rows) % self.step
+            self._sample_ts.append(ts[first::self.step].copy())  # a copy: a strided view would pin the chunk
+            self._sample_eq.append(eq[first::self.step].copy())
         self.rows += len(ts)
         self._last = (int(ts[-1]), float(eq[-1]))
 

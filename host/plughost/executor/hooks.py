@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from ..client.proxies import FeatureProxy, PluginProxy
-from ..errors import PlughostError, PluginError, PluginFailure, WarningCode
+from ..errors import PlughostError, PluginFailure, WarningCode
 from ..plugins.config import resolve_config
 from ..plugins.registry import PluginEntry, Registry
 from ..protocol.messages import CandleBatch
 from ..protocol.methods import Hook
 from .results import safe_artifact_name
 from .runconfig import FeatureEntry, RunConfig, check_pre_run_change
+from .warnings import RunWarning, RunWarnings
 
 StartPlugin = Callable[[PluginEntry, float | None], PluginProxy]
 
@@ -39,7 +40,7 @@ class _Feature:
 
 
 class Features:
-    def __init__(self, run_id: str, warnings: list[dict[str, Any]]) -> None:
+    def __init__(self, run_id: str, warnings: RunWarnings) -> None:
         self.run_id = run_id
         self.features: list[_Feature] = []
         self.warnings = warnings  # the run's own list: summary.json `warnings`
@@ -63,7 +64,8 @@ class Features:
             except PlughostError as exc:
                 if entry.on_error == "fail":
                     raise
-                self.warnings.append({**exc.to_dict(), "plugin": entry.name, "hook": Hook.INITIALIZE.value, "count": 1})
+                self.warnings.add(RunWarning.of_error(exc.code, exc, plugin=entry.name, hook=Hook.INITIALIZE.value,
+                                                      count=1))
                 continue
             assert isinstance(proxy, FeatureProxy)
             feature = _Feature(entry, proxy)
@@ -133,13 +135,11 @@ class Features:
                 self._take_hook_errors(feature, record_only=record_only)
 
     def _take_hook_errors(self, feature: _Feature, *, record_only: bool = False) -> None:
-        for error in feature.proxy.take_hook_errors():
-            count = error.get("count")
-            self._failed(feature, str(error.get("hook") or Hook.ON_CANDLE), error.get("error") or {},
-                         count if isinstance(count, int) and count > 0 else 1, record_only=record_only)
+        for report in feature.proxy.take_hook_errors():
+            self._failed(feature, report.hook, report.error, report.count, record_only=record_only)
 
-    def _failed(self, feature: _Feature, hook: str, error: PlughostError | dict[str, Any],
-                count: int = 1, *, record_only: bool = False) -> None:
+    def _failed(self, feature: _Feature, hook: str, exc: PlughostError, count: int = 1, *,
+                record_only: bool = False) -> None:
         """Apply the feature's error policy to one failed hook.
 
         `continue` (default): the error lands in summary.json `warnings` with the plugin and the hook
@@ -147,42 +147,20 @@ class Features:
         whose process is gone gets no further hooks. `fail`: the error becomes the run's error.
         `record_only` (hooks of a run that has already failed) never raises."""
         name = feature.name
-        if isinstance(error, PlughostError):
-            exc = error
-            if isinstance(error, PluginFailure) and not feature.proxy.alive:
-                feature.failed = True
-        else:  # a hook_error notification: the plugin raised in on_candle/on_trade and carries on
-            kind = str(error.get("type") or "Error")
-            at = error.get("at")
-            where = f" (event {at} of the notification)" if isinstance(at, int) else ""
-            exc = PluginError(
-                f"feature '{name}' raised {kind} in {hook}{where}: {str(error.get('message') or '')[:2000]}",
-                plugin=name, error_type=kind, traceback=str(error.get("traceback") or ""),
-                at=at if isinstance(at, int) else None, hook=hook,
-                hint="fix the feature (its traceback is in this record); the strategy's trades are unaffected",
-            )
+        if isinstance(exc, PluginFailure) and not feature.proxy.alive:
+            feature.failed = True
         if feature.entry.on_error == "fail" and not record_only:
-            if isinstance(exc, PluginFailure):
-                exc.hook = hook
-            exc.hint = (exc.hint + "; " if exc.hint else "") + (
+            hint = (exc.hint + "; " if exc.hint else "") + (
                 f"the run failed because feature '{name}' has onError: fail in its run config entry "
                 "(use onError: continue to record the error and go on)")
-            raise exc
-        record = exc.to_dict()
-        record["plugin"] = name
-        record["hook"] = hook
-        for seen in self.warnings:
-            if (seen.get("plugin"), seen.get("hook"), seen.get("code")) == (name, hook, record["code"]):
-                seen["count"] = int(seen.get("count", 1)) + count
-                return
-        record["count"] = count
-        self.warnings.append(record)
+            raise exc.evolve(hint=hint, **({"hook": hook} if isinstance(exc, PluginFailure) else {}))
+        self.warnings.count(RunWarning.of_error(exc.code, exc, plugin=name, hook=str(hook), count=count))
 
     def _collect(self, name: str, out: dict[str, Any]) -> None:
         """Metrics must be numbers (NaN/Inf are written as null); artifact names must be plain file names."""
         def refuse(code: WarningCode, message: str) -> None:
-            self.warnings.append({"code": code.value, "plugin": name, "hook": Hook.ON_POST_RUN.value,
-                                  "message": message, "count": 1})
+            self.warnings.add(RunWarning(code.value, name, {"hook": Hook.ON_POST_RUN.value, "message": message,
+                                                            "count": 1}))
 
         metrics = out.get("metrics") or {}
         if isinstance(metrics, dict):

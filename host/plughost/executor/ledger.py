@@ -83,6 +83,7 @@ class Ledger:
                 plugin=self.plugin, hint="the plugin's SDK applies different order rules; upgrade it to match the host",
             )
 
-    @property
-    def trades(self) -> list[TradeRecord]:
-        return self.book.trades
+    def take_trades(self) -> list[TradeRecord]:
+        """The trades closed since the last call (the book keeps none: they are streamed to disk)."""
+        closed, self.book.trades = self.book.trades, []
+        return closed

@@ -9,7 +9,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 from plughost_sdk.orders import TradeRecord
 
 from ..errors import DiskFull, PlughostError, UsageError
-from ..safefile import dumps, json_safe
+from ..safefile import dumps, json_safe, replace_dir
 from .chart import CHART_FILE, SymbolBars, write_chart
 from .runconfig import redact_env
 from .summary import RunSummary
@@ -115,12 +115,14 @@ __all__ = ["RunWriter", "check_out_dir", "check_run_id", "disk_full_guard", "dum
 class RunWriter:
     """Builds a run's folder under a hidden temporary name, then renames it into place in one step."""
 
-    def __init__(self, out_dir: Path, run_id: str) -> None:
+    def __init__(self, out_dir: Path, run_id: str, *, before_publish: Callable[[Path], None] | None = None) -> None:
         check_run_id(run_id)
+        self.before_publish = before_publish  # a seam for instrumentation and test faults (RunHooks)
         self.runs_dir = out_dir / "runs"
         self.final = self.runs_dir / run_id
         self.tmp = self.runs_dir / f".tmp-{run_id}-{os.getpid()}"
         self.equity_path = self.tmp / "equity.parquet"
+        self.trades_path = self.tmp / "trades.parquet"
         self.spill_path = self.tmp / ".equity-spill.arrow"
 
     def prepare(self) -> None:
@@ -137,12 +139,13 @@ class RunWriter:
     def write(
         self,
         summary: Mapping[str, Any],
-        trades: Sequence[TradeRecord],
+        trades: Sequence[TradeRecord] | None,
         artifacts: Mapping[str, Mapping[str, str | bytes]],
         chart: Sequence[SymbolBars] = (),
     ) -> Path:
-        """Complete the folder (equity.parquet is already there) and publish it. A full disk: the temporary
-        folder is removed (its space given back) and DiskFull raised; nothing is published."""
+        """Complete the folder (equity.parquet is already there, and trades.parquet when `trades` is None: a
+        TradeLog streamed it) and publish it. A full disk: the temporary folder is removed (its space given
+        back) and DiskFull raised; nothing is published."""
         error = summary.get("error")
         message = error.get("message") if isinstance(error, Mapping) else None
         if isinstance(message, str) and is_disk_full(OSError(message)):  # e.g. the equity spill hit ENOSPC
@@ -162,11 +165,12 @@ class RunWriter:
     def _complete(
         self,
         summary: Mapping[str, Any],
-        trades: Sequence[TradeRecord],
+        trades: Sequence[TradeRecord] | None,
         artifacts: Mapping[str, Mapping[str, str | bytes]],
         chart: Sequence[SymbolBars],
     ) -> None:
-        pq.write_table(pa.Table.from_pydict(trades_columns(trades), schema=TRADES_SCHEMA), self.tmp / "trades.parquet")
+        if trades is not None:  # None: a TradeLog streamed trades.parquet already
+            pq.write_table(pa.Table.from_pydict(trades_columns(trades), schema=TRADES_SCHEMA), self.trades_path)
         if chart:
             write_chart(self.tmp / CHART_FILE, list(chart))
         for plugin, files in artifacts.items():
@@ -187,14 +191,9 @@ class RunWriter:
             os.fsync(fh.fileno())
 
     def _publish(self) -> Path:
-        old = None
-        if self.final.exists():
-            old = self.runs_dir / f".old-{self.final.name}-{os.getpid()}"
-            os.rename(self.final, old)
-        os.rename(self.tmp, self.final)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-        return self.final
+        if self.before_publish is not None:
+            self.before_publish(self.final)
+        return replace_dir(self.tmp, self.final)
 
     def discard(self) -> None:
         shutil.rmtree(self.tmp, ignore_errors=True)

@@ -140,9 +140,6 @@ class PluginManifest(BaseModel):
 
 
 MANIFEST_KEYS: tuple[str, ...] = tuple((f.alias or n) for n, f in PluginManifest.model_fields.items())
-REQUIRED_KEYS: tuple[str, ...] = tuple(
-    (f.alias or n) for n, f in PluginManifest.model_fields.items() if f.is_required()
-)
 
 
 def manifest_json_schema() -> dict[str, Any]:

@@ -31,8 +31,11 @@ from plughost.errors import (
     HandshakeError,
     InterfaceMismatch,
     PlughostError,
+    PluginError,
     PluginFailure,
     PluginLoadFailed,
+    PluginProtocolError,
+    PluginSpawnFailed,
     PluginStartTimeout,
 )
 from plughost.indicators.spec import parse_indicators
@@ -231,7 +234,7 @@ def validate_entry(
         diags.append(_failure("interface", exc, file))
         return report
     except PluginFailure as exc:
-        report.spawned = exc.code != "PLUGIN_SPAWN_FAILED"
+        report.spawned = not isinstance(exc, PluginSpawnFailed)
         diags.append(_failure("interface", exc, file))
         return report
     report.spawned = True
@@ -268,7 +271,7 @@ def _trial(entry: PluginEntry, proxy: Any, config: dict[str, Any], candles: int,
                             f"plugin '{entry.name}' returned a malformed signal {sig!r}",
                             str(entry.manifest_path),
                             None,
-                            "PLUGIN_PROTOCOL_ERROR",
+                            PluginProtocolError.code,
                         )
                     )
                     return
@@ -298,7 +301,7 @@ def _trial(entry: PluginEntry, proxy: Any, config: dict[str, Any], candles: int,
                 f"feature '{entry.name}' hook {err.get('hook')} raised: {err.get('error', {}).get('message')}",
                 str(entry.manifest_path),
                 None,
-                "PLUGIN_ERROR",
+                PluginError.code,
             )
         )
 

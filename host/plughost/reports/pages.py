@@ -12,7 +12,6 @@ import html
 import itertools
 import json
 import math
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from markupsafe import Markup
 from .._version import __version__
 from ..batch.journal import Journal
 from ..executor.results import format_number
+from ..safefile import atomic_write
 from .collect import LOWER_IS_BETTER, ResultsFolder, RunRecord, collect_runs
 from .series import MAX_TRADE_ROWS, LoadedCandles, Trade, TradeTable, equity_series, fmt_time, run_series
 
@@ -152,15 +152,6 @@ def _script_json(text: str) -> str:
     """JSON text safe inside <script type="application/json"> (escaped as Jinja's tojson does; the template
     marks it safe)."""
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").replace("'", "\\u0027")
-
-
-def _write(path: Path, text: str) -> Path:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    with contextlib.suppress(OSError):
-        tmp.unlink()
-    return path
 
 
 def _tail(error: dict[str, Any] | None) -> str:
@@ -300,6 +291,6 @@ def write_reports(out_dir: Path, *, base_dir: Path | None = None, title: str | N
         page = record.run_dir / "report.html"
         if only_stale and page.is_file() and page.stat().st_mtime >= (record.run_dir / "summary.json").stat().st_mtime:
             continue
-        _write(page, render_run_page(folder, record, cache, equity_seen))
-    return _write(out_dir / "report.html",
-                  render_overview(folder, title or f"plughost results: {out_dir.name}", equity_seen))
+        atomic_write(page, render_run_page(folder, record, cache, equity_seen), durable=False)
+    overview = render_overview(folder, title or f"plughost results: {out_dir.name}", equity_seen)
+    return atomic_write(out_dir / "report.html", overview, durable=False)

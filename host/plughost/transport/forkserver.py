@@ -17,7 +17,6 @@ import subprocess
 import threading
 import time
 import uuid
-from typing import Any
 
 from ..errors import PluginSpawnFailed
 from .env import make_undumpable, plugin_environment
@@ -186,7 +185,3 @@ def _exists(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def describe(server: ForkServer | None) -> dict[str, Any]:
-    return {"pid": server.proc.pid, "served": server.served} if server else {}

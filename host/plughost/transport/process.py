@@ -9,7 +9,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from dataclasses import dataclass, field
 from importlib.util import find_spec
@@ -301,15 +300,6 @@ class PluginProcess:
         REAPER.forget(self.pid)
         if self.tree_token is not None and self._killed:  # swept by kill(); an exit without kill keeps it
             REAPER.forget_token(self.tree_token)
-
-    def wait_exit_after_eof(self, timeout: float) -> int | None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            code = self.child.poll()
-            if code is not None:
-                return code
-            time.sleep(0.005)
-        return None
 
 
 class Spawner(Protocol):

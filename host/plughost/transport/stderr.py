@@ -57,9 +57,6 @@ class StderrTail:
         for line in lines:
             self._log.info("%s", line[:_MAX_LOG_LINE].decode("utf-8", "replace"))
 
-    def rename(self, plugin: str) -> None:
-        self._log = logging.getLogger(f"plughost.plugin.{plugin}")
-
     def join(self, timeout: float) -> None:
         self._done.wait(timeout)
 
