@@ -154,8 +154,8 @@ def test_feature_hook_errors_are_reported_and_post_run_answers(start):
     )
     assert result == {"metrics": {"seen": 1}, "artifacts": {"note.txt": "ok"}}
     errors = proxy.take_hook_errors()
-    assert sorted(e["hook"] for e in errors) == ["on_candle", "on_trade"]
-    assert any("losing trade -1" in e["error"]["message"] for e in errors)
+    assert sorted(e.hook for e in errors) == ["on_candle", "on_trade"]
+    assert any("losing trade -1" in e.error.message for e in errors)
 
 
 def _bars(path: Path, n: int = 3000) -> None:
