@@ -22,3 +22,23 @@ def make_plugin(root: Path, name: str, source: str, *, language: str = "python",
                                                     "language": language, "entry": entry, **manifest}))
     (folder / entry).write_text(source)
     return folder
+
+
+def random_walk_candles(path: Path, n: int, *, seed: int = 5) -> Path:
+    """One symbol of `n` one-minute candles, a seeded random walk, as Parquet."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(seed)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
+    open_ = np.r_[100.0, close[:-1]]
+    pq.write_table(pa.table({"timestamp": 1_700_000_000_000 + np.arange(n) * 60_000, "open": open_,
+                             "high": np.maximum(open_, close) * 1.002, "low": np.minimum(open_, close) * 0.998,
+                             "close": close, "volume": np.ones(n)}), path)
+    return path
+
+
+def warnings_of(outcome: Any, code: str) -> list[dict[str, Any]]:
+    """A run's summary.json warnings with this code."""
+    return [w for w in outcome.summary["warnings"] if w["code"] == code]

@@ -101,7 +101,7 @@ NOT_RAISED_BY_RUN = {
     "USAGE_ERROR": "covered by test_run_without_arguments_says_what_to_run",
     "PLUGIN_DISABLED": "covered by test_disabled_plugin",
     "RESOURCE_LIMIT": "not raised by any code path yet (no memory limit is enforced)",
-    "STATE_INVALID": "covered by tests/registry/test_registry.py::test_corrupt_state_fails_closed",
+    "STATE_INVALID": "covered by tests/plugins/test_registry.py::test_corrupt_state_fails_closed",
     "OUTPUT_REFUSED": "covered by tests/security/test_outputs.py",
     "DISK_FULL": "covered by tests/security/test_disk_full.py (needs a small tmpfs)",
     "SANDBOX_UNAVAILABLE": "covered by tests/security/test_sandbox.py::test_sandbox_unavailable_is_a_clear_error",

@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from plughost.executor.engine import run_backtest
 from plughost.executor.runconfig import RunConfig
 from plughost.plugins.registry import Registry
+
+from tests.helpers import random_walk_candles, warnings_of
 
 # An SMA(5)/SMA(20) crossover on closes; PEEK shifts the closes one candle back, so the decision at
 # candle i uses candle i+1's close: the classic vectorized look-ahead bug.
@@ -54,13 +54,7 @@ def make_plugin(root: Path, name: str, peek: bool) -> None:
 def setup(tmp_path: Path) -> tuple[Registry, Path]:
     make_plugin(tmp_path / "plugins", "peeker-vec", True)
     make_plugin(tmp_path / "plugins", "honest-vec", False)
-    rng = np.random.default_rng(5)
-    n = 3000
-    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
-    open_ = np.r_[100.0, close[:-1]]
-    pq.write_table(pa.table({"timestamp": 1_700_000_000_000 + np.arange(n) * 60_000, "open": open_,
-                             "high": np.maximum(open_, close) * 1.002, "low": np.minimum(open_, close) * 0.998,
-                             "close": close, "volume": np.ones(n)}), tmp_path / "c.parquet")
+    random_walk_candles(tmp_path / "c.parquet", 3000)
     return Registry.discover([tmp_path / "plugins"], use_cache=False), tmp_path
 
 
@@ -73,7 +67,7 @@ def _run(setup: tuple[Registry, Path], strategy: str, run_id: str, **keys: objec
 
 
 def _flagged(outcome) -> list[dict]:  # type: ignore[no-untyped-def]
-    return [w for w in outcome.summary["warnings"] if w["code"] == "LOOKAHEAD_SUSPECTED"]
+    return warnings_of(outcome, "LOOKAHEAD_SUSPECTED")
 
 
 @pytest.mark.parametrize("batch_size", [250, 1000, 8192])

@@ -7,14 +7,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from plughost.executor.engine import run_backtest
 from plughost.executor.runconfig import RunConfig
 from plughost.plugins.registry import Registry
 from plughost.transport.process import node_runner
+
+from tests.helpers import random_walk_candles, warnings_of
 
 pytestmark = [
     pytest.mark.node,
@@ -74,13 +74,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Registry, Path]:
     make_plugin(tmp / "plugins", "peeker-js", True)
     make_plugin(tmp / "plugins", "honest-js", False)
     make_plugin(tmp / "plugins", "private-peeker-js", True, private=True)
-    rng = np.random.default_rng(5)
-    n = 3000
-    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
-    open_ = np.r_[100.0, close[:-1]]
-    pq.write_table(pa.table({"timestamp": 1_700_000_000_000 + np.arange(n) * 60_000, "open": open_,
-                             "high": np.maximum(open_, close) * 1.002, "low": np.minimum(open_, close) * 0.998,
-                             "close": close, "volume": np.ones(n)}), tmp / "c.parquet")
+    random_walk_candles(tmp / "c.parquet", 3000)
     return Registry.discover([tmp / "plugins"], use_cache=False), tmp
 
 
@@ -93,7 +87,7 @@ def _run(setup: tuple[Registry, Path], strategy: str, run_id: str, **keys: objec
 
 
 def _flagged(outcome) -> list[dict]:  # type: ignore[no-untyped-def]
-    return [w for w in outcome.summary["warnings"] if w["code"] == "LOOKAHEAD_SUSPECTED"]
+    return warnings_of(outcome, "LOOKAHEAD_SUSPECTED")
 
 
 def _trades(outcome) -> list[dict]:  # type: ignore[no-untyped-def]

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from ..errors import PlughostError
+from .job import BatchJob, JobResult
 
 
-@dataclass
+@dataclass(frozen=True)
 class Completion:
-    """A job came back: with its worker's result dict, or with the error that lost it (worker death)."""
+    """A job came back: with its worker's result, or with the error that lost it (worker death)."""
 
-    job: dict[str, Any]
-    result: dict[str, Any] | None
+    job: BatchJob
+    result: JobResult | None
     lost: PlughostError | None
 
 
@@ -27,9 +28,9 @@ class Engine(Protocol):
 
     def free_slots(self) -> int: ...
 
-    def in_flight(self) -> list[dict[str, Any]]: ...
+    def in_flight(self) -> list[BatchJob]: ...
 
-    def submit(self, job: dict[str, Any]) -> str:
+    def submit(self, job: BatchJob) -> str:
         """Start the job; returns a worker label for the journal."""
         ...
 

@@ -27,6 +27,7 @@ from typing import Any
 from ..errors import BatchLocked, DiskFull, JournalCorrupt
 from ..executor.runconfig import redact_env
 from ..safefile import dumps, loads_json
+from .job import JobResult
 
 STATE_DIR = ".plughost"
 JOURNAL_NAME = "journal.sqlite"
@@ -279,22 +280,21 @@ class Journal:
         with self.tx() as db:
             db.execute("UPDATE runs SET worker = ? WHERE id = ?", (worker, run_id))
 
-    def record_attempt(self, run_id: str, attempt: int, result: dict[str, Any], *, final_status: str) -> None:
+    def record_attempt(self, result: JobResult, *, final_status: str) -> None:
         """One finished attempt. `final_status` is the run's new status: ok, failed, or retrying."""
-        error = result.get("error")
-        code = error.get("code") if isinstance(error, dict) else None
+        error, code = result.error, result.code
         with self.tx() as db:
             db.execute(
                 "INSERT OR REPLACE INTO attempts(run_id, attempt, status, code, error, started_at, duration_s, worker)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (run_id, attempt, result.get("status", "failed"), code, _dumps(error), result.get("started_at"),
-                 result.get("duration_s"), result.get("worker")))
+                (result.run_id, result.attempt, result.status, code, _dumps(error), result.started_at,
+                 result.duration_s, result.worker))
             db.execute(
                 "UPDATE runs SET status = ?, attempts = ?, error = ?, error_code = ?, metrics = ?, plugin_metrics = ?,"
                 " finished_at = ?, duration_s = ?, start_cost_s = ?, spawn_s = ?, worker = ? WHERE id = ?",
-                (final_status, attempt, _dumps(error), code, _dumps(result.get("metrics")),
-                 _dumps(result.get("plugin_metrics")), time.time(), result.get("duration_s"),
-                 result.get("start_cost_s"), result.get("spawn_s"), result.get("worker"), run_id))
+                (final_status, result.attempt, _dumps(error), code, _dumps(result.metrics),
+                 _dumps(result.plugin_metrics), time.time(), result.duration_s, result.start_cost_s, result.spawn_s,
+                 result.worker, result.run_id))
 
     def mark(self, run_id: str, status: str, error: dict[str, Any] | None = None) -> None:
         with self.tx() as db:

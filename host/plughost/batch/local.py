@@ -14,13 +14,14 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
 from ..errors import WorkerLost
 from .engine import Completion
+from .job import BatchJob, JobResult
 
 _READY_TIMEOUT = 60.0
 # Ctrl-C is the host's to handle: a worker ignores SIGINT from its first line, so a Ctrl-C while it is
@@ -35,7 +36,7 @@ class _Worker:
     send: Connection
     conn: Connection          # results from the worker
     sentinel: int             # a pidfd: readable when the worker exits
-    job: dict[str, Any] | None = None
+    job: BatchJob | None = None
     ready: bool = False
     warm: bool = False
 
@@ -106,13 +107,13 @@ class LocalEngine:
     def free_slots(self) -> int:
         return sum(1 for w in self._workers if w.job is None)
 
-    def in_flight(self) -> list[dict[str, Any]]:
+    def in_flight(self) -> list[BatchJob]:
         return [w.job for w in self._workers if w.job is not None]
 
-    def submit(self, job: dict[str, Any]) -> str:
+    def submit(self, job: BatchJob) -> str:
         for w in self._workers:
             if w.job is None:
-                job["dispatched"] = time.monotonic()
+                job = replace(job, dispatched=time.monotonic())
                 w.send.send(job)
                 w.job = job
                 return f"{os.uname().nodename}:{w.proc.pid}"
@@ -131,7 +132,7 @@ class LocalEngine:
                 continue
             job = w.job
             assert job is not None
-            result: dict[str, Any] | None = None
+            result: JobResult | None = None
             with contextlib.suppress(EOFError, OSError):
                 if w.conn.poll():
                     result = w.conn.recv()
@@ -144,7 +145,7 @@ class LocalEngine:
                 w.proc.wait(1.0)
             code = w.proc.returncode
             lost = WorkerLost(
-                f"the worker process running {job['run_id']} died (exit code {code}) before it reported a result",
+                f"the worker process running {job.run_id} died (exit code {code}) before it reported a result",
                 exit_code=code, hint="the run will be retried; if it keeps happening, run it alone with "
                 "`plughost run` to see what kills its host process (memory limit, OOM killer)")
             done.append(Completion(job, None, lost))

@@ -19,12 +19,14 @@ import os
 import shutil
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError, WorkerLost
 from ..safefile import replace_dir
 from .engine import Completion
+from .job import BatchJob, JobResult
 
 # Imported by name: the same types whether or not the `ray` extra is installed (mypy runs in both).
 ray: Any
@@ -36,7 +38,7 @@ except ImportError:  # pragma: no cover - depends on the extra
 _REGISTRIES: dict[tuple[str, ...], Any] = {}
 
 
-def _task(job: dict[str, Any], roots: list[str], warm: bool) -> dict[str, Any]:
+def _task(job: BatchJob, roots: list[str], warm: bool) -> JobResult:
     """Runs inside a Ray worker process (reused across tasks: registry and warm pool are kept)."""
     from ..plugins.registry import Registry
     from .worker import enable_warm, execute_job
@@ -49,15 +51,14 @@ def _task(job: dict[str, Any], roots: list[str], warm: bool) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="plughost-ray-"))
     try:
         result = execute_job(job, registry, tmp)
-        result["start_cost_s"] = result.get("task_start_cost_s")
-        run_dir = tmp / "runs" / job["run_id"]
+        run_dir = tmp / "runs" / job.run_id
         files: dict[str, bytes] = {}
         if run_dir.is_dir():
             for path in sorted(run_dir.rglob("*")):
                 if path.is_file():
                     files[path.relative_to(run_dir).as_posix()] = path.read_bytes()
-        result["files"] = files
-        return result
+        # no dispatch time crosses to a Ray node: the start cost is the task's own
+        return replace(result, start_cost_s=result.task_start_cost_s, files=files)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -97,7 +98,7 @@ class RayEngine:
         self.address = address
         self._owned = False
         self._remote: Any = None
-        self._refs: dict[Any, dict[str, Any]] = {}
+        self._refs: dict[Any, BatchJob] = {}
         self._warm_seen = False
 
     def start(self) -> None:
@@ -118,11 +119,10 @@ class RayEngine:
     def free_slots(self) -> int:
         return self.size - len(self._refs)
 
-    def in_flight(self) -> list[dict[str, Any]]:
+    def in_flight(self) -> list[BatchJob]:
         return list(self._refs.values())
 
-    def submit(self, job: dict[str, Any]) -> str:
-        job["dispatched"] = None
+    def submit(self, job: BatchJob) -> str:
         ref = self._remote.remote(job, self.roots, self.warm)
         self._refs[ref] = job
         return "ray"
@@ -140,14 +140,13 @@ class RayEngine:
                 result = ray.get(ref)
             except Exception as exc:  # the task's worker died, or Ray itself failed the task
                 done.append(Completion(job, None, WorkerLost(
-                    f"the Ray task running {job['run_id']} failed: {type(exc).__name__}: {str(exc)[:500]}",
+                    f"the Ray task running {job.run_id} failed: {type(exc).__name__}: {str(exc)[:500]}",
                     hint="the run will be retried; check the Ray logs of the node (ray logs)")))
                 continue
-            files = result.pop("files", {})
-            if files:
-                publish_files(self.out_dir, job["run_id"], files)
-            self._warm_seen |= bool(result.get("warm"))
-            done.append(Completion(job, result, None))
+            if result.files:
+                publish_files(self.out_dir, job.run_id, result.files)
+            self._warm_seen |= result.warm
+            done.append(Completion(job, replace(result, files={}), None))
         return done
 
     def stop(self, *, interrupt: bool = False) -> None:

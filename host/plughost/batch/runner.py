@@ -20,7 +20,7 @@ import shutil
 import signal
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -37,6 +37,7 @@ from ..plugins.registry import Registry
 from ..safefile import loads_json, read_text
 from .batchhooks import BatchHooks, BatchPoint
 from .engine import Completion, Engine
+from .job import BatchJob, JobResult
 from .journal import FINISHED, BatchLock, Journal, RunRow
 from .progress import BatchProgress
 from .spec import BatchSpec, RunSpec
@@ -135,10 +136,11 @@ def _to_retry(summary: dict[str, Any], row: RunRow, retryable: frozenset[str], m
     return summary["status"] == "failed" and error.get("code") in retryable and row.attempts + 1 <= max_retries
 
 
-def _adopted_result(summary: dict[str, Any]) -> dict[str, Any]:
-    return {"status": summary["status"], "error": summary.get("error"), "metrics": summary.get("metrics"),
-            "plugin_metrics": summary.get("plugin_metrics"), "started_at": summary.get("started_at"),
-            "duration_s": summary.get("duration_s"), "worker": "adopted"}
+def _adopted_result(run_id: str, attempt: int, summary: dict[str, Any]) -> JobResult:
+    """The result of a run found published by a host that died before recording it."""
+    return JobResult(run_id, attempt, str(summary["status"]), error=summary.get("error"),
+                     metrics=summary.get("metrics"), plugin_metrics=summary.get("plugin_metrics"),
+                     started_at=summary.get("started_at"), duration_s=summary.get("duration_s"), worker="adopted")
 
 
 def _clean_temp_folders(out_dir: Path) -> None:
@@ -183,23 +185,24 @@ class BatchRunner:
         self.crash_streak: dict[str, int] = {}
         self.quarantined: set[str] = set()
         self.disk_full: DiskFull | None = None
+        self.worker_of: dict[str, str] = {}  # run id -> the worker label its latest attempt went to
 
     # -- outcomes -------------------------------------------------------------------------------
 
     def _plugins_of(self, spec: RunSpec) -> list[str]:
         return [spec.run.strategy, *(f.name for f in spec.run.features)]
 
-    def _count_failure(self, spec: RunSpec, result: dict[str, Any], code: str | None, plugin: str | None,
+    def _count_failure(self, spec: RunSpec, result: JobResult, code: str | None, plugin: str | None,
                        final: bool) -> None:
         """The quarantine streak (see the policy above). A success, or a failure after a plugin started, resets
         it."""
-        if result["status"] == "ok":
+        if result.status == "ok":
             for name in self._plugins_of(spec):
                 self.crash_streak[name] = 0
             return
         if not plugin:
             return
-        error: dict[str, Any] = result["error"] if isinstance(result.get("error"), dict) else {}
+        error: dict[str, Any] = result.error if isinstance(result.error, dict) else {}
         policy = error_class(code)
         at_start = policy is not None and policy.start_failure
         in_init = policy is not None and policy.init_crash and error.get("hook") == "initialize"
@@ -214,11 +217,11 @@ class BatchRunner:
             self.progress.note(f"plugin '{plugin}' failed to start {self.crash_streak[plugin]} times in a row: "
                                "quarantined, its remaining runs fail without starting it")
 
-    def _on_result(self, job: dict[str, Any], result: dict[str, Any], queue: deque[str]) -> None:
-        spec = self.specs[job["run_id"]]
-        attempt = int(job["attempt"])
-        error = result.get("error") or None
-        code = error.get("code") if isinstance(error, dict) else None
+    def _on_result(self, job: BatchJob, result: JobResult, queue: deque[str]) -> None:
+        spec = self.specs[job.run_id]
+        attempt = job.attempt
+        error = result.error or None
+        code = result.code
         plugin = error.get("plugin") if isinstance(error, dict) else None
         if code == DiskFull.code:  # nothing was published: the run stays to do, the batch stops (resume later)
             self.journal.mark(spec.id, "pending", error)
@@ -229,14 +232,14 @@ class BatchRunner:
                 self.progress.note(f"{spec.id}: no space left ({self.disk_full.folder}); finishing the runs in "
                                    "flight, starting no more")
             return
-        retry = (result["status"] != "ok" and code in self.options.retryable
+        retry = (result.status != "ok" and code in self.options.retryable
                  and attempt <= self.options.max_retries)
         self._count_failure(spec, result, code, plugin, final=not retry)
         retry = retry and not (plugin and plugin in self.quarantined)
-        status = "retrying" if retry else result["status"]
+        status = "retrying" if retry else result.status
         if not retry and isinstance(error, dict) and not (self.out_dir / "runs" / spec.id / "summary.json").exists():
             write_failed_run(self.out_dir, spec, error)  # the worker could write nothing: same shape as any run
-        self.journal.record_attempt(spec.id, attempt, result, final_status=status)
+        self.journal.record_attempt(replace(result, run_id=spec.id, attempt=attempt), final_status=status)
         self.hooks.reached(BatchPoint.AFTER_JOURNAL, spec.id)
         if retry:
             self.progress.note(f"retrying {spec.id} ({code}, attempt {attempt} of {self.options.max_retries + 1})")
@@ -244,14 +247,14 @@ class BatchRunner:
         else:
             self.progress.finished(spec.id, status, code)
 
-    def _on_lost(self, job: dict[str, Any], lost: PlughostError, queue: deque[str]) -> None:
-        spec = self.specs[job["run_id"]]
-        attempt = int(job["attempt"])
+    def _on_lost(self, job: BatchJob, lost: PlughostError, queue: deque[str]) -> None:
+        spec = self.specs[job.run_id]
+        attempt = job.attempt
         retry = lost.code in self.options.retryable and attempt <= self.options.max_retries
         if not retry:
             write_failed_run(self.out_dir, spec, lost)
-        result = {"status": "failed", "error": lost.to_dict(), "worker": job.get("worker")}
-        self.journal.record_attempt(spec.id, attempt, result, final_status="retrying" if retry else "failed")
+        result = JobResult(spec.id, attempt, "failed", error=lost.to_dict(), worker=self.worker_of.get(spec.id))
+        self.journal.record_attempt(result, final_status="retrying" if retry else "failed")
         if retry:
             self.progress.note(f"retrying {spec.id} ({lost.code}, attempt {attempt} of {self.options.max_retries + 1})")
             queue.appendleft(spec.id)
@@ -269,8 +272,8 @@ class BatchRunner:
                  "runs; delete this run's journal row or rerun the batch without --resume")
         write_failed_run(self.out_dir, spec, err)
         row = self.journal.get(spec.id)
-        self.journal.record_attempt(spec.id, row.attempts if row else 0,
-                                    {"status": "failed", "error": err.to_dict()}, final_status="failed")
+        self.journal.record_attempt(JobResult(spec.id, row.attempts if row else 0, "failed", error=err.to_dict()),
+                                    final_status="failed")
         self.progress.finished(spec.id, "failed", err.code)
         return True
 
@@ -289,13 +292,12 @@ class BatchRunner:
                     row = self.journal.get(run_id)
                     attempt = (row.attempts if row else 0) + 1
                     self.hooks.reached(BatchPoint.BEFORE_DISPATCH, run_id)
-                    job = {"run_id": run_id, "run": spec.run.to_user_dict(), "base_dir": str(self.batch.base_dir),
-                           "out_dir": str(self.out_dir), "attempt": attempt}
+                    job = BatchJob(run_id, spec.run.to_user_dict(), str(self.batch.base_dir), str(self.out_dir),
+                                   attempt)
                     # `running` (with its dispatch time) is committed before any worker can publish the run:
                     # a host killed after the rename finds the row in flight and adopts the folder on resume.
                     self.journal.mark_running(run_id, "")
-                    worker = self.engine.submit(job)
-                    job["worker"] = worker
+                    worker = self.worker_of[run_id] = self.engine.submit(job)
                     self.journal.set_worker(run_id, worker)
                     self.progress.started(run_id)
                 if self.disk_full is not None and not queue and not self.engine.in_flight():
@@ -311,7 +313,7 @@ class BatchRunner:
 
     def _complete(self, done: Completion, queue: deque[str]) -> None:
         try:
-            self.hooks.reached(BatchPoint.AFTER_FILES, done.job["run_id"])
+            self.hooks.reached(BatchPoint.AFTER_FILES, done.job.run_id)
             if done.result is not None:
                 self._on_result(done.job, done.result, queue)
             else:
@@ -322,16 +324,16 @@ class BatchRunner:
         except Exception as exc:  # recording one run must never take the batch down: that run fails
             self._record_failed(done.job, exc)
 
-    def _record_failed(self, job: dict[str, Any], exc: Exception) -> None:
-        run_id = job["run_id"]
+    def _record_failed(self, job: BatchJob, exc: Exception) -> None:
+        run_id = job.run_id
         log.exception("recording %s failed", run_id)
         err = RecordFailed(f"{run_id}: its result could not be recorded: {type(exc).__name__}: {exc}",
                            hint="this is a plughost bug; please report it with the run's summary.json")
         try:
             with contextlib.suppress(Exception):
                 write_failed_run(self.out_dir, self.specs[run_id], err)
-            self.journal.record_attempt(run_id, int(job.get("attempt", 1)),
-                                        {"status": "failed", "error": err.to_dict()}, final_status="failed")
+            self.journal.record_attempt(JobResult(run_id, job.attempt, "failed", error=err.to_dict()),
+                                        final_status="failed")
         except DiskFull:
             raise
         except Exception:
@@ -344,9 +346,9 @@ class BatchRunner:
         flying = self.engine.in_flight()
         self.engine.stop(interrupt=True)
         for job in flying:
-            err = RunInterrupted(f"{job['run_id']} was interrupted by {name} while running",
+            err = RunInterrupted(f"{job.run_id} was interrupted by {name} while running",
                                  hint="run the batch again with --resume to finish it")
-            self.journal.mark(job["run_id"], "interrupted", err.to_dict())
+            self.journal.mark(job.run_id, "interrupted", err.to_dict())
 
 
 def run_batch(
@@ -395,7 +397,7 @@ def run_batch(
                 if summary is not None and not _to_retry(summary, row, batch.options.retryable,
                                                          batch.options.max_retries):
                     # the rename is the commit: adopt, never run (and rewrite) it again
-                    journal.record_attempt(row.id, row.attempts + 1, _adopted_result(summary),
+                    journal.record_attempt(_adopted_result(row.id, row.attempts + 1, summary),
                                            final_status=summary["status"])
                     adopted.append(row.id)
                     skipped += 1

@@ -1,8 +1,6 @@
 """What runs inside a worker (a local pool process or a Ray task): one `run_backtest` per job.
 
-A job is a plain dict (picklable, no host objects):
-    {"run_id", "run": RunConfig user dict, "base_dir", "out_dir", "attempt", "dispatched": monotonic time}
-and its result a plain dict: status, error, metrics, plugin_metrics, timings, worker.
+A job is a `BatchJob` and its result a `JobResult` (batch/job.py: plain fields, picklable).
 
 Start cost: the time from dispatch to the strategy's completed handshake (`start_cost_s`), and the
 strategy's spawn-to-handshake time (`spawn_s`), measured by the plugin loader this worker passes to the run
@@ -34,6 +32,7 @@ from ..executor.runconfig import RunConfig
 from ..executor.runhooks import PluginLoader, RunHooks
 from ..plugins.registry import PluginEntry, Registry
 from ..transport.process import COLD, Spawner
+from .job import BatchJob, JobResult
 
 log = logging.getLogger("plughost.batch.worker")
 
@@ -78,8 +77,7 @@ def disable_warm() -> None:
         spawner.close()
 
 
-def execute_job(job: dict[str, Any], registry: Registry, out_dir: Path,
-                hooks: RunHooks | None = None) -> dict[str, Any]:
+def execute_job(job: BatchJob, registry: Registry, out_dir: Path, hooks: RunHooks | None = None) -> JobResult:
     """Run one job; never raises for the run's own faults. `hooks`: the run's seams (test faults); this
     worker adds its start-cost timing to their plugin loader."""
     from ..executor.engine import run_backtest
@@ -90,35 +88,25 @@ def execute_job(job: dict[str, Any], registry: Registry, out_dir: Path,
     began = time.monotonic()
     wall = time.time()
     try:
-        run = RunConfig.model_validate(job["run"])
-        with disk_full_guard(out_dir, job["run_id"]):
-            outcome = run_backtest(run, registry=registry, out_dir=out_dir, run_id=job["run_id"],
-                                   base_dir=Path(job["base_dir"]), progress=None, spawner=_spawner, hooks=timed)
+        run = RunConfig.model_validate(job.run)
+        with disk_full_guard(out_dir, job.run_id):
+            outcome = run_backtest(run, registry=registry, out_dir=out_dir, run_id=job.run_id,
+                                   base_dir=Path(job.base_dir), progress=None, spawner=_spawner, hooks=timed)
     except Exception as exc:  # no result could be written (a full disk, a host bug): report it, keep the worker
         error = exc if isinstance(exc, PlughostError) else PlughostError(
             f"internal error: {type(exc).__name__}: {exc}", hint="this is a plughost bug; please report it")
-        return {"run_id": job["run_id"], "attempt": job.get("attempt", 1), "status": "failed",
-                "error": error.to_dict(), "metrics": None, "plugin_metrics": None, "started_at": wall,
-                "duration_s": round(time.monotonic() - began, 6), "start_cost_s": None, "task_start_cost_s": None,
-                "spawn_s": None, "worker": f"{os.uname().nodename}:{os.getpid()}", "warm": _spawner.warm}
+        return JobResult(job.run_id, job.attempt, "failed", error=error.to_dict(), started_at=wall,
+                         duration_s=round(time.monotonic() - began, 6),
+                         worker=f"{os.uname().nodename}:{os.getpid()}", warm=_spawner.warm)
     ready = stamps.get("strategy_ready")
-    dispatched = job.get("dispatched")
+    dispatched = job.dispatched
     summary = outcome.summary
-    return {
-        "run_id": job["run_id"],
-        "attempt": job.get("attempt", 1),
-        "status": outcome.status,
-        "error": summary.get("error"),
-        "metrics": summary.get("metrics"),
-        "plugin_metrics": summary.get("plugin_metrics"),
-        "started_at": wall,
-        "duration_s": round(time.monotonic() - began, 6),
-        "start_cost_s": (ready - dispatched) if ready is not None and isinstance(dispatched, float) else None,
-        "task_start_cost_s": (ready - began) if ready is not None else None,
-        "spawn_s": stamps.get("strategy_spawn"),
-        "worker": f"{os.uname().nodename}:{os.getpid()}",
-        "warm": _spawner.warm,
-    }
+    return JobResult(
+        job.run_id, job.attempt, outcome.status, error=summary.get("error"), metrics=summary.get("metrics"),
+        plugin_metrics=summary.get("plugin_metrics"), started_at=wall, duration_s=round(time.monotonic() - began, 6),
+        start_cost_s=(ready - dispatched) if ready is not None and dispatched is not None else None,
+        task_start_cost_s=(ready - began) if ready is not None else None, spawn_s=stamps.get("strategy_spawn"),
+        worker=f"{os.uname().nodename}:{os.getpid()}", warm=_spawner.warm)
 
 
 # ------------------------------------------------------------------------------------ local pool process

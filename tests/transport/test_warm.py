@@ -8,8 +8,8 @@ import pytest
 from plughost.client.proxies import Timeouts, start_plugin
 from plughost.transport.warm import WarmSpawner
 
+from tests.client.test_session_processes import batch
 from tests.conftest import python_spec
-from tests.foundation.test_session import batch
 
 
 @pytest.fixture
