@@ -11,7 +11,7 @@ import pytest
 from plughost.executor.chart import CHART_FILE, ChartSampler, SymbolBars, read_chart
 from plughost.reports.collect import collect_runs
 from plughost.reports.pages import render_run_page
-from plughost.reports.series import LoadedCandles, read_candles, run_series
+from plughost.reports.series import LoadedCandles, equity_preview, read_candles, run_series
 from test_engine import T0, run
 
 FIELDS = ("start_ms", "end_ms", "open", "high", "low", "close")
@@ -106,6 +106,11 @@ def test_the_engine_writes_the_bars_the_candle_file_gives(tmp_path: Path) -> Non
     from_file = LoadedCandles(read_candles(candles)).bars(out.summary["indicators"])
     assert engine.keys() == from_file.keys() == {"c"}
     assert _same(engine["c"], from_file["c"]) and {"fast", "band.upper"} <= set(engine["c"].indicators)
+    preview = equity_preview(out.run_dir / "equity.parquet")  # the overview's curve, from the file's footer
+    equity = pq.read_table(out.run_dir / "equity.parquet")
+    assert preview is not None and 500 <= len(preview["t"]) <= 602 and preview["t"] == sorted(set(preview["t"]))
+    assert preview["equity"][-1] == equity.column("equity")[-1].as_py()
+    assert preview["t"][-1] == equity.column("timestamp")[-1].value // 1000
     candles.unlink()
     folder = collect_runs(tmp_path / "out")
     series = run_series(out.run_dir, out.summary, folder.base_dirs)

@@ -27,7 +27,16 @@ from ..batch.journal import Journal
 from ..executor.results import format_number
 from ..safefile import atomic_write
 from .collect import LOWER_IS_BETTER, ResultsFolder, RunRecord, collect_runs
-from .series import MAX_TRADE_ROWS, LoadedCandles, Trade, TradeTable, equity_series, fmt_time, run_series
+from .series import (
+    MAX_TRADE_ROWS,
+    LoadedCandles,
+    Trade,
+    TradeTable,
+    equity_preview,
+    equity_series,
+    fmt_time,
+    run_series,
+)
 
 ASSETS = Path(__file__).parent / "assets"
 CHART_LIBRARY = "lightweight-charts.standalone.production.js"
@@ -237,8 +246,8 @@ def _best_equity(folder: ResultsFolder, seen: dict[Path, dict[str, list[Any]]]) 
     best = [r for r in folder.ranked("return_pct") if r.metric("return_pct") is not None][:BEST_RUNS]
     out = []
     for r in best:
-        eq = seen.get(r.run_dir)
-        if eq is None:
+        eq = seen.get(r.run_dir) or equity_preview(r.run_dir / "equity.parquet")
+        if eq is None:  # a run written before equity.parquet carried its preview
             try:
                 eq = equity_series(r.run_dir / "equity.parquet", None, 0.0)
             except (OSError, pa.ArrowException, KeyError, ValueError):

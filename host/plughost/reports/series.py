@@ -28,6 +28,7 @@ from ..errors import PlughostError
 from ..executor.chart import CHART_FILE, ChartSampler, SymbolBars, read_chart
 from ..executor.chart import MAX_BARS as MAX_BARS
 from ..executor.data import CandleChunk, open_candles
+from ..executor.equity import PREVIEW_KEY
 from ..executor.indicators import compute_indicators, parse_indicators
 
 MAX_EQUITY_POINTS = 5000
@@ -300,6 +301,20 @@ def equity_series(path: Path, bars: list[SymbolBars] | None, capital: float) -> 
             ratios.append(np.where(i >= 0, b.close[np.clip(i, 0, None)] / b.first_close, 1.0))
         out["bh"] = _r(capital * np.mean(ratios, axis=0))
     return out
+
+
+def equity_preview(path: Path) -> dict[str, list[Any]] | None:
+    """The ~600-point curve the engine stored in equity.parquet's metadata (footer only: the overview's
+    best-runs chart never reads a whole equity file); None when the file has none or is unreadable."""
+    try:
+        raw = (pq.read_metadata(path).metadata or {}).get(PREVIEW_KEY)
+        data = json.loads(raw) if raw else None
+    except (OSError, pa.ArrowException, ValueError):
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("t"), list) or not isinstance(data.get("equity"), list) \
+            or len(data["t"]) != len(data["equity"]):
+        return None
+    return {"t": data["t"], "equity": data["equity"]}
 
 
 def resolve_candles(candles: str, bases: list[Path]) -> Path | None:
