@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from plughost.executor.chart import CHART_FILE, ChartSampler, SymbolBars, read_chart
+from plughost.executor.equity import PREVIEW_KEY
 from plughost.reports.collect import collect_runs
 from plughost.reports.pages import render_run_page
 from plughost.reports.series import LoadedCandles, equity_preview, read_candles, run_series
@@ -120,3 +121,19 @@ def test_the_engine_writes_the_bars_the_candle_file_gives(tmp_path: Path) -> Non
     series = run_series(out.run_dir, out.summary, folder.base_dirs)
     assert series.charts == [] and series.price_note is not None and "c.parquet" in series.price_note
     assert "report-data" in render_run_page(folder, folder.runs[0])  # the page is still written
+
+
+def test_an_equity_preview_that_is_missing_or_garbage_is_none(tmp_path: Path) -> None:
+    """The overview falls back to reading the whole file (runs of older versions, or a hand-edited one)."""
+    table = pa.table({"timestamp": pa.array([1, 2], pa.timestamp("ms", tz="UTC")), "equity": [1.0, 2.0]})
+    cases = {"none": None, "not-json": b"{oops", "wrong-shape": b'{"t": [1, 2], "equity": [1.0]}',
+             "not-a-map": b"[1, 2]"}
+    for name, raw in cases.items():
+        path = tmp_path / f"{name}.parquet"
+        writer = pq.ParquetWriter(str(path), table.schema)
+        writer.write_table(table)
+        if raw is not None:
+            writer.add_key_value_metadata({PREVIEW_KEY: raw})
+        writer.close()
+        assert equity_preview(path) is None, name
+    assert equity_preview(tmp_path / "missing.parquet") is None
