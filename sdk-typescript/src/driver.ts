@@ -7,6 +7,10 @@
  *
  * Speed: the loop only goes async when the plugin actually returned a thenable (a Promise per candle costs
  * more than the rest of the loop together); per candle it allocates only the Candle handed to the plugin.
+ *
+ * One file of ~580 lines, on purpose: the walk is a resumable state machine (it may stop at any event for a
+ * Promise and go on from there), and its phases share that state; split, the order of events docs/orders.md
+ * fixes would no longer be readable in one place.
  */
 import { ProtocolError, SignalError } from './errors';
 import { HistoryView, CandleRecord, Series, decodeColumns, type DecodedColumns } from './history';

@@ -4,7 +4,8 @@
  * it replays the same signals and compares its cash and positions with this book's after every batch.
  *
  * Every float formula is written in the same operation order as docs/orders.md (and the Python book), so
- * both give the same numbers: protocol/vectors/orders.json pins them to 1e-9.
+ * both give the same numbers: protocol/vectors/orders.json pins them to 1e-9. One file, as the Python
+ * module is: the two are read function by function side by side.
  *
  * The book knows nothing about batches or plugins: the caller walks the stream (docs/orders.md section 1)
  * and calls `fillsAt`, `mark`, `submit` and `endSymbol` in that order.

@@ -8,6 +8,9 @@ DIR/runs/<id>/ (temp folder + rename), then the host commits the finished row. T
 a host killed between the rename and the row leaves a published folder that resume adopts (records from
 its summary.json) and never runs again. A row that says finished but whose files are missing or
 unreadable (a torn write) is redone.
+
+One module of ~450 lines, on purpose: the dispatch loop, the retry and quarantine policy and the resume
+scan share one journal and one order of commits, which is the thing to read here in one piece.
 """
 
 from __future__ import annotations
