@@ -3,7 +3,8 @@
 One row per timestamp of the run's stream (after every candle of that time). Rows are buffered into
 chunks of 64k and written without dictionary encoding: float equity barely repeats, so the dictionary
 cost 141 ms and 12.8 MB per 1M rows against 33 ms and 4.0 MB plain (shared/reading/perf-profile.md).
-The metrics are fed the same chunks, and an evenly thinned copy is kept for the features' on_post_run.
+The metrics are fed the same chunks, and an evenly thinned copy is kept for the features' on_post_run;
+the footer carries the overview's ~600-point preview and the run page's equity chart (equity_chart.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .equity_chart import CHART_KEY, EquityChartSampler
 from .metrics import MetricsAccumulator
 
 EQUITY_SCHEMA = pa.schema([("timestamp", pa.timestamp("ms", tz="UTC")), ("equity", pa.float64())])
@@ -58,6 +60,7 @@ class EquityWriter:
         # overview, which would otherwise read every best run's whole equity.parquet
         self.sample = _EvenSample(expected_rows, sample_points) if sample_points > 0 else None
         self.preview = _EvenSample(expected_rows, PREVIEW_POINTS)
+        self.chart = EquityChartSampler(expected_rows)  # the run page's equity chart (equity_chart.py)
         self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._buffered = 0
         self._writer: pq.ParquetWriter | None = None
@@ -88,6 +91,7 @@ class EquityWriter:
         if self.sample is not None:
             self.sample.add(ts, eq)
         self.preview.add(ts, eq)
+        self.chart.add(ts, eq)
         self._last = (int(ts[-1]), float(eq[-1]))
 
     def finish(self) -> tuple[np.ndarray, np.ndarray, int]:
@@ -99,7 +103,8 @@ class EquityWriter:
         else:
             ts, eq = self.preview.finish(self._last)
             preview = {"t": (ts // 1000).tolist(), "equity": [v if math.isfinite(v) else None for v in eq.tolist()]}
-            self._writer.add_key_value_metadata({PREVIEW_KEY: json.dumps(preview, separators=(",", ":"))})
+            self._writer.add_key_value_metadata({PREVIEW_KEY: json.dumps(preview, separators=(",", ":")),
+                                                 CHART_KEY: self.chart.finish().to_json()})
             self._writer.close()
             self._writer = None
         if self.sample is None:

@@ -3,9 +3,9 @@
 Price bars come from the run's `chart.parquet`, which the engine samples while the candles stream
 (`executor/chart.py`: at most `MAX_BARS` bars per symbol, indicators at each bar's last candle). A run
 written without that file (an older version) is charted from its candle file, read again and grouped by
-the same code. The equity curve is thinned the same way (the last equity of each group, the deepest
-drawdown in it), so a page of a 1M-candle run stays around a megabyte. Times are whole seconds (the
-charting library's unit), UTC.
+the same code. The equity curve is thinned to at most 5,000 of its rows, which the engine keeps while the
+curve streams (executor/equity_chart.py), so a page of a 1M-candle run stays around a megabyte. Times are
+whole seconds (the charting library's unit), UTC.
 
 Result files are read defensively: trade times as Arrow timestamps or integer milliseconds, `side`
 (long when absent) and `fees` (absent in older results) optional.
@@ -29,9 +29,9 @@ from ..executor.chart import CHART_FILE, ChartSampler, SymbolBars, read_chart
 from ..executor.chart import MAX_BARS as MAX_BARS
 from ..executor.data import CandleChunk, open_candles
 from ..executor.equity import PREVIEW_KEY
+from ..executor.equity_chart import CHART_KEY, EquityChart, EquityChartSampler
 from ..executor.indicators import compute_indicators, parse_indicators
 
-MAX_EQUITY_POINTS = 5000
 MAX_SYMBOLS = 8          # price charts on a page; the other symbols are named, not drawn
 MAX_MARKERS = 2000       # entry/exit markers per symbol (beyond it, every k-th trade is marked)
 MAX_TRADE_ROWS = 2000    # rows of the trade table (all trades stay in trades.parquet)
@@ -206,22 +206,6 @@ def read_candles(path: Path, timestamp_unit: str | None = None) -> dict[str, Can
     return out
 
 
-def group_starts(ts_ms: I64, limit: int) -> I64:
-    """Start indices of groups of consecutive points: first by whole second (the charts' time unit, so no
-    two points share a time), then merged k at a time until there are at most `limit`."""
-    if len(ts_ms) == 0:
-        return np.empty(0, np.int64)
-    sec = ts_ms // 1000
-    starts = np.flatnonzero(np.concatenate([[True], sec[1:] != sec[:-1]])).astype(np.int64)
-    if len(starts) > limit:
-        starts = starts[::-(-len(starts) // limit)]
-    return starts
-
-
-def _ends(starts: I64, n: int) -> I64:
-    return np.concatenate([starts[1:] - 1, [n - 1]]).astype(np.int64)
-
-
 def _markers(table: TradeTable, rows: list[int], bar_ms: I64) -> tuple[list[dict[str, Any]], int]:
     """An arrow at the bar holding each fill: long entries up (green) below the bar, short entries down
     (red) above it; exits the opposite way in blue, with the trade's P&L as text when there are few trades
@@ -278,23 +262,29 @@ def _ms_array(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return np.asarray(pc.fill_null(column, 0).to_numpy(zero_copy_only=False)).astype(np.int64)
 
 
+def equity_chart(path: Path) -> EquityChart:
+    """The run page's equity rows: from equity.parquet's footer when the engine stored them there (the file's
+    rows are not read), else from the whole file, thinned by the same code (runs of older versions)."""
+    with pq.ParquetFile(path) as file:  # not pq.read_table: that imports pyarrow.dataset (~5-60 ms)
+        raw = (file.metadata.metadata or {}).get(CHART_KEY)
+        stored = EquityChart.from_json(raw) if raw else None
+        if stored is not None:
+            return stored
+        table = file.read(columns=["timestamp", "equity"])
+    sampler = EquityChartSampler(table.num_rows)
+    sampler.add(_ms_array(table.column("timestamp")),
+                np.asarray(table.column("equity").to_numpy(zero_copy_only=False), dtype=np.float64))
+    return sampler.finish()
+
+
 def equity_series(path: Path, bars: list[SymbolBars] | None, capital: float) -> dict[str, list[Any]]:
-    """The thinned equity curve, its drawdown and, with the price bars, buy-and-hold of every symbol
-    (each symbol's close at the last bar ending at or before the point, over its first close)."""
-    table = pq.read_table(path)
-    ts = _ms_array(table.column("timestamp"))
-    eq = np.asarray(table.column("equity").to_numpy(zero_copy_only=False), dtype=np.float64)
-    if len(ts) == 0:
-        return {"t": [], "equity": [], "dd": []}
-    peak = np.maximum.accumulate(np.where(np.isfinite(eq), eq, -np.inf))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        dd = np.where(peak > 0, (eq / peak - 1.0) * 100.0, 0.0)
-    starts = group_starts(ts, MAX_EQUITY_POINTS)
-    ends = _ends(starts, len(ts))
-    out: dict[str, list[Any]] = {"t": (ts[ends] // 1000).tolist(), "equity": _r(eq[ends]),
-                                 "dd": _r(np.minimum.reduceat(dd, starts))}
-    if bars:
-        at = ts[ends]
+    """The equity curve (the lowest, highest and deepest-drawdown rows of each stretch of it: see
+    executor/equity_chart.py), its drawdown and, with the price bars, buy-and-hold of every symbol (each
+    symbol's close at the last bar ending at or before the point, over its first close)."""
+    chart = equity_chart(path)
+    at = chart.ts_ms
+    out: dict[str, list[Any]] = {"t": (at // 1000).tolist(), "equity": _r(chart.equity), "dd": _r(chart.drawdown)}
+    if bars and len(at):
         ratios = []
         for b in bars:
             i = np.searchsorted(b.end_ms, at, side="right") - 1
