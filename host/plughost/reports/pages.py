@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import html
 import itertools
 import json
 import math
@@ -213,6 +212,12 @@ _YEAR_10000_MS = 253_402_300_800_000
 _EXACT = 10**15  # integers below this are exact floats whose repr is the integer and ".0"
 
 
+def _escape(text: str) -> str:
+    """html.escape's five replacements (the `html` package also imports its entity tables: ~3 ms)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;") \
+        .replace("'", "&#x27;")
+
+
 def _num_cells(values: list[Any], pattern: str) -> list[str]:
     """`<td>` cells of numbers: the sort key (`num_attr`) and the text (`format_number`)."""
     fmt = pattern.format
@@ -228,7 +233,7 @@ def trade_rows(trades: TradeTable, keep: list[int]) -> Markup:
         return [values[i] for i in keep]
 
     def esc(values: list[str]) -> list[str]:  # the text fields (a few distinct values each, escaped once)
-        return list(map({v: html.escape(v) for v in set(values)}.__getitem__, values))
+        return list(map({v: _escape(v) for v in set(values)}.__getitem__, values))
 
     def time_key(values: list[int | None]) -> list[str]:  # num_attr of whole milliseconds, without a call each
         return [f"{v}.0" if type(v) is int and -_EXACT < v < _EXACT else num_attr(v) for v in values]
