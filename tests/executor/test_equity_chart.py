@@ -3,6 +3,7 @@ equity.parquet's footer, and the same when the report thins a file without it (r
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -88,7 +89,7 @@ def test_rows_within_one_second_are_one_point_latest_equity_deepest_drawdown() -
     assert chart.drawdown.tolist() == pytest.approx([-10.0, -50.0, (80 / 120 - 1) * 100])
 
 
-def test_missing_equity_is_never_an_extreme_and_is_null_in_the_footer() -> None:
+def test_missing_equity_is_never_an_extreme_and_survives_the_footer() -> None:
     ts, eq = _curve(5_000, 3)
     eq[[10, 2_000, 4_999]] = np.nan
     chart = _sample(ts, eq, [2_000])
@@ -96,13 +97,19 @@ def test_missing_equity_is_never_an_extreme_and_is_null_in_the_footer() -> None:
     assert finite.min() == np.nanmin(eq) and finite.max() == np.nanmax(eq)
     assert np.isnan(chart.equity[-1])  # the last row is the last row, even when it is missing
     data = json.loads(chart.to_json())
-    assert data["equity"][-1] is None and data["rows"] == 5_000
+    assert data["rows"] == 5_000 and len(base64.b64decode(data["t"])) == 8 * len(chart.ts_ms)
     back = EquityChart.from_json(chart.to_json())
     assert back is not None and _same(back, chart)
 
 
+_ONE, _TWO = base64.b64encode(bytes(8)).decode(), base64.b64encode(bytes(16)).decode()
+
+
 @pytest.mark.parametrize("raw", [b"{oops", b"[1, 2]", b'{"rows": 2, "t": [1, 2], "equity": [1.0], "dd": [0, 0]}',
-                                 b'{"rows": 1, "t": ["x"], "equity": [1.0], "dd": [0]}', b'{"t": [], "equity": []}'])
+                                 f'{{"rows": 2, "t": "{_TWO}", "equity": "{_ONE}", "dd": "{_TWO}"}}'.encode(),
+                                 f'{{"rows": 1, "t": "{_ONE}", "equity": "AAA", "dd": "{_ONE}"}}'.encode(),
+                                 f'{{"rows": 1, "t": "{_ONE}", "equity": "{_ONE}"}}'.encode(),
+                                 f'{{"rows": "1", "t": "{_ONE}", "equity": "{_ONE}", "dd": "{_ONE}"}}'.encode()])
 def test_a_damaged_footer_is_ignored_and_the_file_is_read(tmp_path: Path, raw: bytes) -> None:
     ts, eq = _curve(3_000, 4)
     table = pa.table({"timestamp": pa.array(ts, pa.timestamp("ms", tz="UTC")), "equity": eq})

@@ -14,8 +14,8 @@ the file's footer only. The report thins a file without it (runs of older versio
 
 from __future__ import annotations
 
+import base64
 import json
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,11 +38,13 @@ class EquityChart:
     rows: int  # rows of the whole curve
 
     def to_json(self) -> str:
-        def finite(values: np.ndarray) -> list[float | None]:
-            return [v if math.isfinite(v) else None for v in values.tolist()]
+        """{"rows": n, "t": ..., "equity": ..., "dd": ...}: each column base64 of its little-endian bytes
+        (int64 ms, float64; NaN kept), ~4x cheaper to write and read than numbers spelled out in JSON."""
+        def b64(values: np.ndarray, dtype: str) -> str:
+            return base64.b64encode(np.ascontiguousarray(values, dtype=dtype).tobytes()).decode("ascii")
 
-        return json.dumps({"rows": self.rows, "t": self.ts_ms.tolist(), "equity": finite(self.equity),
-                           "dd": finite(self.drawdown)}, separators=(",", ":"))
+        return json.dumps({"rows": self.rows, "t": b64(self.ts_ms, "<i8"), "equity": b64(self.equity, "<f8"),
+                           "dd": b64(self.drawdown, "<f8")}, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> EquityChart | None:
@@ -51,12 +53,13 @@ class EquityChart:
             data: Any = json.loads(raw)
             if not isinstance(data, dict) or not isinstance(data.get("rows"), int):
                 return None
-            ts, eq, dd = (np.asarray(data.get(k), dtype=np.float64) for k in ("t", "equity", "dd"))
-        except (ValueError, TypeError):
+            ts, eq, dd = (np.frombuffer(base64.b64decode(data[k], validate=True), dtype=dtype).astype(dtype[1:])
+                          for k, dtype in (("t", "<i8"), ("equity", "<f8"), ("dd", "<f8")))
+        except (ValueError, TypeError, KeyError):  # binascii.Error is a ValueError
             return None
-        if ts.ndim != 1 or ts.shape != eq.shape or ts.shape != dd.shape or not np.isfinite(ts).all():
+        if ts.shape != eq.shape or ts.shape != dd.shape:
             return None
-        return cls(ts.astype(np.int64), eq, dd, data["rows"])
+        return cls(ts, eq, dd, data["rows"])
 
 
 def _first_lowest(key: np.ndarray, starts: np.ndarray) -> np.ndarray:
