@@ -175,8 +175,8 @@ def read_trades(path: Path) -> TradeTable:
         if name not in names:
             return [default] * n
         column = table.column(name)
-        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):  # as written: no str()
-            strings: list[str] = (pc.fill_null(column, default) if column.null_count else column).to_pylist()
+        if (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)) and not column.null_count:
+            strings: list[str] = column.to_pylist()  # as written: no str() per value
             return strings
         return [default if v is None else str(v) for v in column.to_pylist()]
 
