@@ -23,6 +23,7 @@ from markupsafe import Markup
 
 from .._version import __version__
 from ..batch.journal import Journal
+from ..executor.gcpause import collector_paused
 from ..executor.results import format_number
 from ..safefile import atomic_write
 from .collect import LOWER_IS_BETTER, ResultsFolder, RunRecord, collect_runs
@@ -340,6 +341,9 @@ def write_reports(out_dir: Path, *, base_dir: Path | None = None, title: str | N
         page = record.run_dir / "report.html"
         if only_stale and page.is_file() and page.stat().st_mtime >= (record.run_dir / "summary.json").stat().st_mtime:
             continue
-        atomic_write(page, render_run_page(folder, record, cache, equity_seen), durable=False)
-    overview = render_overview(folder, title or f"plughost results: {out_dir.name}", equity_seen)
+        with collector_paused():  # a page makes no cycles worth a pass over the heap (executor/gcpause.py)
+            html = render_run_page(folder, record, cache, equity_seen)
+        atomic_write(page, html, durable=False)
+    with collector_paused():
+        overview = render_overview(folder, title or f"plughost results: {out_dir.name}", equity_seen)
     return atomic_write(out_dir / "report.html", overview, durable=False)
