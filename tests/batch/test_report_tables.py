@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from plughost.executor.results import format_number
 from plughost.reports.pages import num_attr, table_rows, table_trades, trade_rows
-from plughost.reports.series import MAX_TRADE_ROWS, Trade, TradeTable, _markers, fmt_time
+from plughost.reports.series import MAX_TRADE_ROWS, _markers
+from plughost.reports.trades import Trade, TradeTable, fmt_time
 
 T0 = 1_700_000_000_000
 

@@ -27,16 +27,8 @@ from ..executor.gcpause import collector_paused
 from ..executor.results import format_number
 from ..safefile import atomic_write
 from .collect import LOWER_IS_BETTER, ResultsFolder, RunRecord, collect_runs
-from .series import (
-    MAX_TRADE_ROWS,
-    LoadedCandles,
-    Trade,
-    TradeTable,
-    equity_preview,
-    equity_series,
-    fmt_time,
-    run_series,
-)
+from .series import MAX_TRADE_ROWS, LoadedCandles, equity_preview, equity_series, run_series
+from .trades import Trade, TradeTable, fmt_time
 
 ASSETS = Path(__file__).parent / "assets"
 CHART_LIBRARY = "lightweight-charts.standalone.production.js"
