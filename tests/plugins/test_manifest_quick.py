@@ -48,7 +48,7 @@ def _model(case: Any) -> PluginManifest | None:
 
 
 def test_manifest_keys_are_the_models() -> None:
-    assert MANIFEST_KEYS == tuple((f.alias or n) for n, f in PluginManifest.model_fields.items())
+    assert tuple((f.alias or n) for n, f in PluginManifest.model_fields.items()) == MANIFEST_KEYS
 
 
 @pytest.mark.parametrize("case", CASES, ids=[str(i) for i in range(len(CASES))])

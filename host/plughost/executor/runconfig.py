@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, cast
 
 from plughost_sdk.orders import Rules
 
@@ -23,6 +23,9 @@ FROZEN_KEYS = ("strategy", "candles", "alerts", "features", "memory_limit_mb", "
 MAX_TIMEOUT_S = 86_400.0  # one day: longer is a typo (or `inf`), and would overflow poll() deadlines
 
 
+OnError = Literal["continue", "fail"]
+
+
 @dataclass(kw_only=True)
 class FeatureEntry:
     """One attached feature. `onError` in a config file (or `on_error`)."""
@@ -30,7 +33,7 @@ class FeatureEntry:
     name: str
     config: dict[str, Any] = field(default_factory=dict)
     priority: int = 0
-    on_error: Literal["continue", "fail"] = "continue"
+    on_error: OnError = "continue"
     # This feature's call timeout (seconds) for its hooks and for writing it a notification; None: the
     # run's call_timeout. A slow report may need more, an optional feature deserves less.
     timeout: float | None = None
@@ -207,8 +210,9 @@ def _feature(value: Any) -> FeatureEntry:
     if type(name) is not str or type(priority) is not int or on_error not in ("continue", "fail") \
             or type(on_error) is not str:
         raise _NotPlain
-    return FeatureEntry(name=name, config=_str_dict(value.get("config", {})), priority=priority, on_error=on_error,
-                        timeout=None if timeout is None else _number(timeout, (0, False, MAX_TIMEOUT_S, True)))
+    seconds = None if timeout is None else _number(timeout, (0, False, MAX_TIMEOUT_S, True))
+    return FeatureEntry(name=name, config=_str_dict(value.get("config", {})), priority=priority,
+                        on_error=cast(OnError, on_error), timeout=seconds)
 
 
 def quick_run_config(data: Any) -> RunConfig | None:

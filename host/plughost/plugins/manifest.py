@@ -10,13 +10,12 @@ only for the schema and for a manifest that is not plainly valid: a valid one is
 
 from __future__ import annotations
 
-import json
 import os
-import stat
 import re
+import stat
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from plughost.errors import ManifestError
 from plughost.indicators import INDICATOR_TYPES, parse_indicators
@@ -89,6 +88,10 @@ class Diagnostic:
         return self.severity == "error"
 
 
+PluginType = Literal["strategy", "feature"]
+Language = Literal["python", "typescript", "javascript"]
+
+
 @dataclass(frozen=True)
 class Manifest:
     """A valid `plugin.json`, by field name (`configSchema` is `config_schema`). Built by `parse_manifest_data`;
@@ -96,8 +99,8 @@ class Manifest:
 
     name: str
     version: str
-    type: Literal["strategy", "feature"]
-    language: Literal["python", "typescript", "javascript"]
+    type: PluginType
+    language: Language
     entry: str
     config_schema: str | None = None
     dependencies: list[str] = field(default_factory=list)
@@ -156,7 +159,8 @@ def _quick(data: Any) -> Manifest | None:
         except Exception:  # the model words it
             return None
     return Manifest(
-        name=data["name"], version=version, type=data["type"], language=data["language"], entry=data["entry"],
+        name=data["name"], version=version, type=cast(PluginType, data["type"]),
+        language=cast(Language, data["language"]), entry=data["entry"],
         config_schema=data.get("configSchema"), dependencies=list(deps), description=data.get("description"),
         author=data.get("author"),
         indicators={k: dict(v) for k, v in indicators.items()} if indicators is not None else None,
