@@ -74,6 +74,18 @@ def test_the_quick_run_config_agrees_with_the_model(case: Any) -> None:
             RunConfig.model_validate(case)
 
 
+def test_the_record_and_the_model_have_the_same_fields_and_defaults() -> None:
+    from dataclasses import fields
+
+    from plughost.executor.runconfig import FeatureEntry
+    from plughost.executor.runconfig_model import FeatureEntryModel
+
+    for record, model in ((RunConfig, RunConfigModel), (FeatureEntry, FeatureEntryModel)):
+        assert [f.name for f in fields(record)] == list(model.model_fields)
+    assert RunConfig(strategy="s", candles="c") == RunConfigModel(strategy="s", candles="c").record()
+    assert FeatureEntry(name="f") == FeatureEntry(**FeatureEntryModel(name="f").model_dump())
+
+
 def test_plainly_valid_configs_take_the_quick_path() -> None:
     for case in CASES[:7]:
         assert quick_run_config(case) is not None, case

@@ -35,6 +35,7 @@ CASES: list[Any] = [
     manifest("ok", indicators={"close": {"type": "sma", "period": 3}}),
     manifest("ok", indicators={"x": {"type": "sma", "period": 2.0}}),
     manifest("ok", indicators={"x": {"type": "sma", "period": True}}),
+    manifest("ok", indicators={"x": {"type": "bbands", "period": 20, "k": None}}),
     {**manifest("ok"), "config_schema": "s.json"}, {**manifest("ok"), "extra": 1},
     {k: v for k, v in manifest("ok").items() if k != "entry"}, [], "plugin", None,
 ]
