@@ -26,6 +26,7 @@ from ..transport.process import Spawner
 from .chart import ChartSampler
 from .data import CandleSource, load_alerts, open_candles
 from .equity import EquityWriter
+from .gcpause import collector_paused
 from .hooks import Features
 from .indicators import merged_indicators, parse_indicators
 from .ledger import Ledger
@@ -175,32 +176,34 @@ class _Run:
         # One batch of lookahead: batch k+1 is read, encoded and sent before the answer to batch k is read,
         # so the plugin works on k+1 while the host books k (the SDK's mirror makes this safe).
         stream = iter(batches(source, plan, specs, run.batch_size))
-        ahead = self._send(strategy, next(stream, None))
-        while ahead is not None:
-            batch, wire, call = ahead
+        with collector_paused():
             ahead = self._send(strategy, next(stream, None))
-            if self.features:
-                self.features.candles(batch, wire)
-            try:
-                result = strategy.finish_batch(call)
-            except PluginError as exc:
-                if exc.at is not None and 0 <= exc.at < len(batch):
-                    raise exc.located(plan.symbols[int(batch.symbol[exc.at])], int(batch.timestamp[exc.at])) from None
-                raise
-            if result.lookahead_at is not None:
-                self._lookahead_warning(strategy.name, batch, result.lookahead_at)
-            self.state.watch_closes(batch)
-            chart.add_batch(batch.symbol, batch.timestamp, batch.open, batch.high, batch.low, batch.close,
-                            batch.indicators)
-            self.equity.add(*ledger.apply(batch, result))
-            self.state.candles += len(batch)
-            closed = ledger.take_trades()
-            if closed:
-                self.trade_log.add(closed)
+            while ahead is not None:
+                batch, wire, call = ahead
+                ahead = self._send(strategy, next(stream, None))
                 if self.features:
-                    self.features.trades([t._asdict() for t in closed])
-            if self.progress:
-                self.progress(len(batch), self.total_candles)
+                    self.features.candles(batch, wire)
+                try:
+                    result = strategy.finish_batch(call)
+                except PluginError as exc:
+                    if exc.at is not None and 0 <= exc.at < len(batch):
+                        where = plan.symbols[int(batch.symbol[exc.at])], int(batch.timestamp[exc.at])
+                        raise exc.located(*where) from None
+                    raise
+                if result.lookahead_at is not None:
+                    self._lookahead_warning(strategy.name, batch, result.lookahead_at)
+                self.state.watch_closes(batch)
+                chart.add_batch(batch.symbol, batch.timestamp, batch.open, batch.high, batch.low, batch.close,
+                                batch.indicators)
+                self.equity.add(*ledger.apply(batch, result))
+                self.state.candles += len(batch)
+                closed = ledger.take_trades()
+                if closed:
+                    self.trade_log.add(closed)
+                    if self.features:
+                        self.features.trades([t._asdict() for t in closed])
+                if self.progress:
+                    self.progress(len(batch), self.total_candles)
         self.timings["loop_s"] = time.perf_counter() - self.started - self.timings["setup_s"]
 
     def _open_data(self) -> tuple[CandleSource, StreamPlan]:
