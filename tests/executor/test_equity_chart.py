@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -145,3 +147,39 @@ def test_the_engine_stores_the_chart_the_file_gives(tmp_path: Path) -> None:
         writer.write_table(table.slice(0, 0))
         writer.add_key_value_metadata({CHART_KEY: raw})
     assert _same(equity_chart(path), stored)
+
+
+_REPORT_PROBE = """
+import sys
+from pathlib import Path
+
+
+class NoPandas:  # as `plughost run` writes its report (cli/run.py `_without_pandas`)
+    def find_spec(self, name, path=None, target=None):
+        if name == "pandas" or name.startswith("pandas."):
+            raise ModuleNotFoundError(name)
+
+
+sys.meta_path.insert(0, NoPandas())
+from plughost.reports import write_reports
+
+write_reports(Path(sys.argv[1]))
+print(sorted(m for m in ("pyarrow.compute", "pyarrow.dataset") if m in sys.modules))
+"""
+
+
+def test_the_report_of_an_engine_run_needs_no_arrow_cast_nor_dataset(tmp_path: Path) -> None:
+    """The engine's result files (float64 numbers, timestamp[ms] times, the equity footer) are read without
+    pyarrow.compute (~40 ms to import) and without pq.read_table's pyarrow.dataset (~5-60 ms)."""
+    ts, close = _curve(3_000, 5)
+    candles = tmp_path / "c.parquet"
+    pq.write_table(pa.table({"timestamp": ts, "open": close / 100, "high": close / 99, "low": close / 101,
+                             "close": close / 100, "volume": np.ones(len(ts))}), candles)
+    out = run(tmp_path, "sma-cross", candles, batch_size=500)
+    assert out.status == "ok" and out.run_dir is not None
+    (out.run_dir / "report.html").unlink(missing_ok=True)
+    done = subprocess.run([sys.executable, "-c", _REPORT_PROBE, str(tmp_path / "out")], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+    assert "report-data" in (out.run_dir / "report.html").read_text()

@@ -1,7 +1,9 @@
 """A run's trades (trades.parquet) as columns, and the Arrow time columns of result files as milliseconds.
 
 Result files are read defensively: trade times as Arrow timestamps or integer milliseconds, `side` (long
-when absent) and `fees` (absent in older results) optional. A `Trade` is built only for the rows a page
+when absent) and `fees` (absent in older results) optional. The columns the engine writes (float64 numbers,
+timestamp[ms] times, no nulls) need no Arrow cast, so the report step never imports pyarrow.compute (~40 ms)
+for them; any other type goes through its casts as before. A `Trade` is built only for the rows a page
 shows (the table holds up to 2,000 rows and the charts ~1,000 markers, while a run can have hundreds of
 thousands of trades).
 """
@@ -14,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 
@@ -105,7 +106,13 @@ def read_trades(path: Path) -> TradeTable:
     def num(name: str) -> list[float | None]:
         if name not in names:
             return [None] * n
-        values = np.asarray(pc.cast(table.column(name), pa.float64()).to_numpy(zero_copy_only=False), np.float64)
+        column = table.column(name)
+        if pa.types.is_float64(column.type):  # nulls arrive as NaN either way
+            values = np.asarray(column.to_numpy(zero_copy_only=False), np.float64)
+        else:
+            import pyarrow.compute as pc
+
+            values = np.asarray(pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False), np.float64)
         out: list[float | None] = values.tolist()
         for i in np.flatnonzero(~np.isfinite(values)).tolist():  # NaN is also how Arrow nulls arrive here
             out[i] = None
@@ -117,6 +124,8 @@ def read_trades(path: Path) -> TradeTable:
         column = table.column(name)
         out: list[int | None] = ms_array(column).tolist()
         if column.null_count:
+            import pyarrow.compute as pc
+
             out = [v if ok else None for v, ok in zip(out, pc.is_valid(column).to_pylist(), strict=True)]
         return out
 
@@ -137,6 +146,10 @@ def ms_array(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
     """Times as int64 milliseconds since the epoch (missing -> 0) from an Arrow timestamp, date or number
     column, without a Python int per row (equity has one row per candle time)."""
     typ = column.type
+    if not column.null_count and (pa.types.is_integer(typ) or (pa.types.is_timestamp(typ) and typ.unit == "ms")):
+        return np.asarray(column.to_numpy(zero_copy_only=False)).astype(np.int64)  # the values as stored
+    import pyarrow.compute as pc
+
     if pa.types.is_timestamp(typ):
         column = pc.cast(pc.cast(column, pa.timestamp("ms", tz=typ.tz)), pa.int64())
     elif pa.types.is_date(typ):
