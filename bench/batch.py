@@ -2,11 +2,13 @@
 for a Python strategy (sma-cross) and its Node twin (simple-ma).
 
     .venv/bin/python bench/batch.py [--runs 200] [--candles 1000] [--workers 1,2] [--lang python,node]
+                                [--repeat 1]
 
 Prints runs/s, the median per-run start cost (dispatch -> the strategy's completed handshake, measured in
 the worker; target <= 5 ms with warm starts for Python), the median strategy spawn-to-handshake time, and
 the 2-vs-1 worker speed-up (target >= 1.8x). Worker start-up is excluded from runs/s (it is paid once per
-batch): the clock starts when the pool is up. A worker's first Node run starts cold (it starts the worker's
+batch): the clock starts when the pool is up. With --repeat N every configuration runs N times, cold and
+warm alternating, and the figures are medians. A worker's first Node run starts cold (it starts the worker's
 first Node spare), so the Node warm medians include one cold start per worker. Figures only; nothing here
 asserts timings.
 """
@@ -90,6 +92,7 @@ def main() -> None:
     ap.add_argument("--candles", type=int, default=1000)
     ap.add_argument("--workers", default="1,2")
     ap.add_argument("--lang", default="python,node", help="which strategies: python (sma-cross), node (simple-ma)")
+    ap.add_argument("--repeat", type=int, default=1, help="rounds of every configuration; figures are medians")
     args = ap.parse_args()
     _Clock.install()
     os.environ.setdefault("PLUGHOST_HOME", tempfile.mkdtemp(prefix="bench-home-"))
@@ -101,14 +104,20 @@ def main() -> None:
 
 
 def bench_language(folder: Path, args: argparse.Namespace, lang: str, strategy: str) -> None:
-    print(f"{args.runs} runs x {args.candles} candles, {strategy} ({lang}), {os.cpu_count()} cores")
+    print(f"{args.runs} runs x {args.candles} candles, {strategy} ({lang}), {os.cpu_count()} cores, "
+          f"medians of {args.repeat}")
     print(f"{'warm':>5} {'workers':>7} {'runs/s':>8} {'elapsed s':>9} {'start ms (p50)':>15} "
           f"{'spawn ms (p50)':>15}")
-    figures: dict[tuple[bool, int], dict[str, float]] = {}
+    configs = [(warm, int(w)) for w in args.workers.split(",") for warm in (False, True)]
+    samples: dict[tuple[bool, int], list[dict[str, float]]] = {c: [] for c in configs}
+    # Round after round, cold and warm alternating: on a shared machine the load drifts between batches.
+    for _ in range(args.repeat):
+        for warm, workers in configs:
+            samples[(warm, workers)].append(one(folder, args.runs, workers, warm, strategy))
+    figures = {c: {k: statistics.median(f[k] for f in fs) for k in fs[0]} for c, fs in samples.items()}
     for warm in (False, True):
-        for workers in (int(w) for w in args.workers.split(",")):
-            f = one(folder, args.runs, workers, warm, strategy)
-            figures[(warm, workers)] = f
+        for workers in sorted({w for _warm, w in configs}):
+            f = figures[(warm, workers)]
             label = ("yes" if f["warm"] else "n/a") if warm else "no"
             print(f"{label:>5} {workers:>7} {f['rps']:>8.1f} {f['elapsed']:>9.2f} {f['start_ms']:>15.2f} "
                   f"{f['spawn_ms']:>15.2f}", flush=True)
@@ -119,10 +128,9 @@ def bench_language(folder: Path, args: argparse.Namespace, lang: str, strategy: 
     if (True, 1) in figures:
         target = " (target <= 5 ms)" if lang == "python" else ""
         print(f"median start cost with warm starts: {figures[(True, 1)]['start_ms']:.2f} ms{target}")
-    for workers in sorted({w for _warm, w in figures}):
-        if (False, workers) in figures and (True, workers) in figures:
-            gain = figures[(True, workers)]["rps"] / figures[(False, workers)]["rps"]
-            print(f"warm vs cold runs/s, {workers} worker(s): {gain:.2f}x")
+    for workers in sorted({w for _warm, w in configs}):
+        gain = figures[(True, workers)]["rps"] / figures[(False, workers)]["rps"]
+        print(f"warm vs cold runs/s, {workers} worker(s): {gain:.2f}x")
     print()
 
 
