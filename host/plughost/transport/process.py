@@ -308,11 +308,11 @@ class Spawner(Protocol):
     """How plugin processes are started: passed in where plugins are started (`start_plugin`, the loader,
     the engine, a batch worker), cold unless the caller chose otherwise."""
 
-    warm: bool  # whether starts may come from a fork server (reported in batch results)
+    warm: bool  # whether starts may be warm: a fork server, Node spares (reported in batch results)
 
     def spawn(self, spec: LaunchSpec, *, max_frame: int = DEFAULT_MAX_FRAME) -> PluginProcess: ...
 
-    def close(self) -> None: ...  # stop what serves the starts (a fork server)
+    def close(self) -> None: ...  # stop what serves the starts (a fork server, Node spares)
 
 
 class ColdSpawner:
