@@ -190,3 +190,59 @@ def test_equity_is_cash_plus_marks_and_fills_are_never_inside_a_seen_candle(case
             if decided is not None:
                 at_close = close_fills and when == decided and price == c
                 assert when > decided or at_close, trade
+
+
+@st.composite
+def market_streams(draw: Any) -> dict[str, Any]:
+    """One symbol, plain market orders only (the event walk's market lane), on rules and prices that
+    reach every outcome: ignored and replaced signals, shorts, fees and slippage, cash too short for an
+    entry, and liquidation (leverage 3, moves of up to 40 %)."""
+    n = draw(st.integers(2, 60))
+    rows, price = [], 100.0
+    for t in range(n):
+        o = price
+        c = max(0.5, o * (1 + draw(st.floats(-0.4, 0.4))))
+        rows.append((t * 60_000, 0, o, max(o, c) * 1.01, min(o, c) * 0.99, c))
+        price = c * (1 + draw(st.floats(-0.05, 0.05)))
+    signals = []
+    for r in range(n):
+        for _ in range(draw(st.integers(0, 2))):
+            kind = draw(st.sampled_from(["entry", "entry", "exit"]))
+            signals.append((r, None, OrderSignal(
+                type=kind, side=draw(st.sampled_from(["long", "short"])) if kind == "entry" else None,
+                size=draw(st.sampled_from([None, None, 0.5, 30.0])), reason=draw(st.sampled_from([None, "x"])))))
+    mode = draw(st.sampled_from(["units", "notional", "fraction"]))
+    rules = Rules(initial_capital=draw(st.sampled_from([100.0, 1_000.0, 10_000.0])),
+                  fee_bps=draw(st.sampled_from([0.0, 7.0])), slippage_bps=draw(st.sampled_from([0.0, 3.0])),
+                  size={"units": 5.0, "notional": 900.0, "fraction": 0.9}[mode], size_mode=mode,
+                  leverage=draw(st.sampled_from([1.0, 3.0])))
+    cuts = sorted(draw(st.sets(st.integers(1, n - 1))))
+    return {"rows": rows, "symbols": ["AAA"], "signals": signals, "rules": rules, "ends": [n - 1], "cuts": cuts}
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(market_streams())
+def test_the_market_lane_books_exactly_what_the_per_candle_walk_books(case: dict[str, Any]) -> None:
+    """Bit for bit, in batches cut anywhere (a batch can start with the previous one's pending order)."""
+    from plughost_sdk.fastwalk import _plain_market
+
+    plain, curve = _plain(case)
+    book = OrderBook(case["symbols"], case["rules"])
+    a = np.array(case["rows"], dtype=np.float64)
+    lanes, fast_curve = [], []
+    for lo, hi in itertools.pairwise([0, *case["cuts"], len(a)]):
+        by_row: dict[int, list[Any]] = {}
+        for r, _, sig in case["signals"]:
+            if lo <= r < hi:
+                by_row.setdefault(r - lo, []).append(sig)
+        lanes.append(_plain_market(book, by_row))
+        part = a[lo:hi]
+        ts, eq, _ = replay_arrays(book, part[:, 0].astype(np.int64), part[:, 1].astype(np.int32), part[:, 2],
+                                  part[:, 3], part[:, 4], part[:, 5], [e - lo for e in case["ends"] if lo <= e < hi],
+                                  [], [(r - lo, None, s) for r, _, s in case["signals"] if lo <= r < hi])  # type: ignore[misc]
+        fast_curve += np.column_stack([ts, eq]).tolist()
+    assert all(lanes)
+    assert (book.cash, book.ignored, book.rejected, book.rejected_reasons, book.expired, book.liquidated) == (
+        plain.cash, plain.ignored, plain.rejected, plain.rejected_reasons, plain.expired, plain.liquidated)
+    assert book.trades == plain.trades
+    assert fast_curve == curve

@@ -8,7 +8,7 @@ import concurrent.futures
 import contextlib
 import datetime
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -26,6 +26,7 @@ from ..transport.process import Spawner
 from .chart import ChartSampler
 from .data import CandleSource, load_alerts, open_candles
 from .equity import EquityWriter
+from .gcpause import collector_paused
 from .hooks import Features
 from .indicators import merged_indicators, parse_indicators
 from .ledger import Ledger
@@ -174,6 +175,12 @@ class _Run:
         # One batch of lookahead: batch k+1 is read, encoded and sent before the answer to batch k is read,
         # so the plugin works on k+1 while the host books k (the SDK's mirror makes this safe).
         stream = iter(batches(source, plan, specs, run.batch_size))
+        with collector_paused():
+            self._loop(strategy, stream, ledger, chart, plan)
+        self.timings["loop_s"] = time.perf_counter() - self.started - self.timings["setup_s"]
+
+    def _loop(self, strategy: StrategyProxy, stream: Iterator[CandleBatch], ledger: Ledger, chart: ChartSampler,
+              plan: StreamPlan) -> None:
         ahead = self._send(strategy, next(stream, None))
         while ahead is not None:
             batch, wire, call = ahead
@@ -200,7 +207,6 @@ class _Run:
                     self.features.trades([t._asdict() for t in closed])
             if self.progress:
                 self.progress(len(batch), self.total_candles)
-        self.timings["loop_s"] = time.perf_counter() - self.started - self.timings["setup_s"]
 
     def _open_data(self) -> tuple[CandleSource, StreamPlan]:
         run = self.run
