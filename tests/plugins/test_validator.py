@@ -15,21 +15,25 @@ from plughost.plugins.validator import validate_plugin
 from registry_helpers import manifest
 
 
-@pytest.fixture
-def forbid_spawn(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """Any attempt to start a plugin process is recorded and fails the validation."""
-    calls: list[Any] = []
+class RefusingSpawner:
+    """A Spawner that records every start it is asked for and refuses it (the validation then fails)."""
 
-    def refuse(*args: Any, **kwargs: Any) -> Any:
-        calls.append(args)
+    warm = False
+
+    def __init__(self) -> None:
+        self.calls: list[Any] = []
+
+    def spawn(self, spec: Any, **kwargs: Any) -> Any:
+        self.calls.append(spec)
         raise AssertionError("a plugin process was spawned")
 
-    import plughost.client.proxies
-    import plughost.transport.process
+    def close(self) -> None:
+        pass
 
-    monkeypatch.setattr(plughost.client.proxies, "start_plugin", refuse)
-    monkeypatch.setattr(plughost.transport.process.PluginProcess, "spawn", staticmethod(refuse))
-    return calls
+
+@pytest.fixture
+def forbid_spawn() -> RefusingSpawner:
+    return RefusingSpawner()
 
 
 def checks(report: Any) -> list[tuple[str, str | None]]:
@@ -38,19 +42,21 @@ def checks(report: Any) -> list[tuple[str, str | None]]:
 
 @pytest.mark.parametrize("folder", ["passwd", "symlinked"])
 def test_path_escape_is_refused_before_anything_is_spawned(
-    mixed_root: Path, forbid_spawn: list[Any], folder: str
+    mixed_root: Path, forbid_spawn: RefusingSpawner, folder: str
 ) -> None:
-    report = validate_plugin(str(mixed_root / "strategies" / folder), roots=[mixed_root])
-    assert not report.ok and not report.spawned and forbid_spawn == []
+    report = validate_plugin(str(mixed_root / "strategies" / folder), roots=[mixed_root], spawner=forbid_spawn)
+    assert not report.ok and not report.spawned and forbid_spawn.calls == []
     assert checks(report) == [("path-escape", None)]
     assert report.errors[0].pointer == "/entry"
     entry = Registry.discover([mixed_root]).lookup(folder)
     with pytest.raises(Exception, match="refused"):
-        load_plugin(entry)
-    assert forbid_spawn == []
+        load_plugin(entry, spawner=forbid_spawn)
+    assert forbid_spawn.calls == []
 
 
-def test_static_problems_are_all_reported(tmp_path: Path, make_plugin: MakePlugin, forbid_spawn: list[Any]) -> None:
+def test_static_problems_are_all_reported(
+    tmp_path: Path, make_plugin: MakePlugin, forbid_spawn: RefusingSpawner
+) -> None:
     schema = {
         "type": "object",
         "properties": {"n": {"type": "integer", "minimum": 5, "default": 1}, "r": {"$ref": "https://x.test/s"}},
@@ -61,8 +67,8 @@ def test_static_problems_are_all_reported(tmp_path: Path, make_plugin: MakePlugi
         {**manifest("many", configSchema="s.json", dependencies=["ghost"]), "colour": 1},
         files={"s.json": json.dumps(schema)},
     )
-    report = validate_plugin("many", roots=[tmp_path / "plugins"])
-    assert forbid_spawn == []
+    report = validate_plugin("many", roots=[tmp_path / "plugins"], spawner=forbid_spawn)
+    assert forbid_spawn.calls == []
     assert [d.check for d in report.errors] == ["manifest-schema"]  # manifest unusable: stop there
     (tmp_path / "plugins" / "many" / "plugin.json").write_text(
         json.dumps(manifest("many", configSchema="s.json", dependencies=["ghost"]))
@@ -79,15 +85,15 @@ def test_static_problems_are_all_reported(tmp_path: Path, make_plugin: MakePlugi
 
 
 def test_typescript_without_build_says_npm_run_build(
-    tmp_path: Path, make_plugin: MakePlugin, forbid_spawn: list[Any]
+    tmp_path: Path, make_plugin: MakePlugin, forbid_spawn: RefusingSpawner
 ) -> None:
     make_plugin(
         tmp_path / "plugins" / "ts",
         manifest("ts", language="typescript", entry="./dist/index.js"),
         files={"src/index.ts": "export default {}\n"},
     )
-    report = validate_plugin("ts", roots=[tmp_path / "plugins"])
-    assert not report.ok and forbid_spawn == []
+    report = validate_plugin("ts", roots=[tmp_path / "plugins"], spawner=forbid_spawn)
+    assert not report.ok and forbid_spawn.calls == []
     assert "npm run build" in report.errors[0].message
     entry = Registry.discover([tmp_path / "plugins"]).lookup("ts")
     with pytest.raises(PluginSpawnFailed) as err:

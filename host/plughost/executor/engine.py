@@ -8,7 +8,7 @@ import concurrent.futures
 import contextlib
 import datetime
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -176,37 +176,34 @@ class _Run:
         # so the plugin works on k+1 while the host books k (the SDK's mirror makes this safe).
         stream = iter(batches(source, plan, specs, run.batch_size))
         with collector_paused():
-            self._loop(strategy, stream, ledger, chart, plan)
-        self.timings["loop_s"] = time.perf_counter() - self.started - self.timings["setup_s"]
-
-    def _loop(self, strategy: StrategyProxy, stream: Iterator[CandleBatch], ledger: Ledger, chart: ChartSampler,
-              plan: StreamPlan) -> None:
-        ahead = self._send(strategy, next(stream, None))
-        while ahead is not None:
-            batch, wire, call = ahead
             ahead = self._send(strategy, next(stream, None))
-            if self.features:
-                self.features.candles(batch, wire)
-            try:
-                result = strategy.finish_batch(call)
-            except PluginError as exc:
-                if exc.at is not None and 0 <= exc.at < len(batch):
-                    raise exc.located(plan.symbols[int(batch.symbol[exc.at])], int(batch.timestamp[exc.at])) from None
-                raise
-            if result.lookahead_at is not None:
-                self._lookahead_warning(strategy.name, batch, result.lookahead_at)
-            self.state.watch_closes(batch)
-            chart.add_batch(batch.symbol, batch.timestamp, batch.open, batch.high, batch.low, batch.close,
-                            batch.indicators)
-            self.equity.add(*ledger.apply(batch, result))
-            self.state.candles += len(batch)
-            closed = ledger.take_trades()
-            if closed:
-                self.trade_log.add(closed)
+            while ahead is not None:
+                batch, wire, call = ahead
+                ahead = self._send(strategy, next(stream, None))
                 if self.features:
-                    self.features.trades([t._asdict() for t in closed])
-            if self.progress:
-                self.progress(len(batch), self.total_candles)
+                    self.features.candles(batch, wire)
+                try:
+                    result = strategy.finish_batch(call)
+                except PluginError as exc:
+                    if exc.at is not None and 0 <= exc.at < len(batch):
+                        where = plan.symbols[int(batch.symbol[exc.at])], int(batch.timestamp[exc.at])
+                        raise exc.located(*where) from None
+                    raise
+                if result.lookahead_at is not None:
+                    self._lookahead_warning(strategy.name, batch, result.lookahead_at)
+                self.state.watch_closes(batch)
+                chart.add_batch(batch.symbol, batch.timestamp, batch.open, batch.high, batch.low, batch.close,
+                                batch.indicators)
+                self.equity.add(*ledger.apply(batch, result))
+                self.state.candles += len(batch)
+                closed = ledger.take_trades()
+                if closed:
+                    self.trade_log.add(closed)
+                    if self.features:
+                        self.features.trades([t._asdict() for t in closed])
+                if self.progress:
+                    self.progress(len(batch), self.total_candles)
+        self.timings["loop_s"] = time.perf_counter() - self.started - self.timings["setup_s"]
 
     def _open_data(self) -> tuple[CandleSource, StreamPlan]:
         run = self.run

@@ -45,6 +45,7 @@ from plughost.plugins.loader import load_plugin
 from plughost.plugins.manifest import MANIFEST_FILE, Diagnostic
 from plughost.plugins.registry import PluginEntry, Registry, check_dependencies, scan_single
 from plughost.protocol.methods import Hook
+from plughost.transport.process import Spawner
 
 TRIAL_CANDLES = 200
 TRIAL_BATCH = 100
@@ -167,7 +168,10 @@ def validate_entry(
     start_timeout: float = 10.0,
     call_timeout: float = 5.0,
     candles: int = TRIAL_CANDLES,
+    spawner: Spawner | None = None,
 ) -> ValidationReport:
+    """`spawner` starts the plugin for the spawned checks (cold unless given; a test passes one that
+    refuses, to show that nothing is spawned for a plugin with static errors)."""
     report = ValidationReport(target or str(entry.path), entry.name, entry.path, list(entry.diagnostics))
     report.checks += ["manifest", "paths", "duplicates", "dependencies"]
     diags = report.diagnostics
@@ -228,7 +232,7 @@ def validate_entry(
     report.checks.append("interface")
     file = str(entry.manifest_path)
     try:
-        proxy = load_plugin(entry, start_timeout=start_timeout, call_timeout=call_timeout)
+        proxy = load_plugin(entry, start_timeout=start_timeout, call_timeout=call_timeout, spawner=spawner)
     except (HandshakeError, InterfaceMismatch, PluginStartTimeout) as exc:
         report.spawned = True
         diags.append(_failure("interface", exc, file))
@@ -317,6 +321,7 @@ def validate_plugin(
     start_timeout: float = 10.0,
     call_timeout: float = 5.0,
     candles: int = TRIAL_CANDLES,
+    spawner: Spawner | None = None,
 ) -> ValidationReport:
     """Validate a plugin given by name or folder path. PluginNotFound / UsageError when there is none."""
     if registry is None:
@@ -329,4 +334,5 @@ def validate_plugin(
         start_timeout=start_timeout,
         call_timeout=call_timeout,
         candles=candles,
+        spawner=spawner,
     )
