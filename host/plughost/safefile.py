@@ -18,7 +18,6 @@ import contextlib
 import json
 import math
 import os
-import secrets
 import shutil
 import tomllib
 from collections.abc import Mapping
@@ -164,7 +163,7 @@ def atomic_write(path: Path, data: str | bytes, *, durable: bool = True, mode: i
     the new one, never an empty one (state that must survive a power cut); without it a crash can lose the
     new content but a reader still never sees a part. `mode` is filtered by the umask, as open() does."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
     try:
         with os.fdopen(fd, "wb") as fh:

@@ -70,3 +70,87 @@ def test_a_run_does_without_pandas_and_makes_the_same_results(tmp_path):
     assert result.exit_code == 0, result.output
     assert pq.read_table(tmp_path / "out" / "runs" / "with-pandas" / "trades.parquet").to_pylist() == trades
     assert not any(type(f).__name__ == "_NoPandas" for f in sys.meta_path)
+
+
+# The console entry (plughost.entry:main) as the `plughost` command runs it. Its exit may skip the
+# interpreter's teardown, so the probe reports from an atexit handler (those still run).
+_ENTRY_PROBE = """
+import atexit, os, sys, threading, time, traceback
+first_compute = []
+
+class Watch:
+    def find_spec(self, name, path=None, target=None):
+        if name == "pyarrow.compute" and not first_compute:
+            first_compute.append([f.filename for f in traceback.extract_stack()])
+        return None
+
+sys.meta_path.insert(0, Watch())
+heavy = ("pydantic", "jsonschema", "referencing", "pyarrow.compute", "pandas")
+def report():
+    stack = first_compute[0] if first_compute else []
+    by = next((f for f in stack if "/plughost/" in f and "/entry.py" not in f and "/cli/" not in f), None)
+    print("IMPORTED", sorted(m for m in heavy if m in sys.modules), "COMPUTE_BY", by, flush=True)
+atexit.register(report)
+
+class Teardown:  # the interpreter's teardown deletes it (the module `os` may be gone by then)
+    def __del__(self, write=os.write):
+        write(1, b"TORN_DOWN\\n")
+keep = Teardown()
+if os.environ.get("PROBE_BUSY_THREAD"):  # a non-daemon thread still working when the command is done
+    def work():
+        time.sleep(4.0)  # longer than the run
+        open(os.environ["PROBE_BUSY_THREAD"], "w").write("done")
+    threading.Thread(target=work).start()
+if os.environ.get("PROBE_OPEN_FILE"):  # a file open for writing, its buffer not flushed
+    unflushed = open(os.environ["PROBE_OPEN_FILE"], "w")
+    unflushed.write("buffered")
+sys.argv = ["plughost", *sys.argv[1:]]
+from plughost.entry import main
+main()
+"""
+
+
+def _entry(tmp_path: Path, *extra: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    _bars(tmp_path / "c.parquet")
+    config = tmp_path / "run.json"
+    config.write_text(json.dumps({"indicators": {"fast": {"type": "sma", "period": 10},
+                                                 "slow": {"type": "sma", "period": 30}}}))
+    args = ["run", "--strategy", "bench-sma-ind", "--candles", str(tmp_path / "c.parquet"), "--config", str(config),
+            "--plugins-dir", str(REPO / "bench" / "plugins"), "--out", str(tmp_path / "out"), *extra]
+    import os
+
+    return subprocess.run([sys.executable, "-c", _ENTRY_PROBE, *args], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **(env or {})})
+
+
+def test_a_run_of_valid_plugins_loads_neither_pydantic_nor_jsonschema_nor_pyarrow_compute(tmp_path):
+    """pydantic (~0.1 s), jsonschema + referencing (~40 ms) and pyarrow.compute (~50 ms) are for invalid
+    manifests and configs, config schemas and casts: a plainly valid run with a Parquet file of int64
+    timestamps needs none of them (the report pages, the next step, may still read with pyarrow.compute)."""
+    done = _entry(tmp_path, "--run-id", "r")
+    assert done.returncode == 0, done.stderr
+    line = done.stdout.split("IMPORTED", 1)[1]
+    imported, by = line.split("COMPUTE_BY")
+    assert imported.strip() in ("[]", "['pyarrow.compute']"), line
+    assert "pyarrow.compute" not in imported or "/plughost/reports/" in by, line
+    assert json.loads((tmp_path / "out" / "runs" / "r" / "summary.json").read_text())["status"] == "ok"
+
+
+def test_a_finished_command_skips_the_teardown_but_runs_atexit_and_keeps_its_status(tmp_path):
+    done = _entry(tmp_path, "--run-id", "r", "--json")
+    assert done.returncode == 0, done.stderr
+    assert "IMPORTED" in done.stdout and "TORN_DOWN" not in done.stdout
+    assert json.loads(done.stdout.split("IMPORTED")[0])["run_id"] == "r"  # stdout complete before the exit
+    again = _entry(tmp_path, "--run-id", "r")  # the folder exists: a usage error, status 2, its message
+    assert again.returncode == 2 and "error [OUTPUT_REFUSED]" in again.stderr and "TORN_DOWN" not in again.stdout
+
+
+def test_a_working_thread_or_an_open_file_gets_the_usual_exit(tmp_path):
+    marker = tmp_path / "thread-done"
+    done = _entry(tmp_path, "--run-id", "t", env={"PROBE_BUSY_THREAD": str(marker)})
+    assert done.returncode == 0, done.stderr
+    assert marker.read_text() == "done" and "TORN_DOWN" in done.stdout
+    written = tmp_path / "open.txt"
+    done = _entry(tmp_path, "--run-id", "f", env={"PROBE_OPEN_FILE": str(written)})
+    assert done.returncode == 0, done.stderr
+    assert written.read_text() == "buffered" and "TORN_DOWN" in done.stdout

@@ -6,21 +6,15 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
 from ..executor.results import format_number
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 _METRIC_ROWS = (
     ("num_trades", "trades", "{:.0f}"),
@@ -66,6 +60,17 @@ def print_run_summary(summary: dict[str, Any], run_dir: Path | None) -> None:
 
 def candle_progress(stream: Any = None, *, force_terminal: bool | None = None) -> Progress:
     """The bar of one run: candles done of the total, percent, elapsed and time left."""
+    # imported here: a run whose stderr is not a terminal shows no bar and need not load rich.progress
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     return Progress(TextColumn("{task.description}"), BarColumn(bar_width=None),
                     MofNCompleteColumn(), TextColumn("candles"), TaskProgressColumn(),
                     TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),

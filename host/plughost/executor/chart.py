@@ -78,7 +78,7 @@ class ChartSampler:
         if len(self.symbols) == 1:
             self.add(0, timestamp, open_, high, low, close, indicators)
             return
-        for s in np.unique(symbol).tolist():
+        for s in np.unique(symbol, return_counts=True)[0].tolist():  # counts: plain np.unique imports numpy.ma
             rows = np.flatnonzero(symbol == s)
             self.add(int(s), timestamp[rows], open_[rows], high[rows], low[rows], close[rows],
                      {k: v[rows] for k, v in indicators.items()})

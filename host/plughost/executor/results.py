@@ -21,7 +21,7 @@ from ..errors import DiskFull, PlughostError, UsageError
 from ..safefile import dumps, json_safe, replace_dir
 from .chart import CHART_FILE, SymbolBars, write_chart
 from .runconfig import redact_env
-from .summary import RunSummary
+from .summary_check import summary_record
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -181,7 +181,7 @@ class RunWriter:
                 (folder / name).write_bytes(data)
         # summary.json last: a reader that sees it sees a complete run.
         # Checked against the typed record (executor/summary.py): every writer of summary.json agrees.
-        record = RunSummary.model_validate(json_safe(summary)).model_dump(mode="json")
+        record = summary_record(summary)
         if isinstance(record.get("run_config"), dict):  # env values may be secrets: their names only
             record["run_config"] = redact_env(record["run_config"])
         text = dumps(record, indent=2, sort_keys=False)

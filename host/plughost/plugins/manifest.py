@@ -4,23 +4,25 @@ Everything here is static: nothing is imported from a plugin and nothing is spaw
 the loader and the validator all go through `read_manifest()` and `check_paths()`.
 
 `python -m plughost.plugins.manifest` (or `write_schema()`) regenerates `protocol/plugin.schema.json`; a test
-fails when the committed file drifts from `PluginManifest`.
+fails when the committed file drifts from `PluginManifest`. The pydantic model lives in `manifest_model`, loaded
+only for the schema and for a manifest that is not plainly valid: a valid one is read without pydantic.
 """
 
 from __future__ import annotations
 
-import json
 import os
+import re
 import stat
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema, field_validator
-
-from plughost.errors import ConfigError, ManifestError
+from plughost.errors import ManifestError
 from plughost.indicators import INDICATOR_TYPES, parse_indicators
 from plughost.safefile import FileLimitError, loads_json, read_text
+
+if TYPE_CHECKING:
+    from plughost.plugins.manifest_model import PluginManifest
 
 MANIFEST_FILE = "plugin.json"
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
@@ -86,134 +88,121 @@ class Diagnostic:
         return self.severity == "error"
 
 
-class PluginManifest(BaseModel):
-    """`plugin.json`. Unknown keys are refused."""
+PluginType = Literal["strategy", "feature"]
+Language = Literal["python", "typescript", "javascript"]
 
-    model_config = ConfigDict(
-        extra="forbid",
-        populate_by_name=False,
-        frozen=True,
-        title="plughost plugin manifest (plugin.json)",
-    )
 
-    name: str = Field(
-        pattern=NAME_PATTERN,
-        description="Unique plugin name: lowercase letters, digits, '.', '_' and '-', at most 64 characters.",
-    )
-    version: str = Field(pattern=SEMVER_PATTERN, description="Semantic version, e.g. 1.2.0")
-    type: Literal["strategy", "feature"] = Field(description="What the plugin is.")
-    language: Literal["python", "typescript", "javascript"] = Field(
-        description="python: entry is a .py module; typescript/javascript: entry is the built .js file."
-    )
-    entry: str = Field(
-        min_length=1,
-        description="Path inside the plugin folder: a .py module or the built .js file (./dist/index.js).",
-    )
-    config_schema: str | None = Field(
-        default=None,
-        alias="configSchema",
-        min_length=1,
-        description="Path inside the plugin folder to a JSON Schema (draft 2020-12) for the plugin's config.",
-    )
-    dependencies: list[Annotated[str, Field(pattern=NAME_PATTERN)]] = Field(
-        default_factory=list,
-        description="Names of other plugins this one needs; missing ones fail validation.",
-    )
-    description: str | None = Field(default=None, description="One line about the plugin.")
-    author: str | None = Field(default=None, description="Who wrote it.")
-    indicators: Annotated[dict[str, dict[str, Any]] | None, WithJsonSchema(INDICATORS_SCHEMA)] = Field(
-        default=None,
-        description="Indicators the strategy reads: {name: {type, period, ...}}, merged under the run's.",
-    )
+@dataclass(frozen=True)
+class Manifest:
+    """A valid `plugin.json`, by field name (`configSchema` is `config_schema`). Built by `parse_manifest_data`;
+    `manifest_model.PluginManifest` is the same manifest as a pydantic model (its schema and its messages)."""
 
-    @field_validator("indicators")
-    @classmethod
-    def _indicators_valid(cls, value: dict[str, dict[str, Any]] | None) -> dict[str, dict[str, Any]] | None:
-        try:
-            parse_indicators(value)
-        except ConfigError as exc:
-            raise ValueError(exc.message) from None
-        return value
+    name: str
+    version: str
+    type: PluginType
+    language: Language
+    entry: str
+    config_schema: str | None = None
+    dependencies: list[str] = field(default_factory=list)
+    description: str | None = None
+    author: str | None = None
+    indicators: dict[str, dict[str, Any]] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return self.model_dump(by_alias=True, exclude_none=True)
+        """As in plugin.json: keys by their JSON names, unset ones left out."""
+        return {_ALIASES.get(k, k): v for k, v in self.to_dict().items() if v is not None}
+
+    def to_dict(self) -> dict[str, Any]:
+        """By field name, every field (what the discovery cache stores)."""
+        return asdict(self)
 
 
-MANIFEST_KEYS: tuple[str, ...] = tuple((f.alias or n) for n, f in PluginManifest.model_fields.items())
+_ALIASES = {"config_schema": "configSchema"}
+MANIFEST_KEYS: tuple[str, ...] = tuple(_ALIASES.get(f.name, f.name) for f in fields(Manifest))
+_REQUIRED = frozenset(("name", "version", "type", "language", "entry"))
+_NAME_RE = re.compile(NAME_PATTERN)
+_SEMVER_RE = re.compile(SEMVER_PATTERN)
+
+
+def _is_name(value: Any) -> bool:
+    # fullmatch: re's `$` would also match before a final newline, which the model's pattern refuses;
+    # ASCII only, so `\d` means the same digits as in the model's (Rust) regex engine
+    return type(value) is str and value.isascii() and _NAME_RE.fullmatch(value) is not None
+
+
+def _optional_str(value: Any, *, min_length: int = 0) -> bool:
+    return value is None or (type(value) is str and len(value) >= min_length)
+
+
+def _quick(data: Any) -> Manifest | None:
+    """The manifest when `data` is plainly valid (exact JSON types, every rule met), else None. What it
+    accepts the model accepts with the same values (tests/plugins/test_manifest_quick.py); anything else,
+    valid or not, goes to the model."""
+    if type(data) is not dict or not _REQUIRED.issubset(data) or not set(data).issubset(MANIFEST_KEYS):
+        return None
+    version, deps, indicators = data["version"], data.get("dependencies", []), data.get("indicators")
+    if not (_is_name(data["name"]) and type(version) is str and version.isascii()
+            and _SEMVER_RE.fullmatch(version) is not None
+            and data["type"] in ("strategy", "feature") and type(data["type"]) is str
+            and data["language"] in ("python", "typescript", "javascript") and type(data["language"]) is str
+            and type(data["entry"]) is str and len(data["entry"]) >= 1
+            and _optional_str(data.get("configSchema"), min_length=1)
+            and type(deps) is list and all(_is_name(d) for d in deps)
+            and _optional_str(data.get("description")) and _optional_str(data.get("author"))):
+        return None
+    if "indicators" in data:
+        if indicators is not None and not (
+                type(indicators) is dict and all(type(k) is str and type(v) is dict for k, v in indicators.items())):
+            return None
+        try:
+            parse_indicators(indicators)
+        except Exception:  # the model words it
+            return None
+    return Manifest(
+        name=data["name"], version=version, type=cast(PluginType, data["type"]),
+        language=cast(Language, data["language"]), entry=data["entry"],
+        config_schema=data.get("configSchema"), dependencies=list(deps), description=data.get("description"),
+        author=data.get("author"),
+        indicators={k: dict(v) for k, v in indicators.items()} if indicators is not None else None,
+    )
+
+
+def parse_manifest_data(data: Any, *, file: str | None = None) -> tuple[Manifest | None, list[Diagnostic]]:
+    """Validate already-decoded JSON; every problem becomes one diagnostic."""
+    manifest = _quick(data)
+    if manifest is not None:
+        return manifest, []
+    from plughost.plugins.manifest_model import validate  # pydantic: only for what the quick check does not pass
+
+    return validate(data, file=file)
 
 
 def manifest_json_schema() -> dict[str, Any]:
     """The JSON Schema of `plugin.json`, as committed in `protocol/plugin.schema.json`."""
-    schema = PluginManifest.model_json_schema(by_alias=True, mode="validation")
-    out: dict[str, Any] = {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID}
-    out.update(schema)
-    return out
+    from plughost.plugins.manifest_model import manifest_json_schema as schema
 
-
-def render_schema() -> str:
-    return json.dumps(manifest_json_schema(), indent=2, sort_keys=False) + "\n"
+    return schema()
 
 
 def write_schema(path: Path = SCHEMA_FILE) -> Path:
-    path.write_text(render_schema(), encoding="utf-8")
-    return path
+    from plughost.plugins.manifest_model import write_schema as write
+
+    return write(path)
 
 
-# ---------------------------------------------------------------------------------------------- parsing
+def __getattr__(name: str) -> Any:
+    """`PluginManifest` and `render_schema` load pydantic on first use (PEP 562)."""
+    if name in ("PluginManifest", "render_schema"):
+        from plughost.plugins import manifest_model
+
+        return getattr(manifest_model, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _pointer(loc: tuple[int | str, ...]) -> str:
-    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in loc)
+# ------------------------------------------------------------------------------------------- reading
 
 
-def _friendly(err: dict[str, Any]) -> str:
-    loc = err.get("loc", ())
-    key = str(loc[0]) if loc else ""
-    kind = err.get("type", "")
-    if kind == "extra_forbidden":
-        return f"unknown key '{key}' (allowed keys: {', '.join(MANIFEST_KEYS)})"
-    if kind == "missing":
-        return f"missing required key '{key}'"
-    if kind == "string_pattern_mismatch" and key in ("name", "dependencies"):
-        return (
-            f"invalid plugin name {json.dumps(err.get('input'))}: use lowercase letters, digits, '.', '_' "
-            f"and '-', starting with a letter or digit, at most 64 characters"
-        )
-    if kind == "string_pattern_mismatch" and key == "version":
-        return f"invalid version {json.dumps(err.get('input'))}: use a semantic version such as 1.0.0"
-    if kind == "dict_type" and not loc:
-        return "plugin.json must hold a JSON object"
-    if kind == "value_error":
-        return f"'{key}': {str(err.get('msg', 'invalid')).removeprefix('Value error, ')}"
-    return f"'{key}': {err.get('msg', 'invalid')}" if key else str(err.get("msg", "invalid"))
-
-
-def parse_manifest_data(data: Any, *, file: str | None = None) -> tuple[PluginManifest | None, list[Diagnostic]]:
-    """Validate already-decoded JSON; every problem becomes one diagnostic."""
-    try:
-        return PluginManifest.model_validate(data), []
-    except ValidationError as exc:
-        diags = [
-            Diagnostic("error", "manifest-schema", _friendly(dict(e)), file, _pointer(tuple(e["loc"])))
-            for e in exc.errors(include_url=False)
-        ]
-    if isinstance(data, dict) and isinstance(data.get("dependencies"), list):
-        deps = data["dependencies"]
-        dups = sorted({d for d in deps if isinstance(d, str) and deps.count(d) > 1})
-        if dups:
-            diags.append(
-                Diagnostic(
-                    "warning",
-                    "manifest-schema",
-                    f"dependencies listed twice: {', '.join(dups)}",
-                    file,
-                    "/dependencies",
-                )
-            )
-    return None, diags
-
-
-def read_manifest(manifest_path: Path) -> tuple[Any, PluginManifest | None, list[Diagnostic]]:
+def read_manifest(manifest_path: Path) -> tuple[Any, Manifest | None, list[Diagnostic]]:
     """Read and validate one `plugin.json`. Returns (raw JSON or None, manifest or None, diagnostics)."""
     file = str(manifest_path)
     try:
@@ -266,7 +255,7 @@ def contained_path(plugin_dir: Path, value: str, *, root_real: str | None = None
 
 
 def check_paths(
-    manifest: PluginManifest, plugin_dir: Path, *, file: str | None = None, root_real: str | None = None
+    manifest: Manifest | PluginManifest, plugin_dir: Path, *, file: str | None = None, root_real: str | None = None
 ) -> list[Diagnostic]:
     """Containment and existence of `entry` and `configSchema`. Run before anything is spawned."""
     out: list[Diagnostic] = []
@@ -309,7 +298,7 @@ def check_paths(
     return out
 
 
-def load_manifest(plugin_dir: Path) -> PluginManifest:
+def load_manifest(plugin_dir: Path) -> Manifest:
     """Strict form: the manifest of `plugin_dir`, or a `ManifestError` listing every problem."""
     path = plugin_dir / MANIFEST_FILE
     _raw, manifest, diags = read_manifest(path)

@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 PRICE_COLUMNS = ("open", "high", "low", "close")
 VALUE_COLUMNS = (*PRICE_COLUMNS, "volume")
@@ -37,6 +36,8 @@ def values_f64(arr: pa.Array, column: str) -> F64Array:
     if arr.null_count:
         raise BadValue(first_null(arr), column, f"missing value in '{column}'")
     if arr.type != pa.float64():
+        import pyarrow.compute as pc  # here, not at the top: pyarrow.compute costs ~50 ms of start-up
+
         arr = pc.cast(arr, pa.float64(), safe=False)
     return arr.to_numpy(zero_copy_only=False)  # type: ignore[no-any-return]
 

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from plughost.errors import ConfigError, DataError
 
@@ -139,6 +138,10 @@ class TimestampCodec:
 
 
 def _ints(arr: pa.Array, column: str) -> I64Array:
+    if arr.type == pa.int64():  # a cast to its own type is a copy; Array.cast would import pyarrow.compute
+        return arr.to_numpy()  # type: ignore[no-any-return]
+    import pyarrow.compute as pc  # here, not at the top: pyarrow.compute costs ~50 ms of start-up
+
     if pa.types.is_integer(arr.type):
         try:
             return arr.cast(pa.int64()).to_numpy()  # type: ignore[no-any-return]
@@ -169,6 +172,8 @@ def _scale(raw: I64Array, unit: str, column: str) -> I64Array:
 
 
 def _iso_ms(arr: pa.Array, column: str) -> I64Array:
+    import pyarrow.compute as pc  # here, not at the top: pyarrow.compute costs ~50 ms of start-up
+
     for target in (pa.timestamp("ns", "UTC"), pa.timestamp("ns")):
         try:
             return pc.cast(arr, target).cast(pa.int64()).to_numpy() // 1_000_000  # type: ignore[no-any-return]
@@ -222,6 +227,8 @@ def timestamp_codec(t: pa.DataType, column: str, batches: Callable[[], Iterator[
     if kind == "int" and known_range is not None:
         unit = unit_from_magnitude(max(abs(known_range[0]), abs(known_range[1])))
         return TimestampCodec(kind, unit, unit, column)
+    import pyarrow.compute as pc  # here, not at the top: pyarrow.compute costs ~50 ms of start-up
+
     max_abs = 0
     base = 0
     for batch in batches():

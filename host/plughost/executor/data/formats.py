@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
@@ -118,6 +117,8 @@ class Reader:
         try:
             for batch in self._raw_batches(read, batch_size, groups):
                 if symbol is not None:
+                    import pyarrow.compute as pc  # here, not at the top: pyarrow.compute costs ~50 ms of start-up
+
                     # Filtering here rather than in the scanner keeps one code path for every format.
                     batch = batch.filter(pc.equal(batch.column(symbol_column), symbol))
                     if read is not columns:

@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from plughost.errors import DataError
 
@@ -218,7 +217,12 @@ class CandleSource:
         if sym.null_count:
             raise DataError("missing symbol", file=self._file, row=base + first_null(sym) + 1,
                             column=self._cols["symbol"])
-        enc = sym if pa.types.is_dictionary(sym.type) else pc.dictionary_encode(sym)
+        if pa.types.is_dictionary(sym.type):
+            enc = sym
+        else:
+            import pyarrow.compute as pc  # here, not at the top: pyarrow.compute costs ~50 ms of start-up
+
+            enc = pc.dictionary_encode(sym)
         local_names = enc.dictionary.to_pylist()
         local = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
         for j, name in enumerate(local_names):

@@ -6,8 +6,6 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from referencing.exceptions import Unresolvable
-
 _MISSING = object()
 _MAX_DEPTH = 32  # schema nesting followed; deeper is left as given (the validator reports what matters)
 
@@ -16,6 +14,8 @@ def _lookup(node: dict[str, Any], resolver: Any) -> tuple[dict[str, Any], Any] |
     ref = node.get("$ref")
     if not isinstance(ref, str):
         return None
+    from referencing.exceptions import Unresolvable  # here: only a plugin with a schema needs referencing
+
     try:
         resolved = resolver.lookup(ref)
     except Unresolvable:

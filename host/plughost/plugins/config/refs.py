@@ -11,18 +11,17 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urljoin, urlsplit
-
-from referencing import Resource
-from referencing.exceptions import NoSuchResource, Unresolvable
-from referencing.jsonschema import DRAFT202012
 
 from plughost.plugins.manifest import Diagnostic, contained_path
 from plughost.safefile import loads_json, read_text
 
 BASE_URI = "https://plugin.plughost.invalid/"
 _SKIP_KEYWORDS = frozenset({"const", "enum", "default", "examples"})
+
+if TYPE_CHECKING:  # referencing is imported only when a schema is loaded (plugins without one never pay for it)
+    from referencing import Resource
 
 
 class RefRefused(Exception):
@@ -87,6 +86,9 @@ def _iter_refs(node: Any, base: str, path: tuple[str, ...] = ()) -> Iterator[tup
 
 def make_retrieve(plugin_dir: Path) -> Any:
     """The registry's retrieve function: files inside `plugin_dir` only."""
+    from referencing import Resource
+    from referencing.exceptions import NoSuchResource
+    from referencing.jsonschema import DRAFT202012
 
     def retrieve(uri: str) -> Resource[Any]:
         if not uri.startswith(BASE_URI):
@@ -112,6 +114,8 @@ def make_retrieve(plugin_dir: Path) -> Any:
 
 def ref_diagnostics(root_uri: str, schema: Any, path: Path, plugin_dir: Path, resolver: Any) -> list[Diagnostic]:
     """Every `$ref` that is remote, leaves the folder, or does not resolve (local files followed)."""
+    from referencing.exceptions import Unresolvable
+
     out: list[Diagnostic] = []
     queue: list[tuple[str, Any, str]] = [(root_uri, schema, str(path))]
     done: set[str] = set()

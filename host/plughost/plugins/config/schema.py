@@ -14,13 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
-from referencing import Registry as RefRegistry
-from referencing import Resource
-from referencing.exceptions import Unresolvable
-from referencing.jsonschema import DRAFT202012
-
 from plughost.errors import ConfigError
 from plughost.plugins.config.defaults import apply_defaults
 from plughost.plugins.config.refs import (
@@ -34,7 +27,11 @@ from plughost.plugins.config.refs import (
 from plughost.plugins.manifest import Diagnostic, contained_path
 from plughost.safefile import FileLimitError, loads_json, read_text
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # jsonschema and referencing (~37 ms) are imported only when a schema is loaded
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
+    from referencing import Registry as RefRegistry
+
     from plughost.plugins.registry.entry import PluginEntry
 
 
@@ -51,6 +48,8 @@ class PluginSchema:
 
     @property
     def validator(self) -> Draft202012Validator:
+        from jsonschema import Draft202012Validator
+
         return Draft202012Validator(
             self.schema, registry=self.registry, format_checker=Draft202012Validator.FORMAT_CHECKER
         )
@@ -61,6 +60,8 @@ class PluginSchema:
     # ---- validation
     def problems(self, config: Any) -> list[str]:
         """Every validation error as `"<pointer>: <message>"`, sorted by location."""
+        from referencing.exceptions import Unresolvable
+
         out: list[tuple[str, str]] = []
         try:
             errors = list(self.validator.iter_errors(config))
@@ -85,6 +86,8 @@ class PluginSchema:
     # ---- static checks
     def diagnostics(self) -> list[Diagnostic]:
         """Meta-schema errors (all of them) and every `$ref` that is remote or does not resolve."""
+        from jsonschema import Draft202012Validator
+
         file = str(self.path)
         out = [
             Diagnostic(
@@ -111,6 +114,10 @@ class PluginSchema:
 
 def load_schema(path: Path, plugin_dir: Path, *, plugin: str | None = None) -> PluginSchema:
     """Read a config schema that lies inside `plugin_dir`. ConfigError when unreadable or not an object."""
+    from referencing import Registry as RefRegistry
+    from referencing import Resource
+    from referencing.jsonschema import DRAFT202012
+
     real, why = (
         contained_path(plugin_dir, os.path.relpath(path, plugin_dir))
         if path.is_absolute()

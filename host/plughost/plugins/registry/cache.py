@@ -9,14 +9,14 @@ import os
 from pathlib import Path
 from typing import Any
 
-from plughost.plugins.manifest import Diagnostic, PluginManifest
+from plughost.plugins.manifest import Diagnostic, Manifest
 from plughost.safefile import atomic_write, loads_json, read_text
 
 CACHE_FILE = "cache/registry.json"
 CACHE_VERSION = 1
 
 Cache = dict[str, Any]  # plugin folder -> {manifest_stat, entry_stat, raw, manifest, diagnostics}
-Found = tuple[Any, PluginManifest | None, list[Diagnostic]]  # (raw JSON, manifest, diagnostics) of a manifest
+Found = tuple[Any, Manifest | None, list[Diagnostic]]  # (raw JSON, manifest, diagnostics) of a manifest
 
 
 def stat_key(path: Path | None) -> list[int] | None:
@@ -43,8 +43,10 @@ def cached(cache: Cache | None, plugin_dir: Path, manifest_stat: list[int] | Non
     if hit.get("entry_stat") != _entry_stat(plugin_dir, raw):
         return None
     manifest_dict = hit.get("manifest")
-    # written by us from a validated model: no need to validate again
-    manifest = PluginManifest.model_construct(**manifest_dict) if manifest_dict is not None else None
+    try:  # written by us from a validated manifest: no need to validate again
+        manifest = Manifest(**manifest_dict) if manifest_dict is not None else None
+    except TypeError:  # not a manifest this version wrote: read the folder again
+        return None
     return raw, manifest, [Diagnostic(**d) for d in hit.get("diagnostics", [])]
 
 
@@ -54,7 +56,7 @@ def remember(cache: Cache, plugin_dir: Path, manifest_stat: list[int], found: Fo
         "manifest_stat": manifest_stat,
         "entry_stat": _entry_stat(plugin_dir, raw),
         "raw": raw if isinstance(raw, dict) else None,
-        "manifest": manifest.model_dump() if manifest else None,
+        "manifest": manifest.to_dict() if manifest else None,
         "diagnostics": [d.to_dict() for d in diags],
     }
 

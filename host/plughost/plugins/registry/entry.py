@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from plughost.errors import ManifestError
-from plughost.plugins.manifest import MANIFEST_FILE, Diagnostic, PluginManifest, contained_path
+from plughost.plugins.manifest import MANIFEST_FILE, Diagnostic, Manifest, contained_path
 
 
 @dataclass
@@ -17,7 +17,7 @@ class PluginEntry:
 
     name: str  # the manifest's name; for a broken manifest, its raw `name` or the folder's name
     path: Path  # the plugin folder
-    manifest: PluginManifest | None
+    manifest: Manifest | None
     diagnostics: list[Diagnostic] = field(default_factory=list)
     enabled: bool = True
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from plughost.errors import ConfigError
-from plughost.plugins.manifest import MANIFEST_FILE, Diagnostic, PluginManifest, check_paths, read_manifest
+from plughost.plugins.manifest import MANIFEST_FILE, Diagnostic, Manifest, check_paths, read_manifest
 from plughost.plugins.registry.cache import Cache, cached, remember, stat_key
 from plughost.plugins.registry.entry import PluginEntry
 
@@ -38,7 +38,7 @@ def scan_plugin_dir(
 
 
 def _unusable_schema(
-    manifest: PluginManifest, plugin_dir: Path, file: str, diags: list[Diagnostic]
+    manifest: Manifest, plugin_dir: Path, file: str, diags: list[Diagnostic]
 ) -> list[Diagnostic]:
     """A config schema that would break every use of the plugin (circular $ref, over the file limits)
     makes the plugin invalid in the listing too, not only in `validate-plugin`."""
