@@ -13,6 +13,7 @@ import { DEFAULT_MAX_FRAME } from './framing';
 import { MAGIC_COOKIE } from './version';
 import { startStackWatchdog } from './watchdog';
 import { spinnerFromEnv } from './spin';
+import { applyAssignment, readAssignment, spareFdFromEnv, warmModuleLoader } from './spare';
 
 const log = (line: string): void => {
   process.stderr.write(line.endsWith('\n') ? line : line + '\n');
@@ -47,6 +48,26 @@ async function main(): Promise<void> {
   // Stack traces of a built plugin point at its src/*.ts lines (its tsconfig emits source maps).
   process.setSourceMapsEnabled(true);
   const writeFrame = protectStdout();
+  let watchdog: Promise<void> | null = null;
+  const spareFd = spareFdFromEnv();
+  if (spareFd !== null) {
+    // A warm spare (spare.ts): everything that needs no plugin is done before it waits, the stack
+    // watchdog's thread and the module loader included.
+    watchdog = startStackWatchdog();
+    await Promise.all([watchdog, warmModuleLoader()]);
+    let assignment;
+    try {
+      assignment = readAssignment(spareFd);
+    } catch (e) {
+      fatal(`plughost runner: bad assignment from the host: ${(e as Error)?.message ?? String(e)}`);
+    }
+    if (assignment === null) process.exit(0); // not needed after all
+    try {
+      applyAssignment(assignment);
+    } catch (e) {
+      fatal(`plughost runner: could not become the plugin's process: ${(e as Error)?.message ?? String(e)}`);
+    }
+  }
   const spinner = spinnerFromEnv(); // after the fd 1 swap, which wants no file opened in between
   const write = (frame: Uint8Array): void => {
     writeFrame(frame);
@@ -60,7 +81,7 @@ async function main(): Promise<void> {
   const maxFrame = maxFrameFromEnv();
   watchParent();
 
-  const watchdog = startStackWatchdog(); // its thread starts while the plugin loads
+  watchdog ??= startStackWatchdog(); // its thread starts while the plugin loads
   let plugin;
   try {
     plugin = await loadPlugin(entry, kind);

@@ -52,7 +52,7 @@ class BatchOptions:
     max_retries: int = 2                 # extra attempts for a run whose plugin process died
     retry_errors: tuple[str, ...] = ()   # further codes to retry (e.g. "PLUGIN_ERROR"), opt-in
     quarantine_after: int = 5            # crashes of one plugin since its last success -> quarantined
-    warm_starts: bool = True             # serve Python plugin spawns from a warm pool when available
+    warm_starts: bool = True             # serve plugin spawns (Python, Node) from a warm pool when available
     max_runs: int = MAX_RUNS_DEFAULT     # refuse a batch that expands to more runs (counted, not expanded)
     sandbox: bool = False                # every run's plugins sandboxed (a run's own `sandbox` key wins)
 

@@ -5,8 +5,8 @@ A job is a `BatchJob` and its result a `JobResult` (batch/job.py: plain fields, 
 Start cost: the time from dispatch to the strategy's completed handshake (`start_cost_s`), and the
 strategy's spawn-to-handshake time (`spawn_s`), measured by the plugin loader this worker passes to the run
 (`RunHooks.load_plugin`, wrapping the one it was given). With warm starts on (`enable_warm`, once per worker
-process) the worker's runs start their Python plugins from a fork server (a `WarmSpawner` passed to
-`run_backtest`); otherwise cold.
+process) the worker's runs start their Python plugins from a fork server and their Node plugins from a
+Node runner started ahead of time (a `WarmSpawner` passed to `run_backtest`); otherwise cold.
 """
 
 from __future__ import annotations

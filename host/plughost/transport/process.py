@@ -98,6 +98,13 @@ def plugin_vars(spec: LaunchSpec) -> dict[str, str]:
     }
 
 
+def launch_command(spec: LaunchSpec, max_frame: int) -> tuple[list[str], dict[str, str]]:
+    """The argv and whole environment of a cold start of `spec` (its tree token and stack pipe aside)."""
+    argv, lang_env = command_for(spec)
+    return argv, plugin_environment({**base_protocol_vars(max_frame), **lang_env, **plugin_vars(spec)},
+                                    spec.extra_env)
+
+
 # Every process started for a plugin carries a token of its own in this variable, and so do its descendants
 # (they inherit the environment): kill() finds those that left the plugin's process group (setsid) by it.
 TREE_TOKEN_VAR = "PLUGHOST_TREE_TOKEN"
@@ -178,16 +185,11 @@ class PluginProcess:
     def spawn(cls, spec: LaunchSpec, *, max_frame: int = DEFAULT_MAX_FRAME) -> PluginProcess:
         """Start the plugin's process cold: a new interpreter (or Node) for it alone."""
         make_undumpable()
+        argv, env = launch_command(spec, max_frame)
         if spec.sandbox:
             from .sandbox import sandboxed_command
 
-            argv, lang_env = command_for(spec)
-            env = plugin_environment({**base_protocol_vars(max_frame), **lang_env, **plugin_vars(spec)},
-                                     spec.extra_env)
             argv, env = sandboxed_command(spec, argv, env)
-            return cls.start(spec, argv, env)
-        argv, lang_env = command_for(spec)
-        env = plugin_environment({**base_protocol_vars(max_frame), **lang_env, **plugin_vars(spec)}, spec.extra_env)
         return cls.start(spec, argv, env)
 
     @classmethod
@@ -306,11 +308,11 @@ class Spawner(Protocol):
     """How plugin processes are started: passed in where plugins are started (`start_plugin`, the loader,
     the engine, a batch worker), cold unless the caller chose otherwise."""
 
-    warm: bool  # whether starts may come from a fork server (reported in batch results)
+    warm: bool  # whether starts may be warm: a fork server, Node spares (reported in batch results)
 
     def spawn(self, spec: LaunchSpec, *, max_frame: int = DEFAULT_MAX_FRAME) -> PluginProcess: ...
 
-    def close(self) -> None: ...  # stop what serves the starts (a fork server)
+    def close(self) -> None: ...  # stop what serves the starts (a fork server, Node spares)
 
 
 class ColdSpawner:
