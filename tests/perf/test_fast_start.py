@@ -60,6 +60,13 @@ def test_a_run_does_without_pandas_and_makes_the_same_results(tmp_path):
     assert (tmp_path / "out" / "runs" / "lean" / "report.html").is_file()
     trades = pq.read_table(tmp_path / "out" / "runs" / "lean" / "trades.parquet").to_pylist()
     assert len(trades) > 10
+    # rewriting the pages of that folder does without pandas too, and gives the same run page
+    page = (tmp_path / "out" / "runs" / "lean" / "report.html").read_bytes()
+    (tmp_path / "out" / "runs" / "lean" / "report.html").unlink()
+    again = _cli("report", str(tmp_path / "out"))
+    assert again.returncode == 0, again.stderr
+    assert "'pandas'" not in again.stdout.split("MODULES", 1)[1]
+    assert (tmp_path / "out" / "runs" / "lean" / "report.html").read_bytes() == page
     # the same run in a process that has pandas (e.g. the Python API's) gives the same trades
     import pytest
 

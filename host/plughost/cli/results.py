@@ -123,7 +123,9 @@ def report(out_dir: Path, title: str | None) -> None:
     Works on any folder written by `plughost run`, with or without a batch journal. The pages are
     self-contained and work offline. Exit status 0, or 2 when DIR holds no run."""
     from ..reports import write_reports
+    from .nopandas import without_pandas
 
     _folder(out_dir)  # a clear error before anything is written
-    path = write_reports(out_dir, title=title)
+    with without_pandas():
+        path = write_reports(out_dir, title=title)
     click.echo(str(path))

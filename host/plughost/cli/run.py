@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +14,7 @@ import click
 from ..errors import PlughostError, UnsafeOutput, UsageError, WarningCode
 from ..safefile import dumps
 from .common import complete_plugins, handle_errors, open_registry, plugins_dir_option
+from .nopandas import without_pandas
 
 if TYPE_CHECKING:
     from ..executor.engine import RunOutcome
@@ -158,41 +156,13 @@ def run(
 
         sys.exit(watch_backtest(data, config_path=config_path, plugins_dirs=plugins_dirs, out_dir=out_dir,
                                 run_id=run_id, as_json=as_json))
-    with _without_pandas(), run_progress(f"{strategy} on {Path(candles).name}") as advance, \
+    with without_pandas(), run_progress(f"{strategy} on {Path(candles).name}") as advance, \
             disk_full_guard(out_dir, run_id):
         outcome = run_backtest(run_config, registry=registry, out_dir=out_dir, run_id=run_id,
                                base_dir=Path.cwd(), progress=advance)
-    with _without_pandas():
+    with without_pandas():
         _write_html(outcome, out_dir)
     _report(outcome, as_json)
-
-
-@contextmanager
-def _without_pandas() -> Iterator[None]:
-    """pyarrow imports pandas, when it is installed, the first time it turns an array into numpy or opens a
-    dataset, only to learn pandas' types: ~340 modules (~0.2 s) in a one-run command that never uses pandas
-    (plugins run in their own processes). While a run and its report are made, `import pandas` fails as
-    if it were not installed, unless something imported it already. PLUGHOST_KEEP_PANDAS=1 turns it off."""
-    if "pandas" in sys.modules or os.environ.get("PLUGHOST_KEEP_PANDAS") == "1":
-        yield
-        return
-    finder = _NoPandas()
-    sys.meta_path.insert(0, finder)
-    try:
-        yield
-    finally:
-        sys.meta_path.remove(finder)
-
-
-class _NoPandas:
-    """`import pandas` fails as if it were not installed (pyarrow then does without it). A meta path finder
-    needs only `find_spec`; importlib.abc is not subclassed because importing it costs ~8 ms (it pulls in
-    importlib.resources)."""
-
-    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
-        if name == "pandas" or name.startswith("pandas."):
-            raise ModuleNotFoundError(f"No module named {name!r} (plughost run does without pandas)", name=name)
-        return None
 
 
 def _write_html(outcome: RunOutcome, out_dir: Path) -> None:
