@@ -205,8 +205,9 @@ def run_cli(path: Path, strategy: str, out: Path) -> tuple[float, list[tuple[int
     config = out / "bench-run.json"
     config.write_text(json.dumps({"indicators": INDICATORS, "batch_size": 8192}))
     run_id = f"cli-{strategy}-{time.time_ns()}"
-    # the console script's own code, so that PYTHONPATH can point the bench at another checkout
-    cmd = [sys.executable, "-c", "import sys; from plughost.cli import main; sys.exit(main())", "run",
+    # the console script's own entry (pyproject's `plughost = "plughost.entry:main"`, with its exit), so that
+    # PYTHONPATH can point the bench at another checkout
+    cmd = [sys.executable, "-c", "from plughost.entry import main; main()", "run",
            "--strategy", strategy, "--candles", str(path), "--config", str(config),
            "--plugins-dir", str(PLUGINS), "--out", str(out), "--run-id", run_id]
     t = time.perf_counter()
