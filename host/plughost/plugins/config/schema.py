@@ -7,6 +7,8 @@ from __future__ import annotations
 import contextlib
 import copy
 import difflib
+import functools
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -86,21 +88,10 @@ class PluginSchema:
     # ---- static checks
     def diagnostics(self) -> list[Diagnostic]:
         """Meta-schema errors (all of them) and every `$ref` that is remote or does not resolve."""
-        from jsonschema import Draft202012Validator
-
         file = str(self.path)
         out = [
-            Diagnostic(
-                "error",
-                "config-schema",
-                f"not a valid JSON Schema (draft 2020-12): {e.message}",
-                file,
-                pointer(e.absolute_path),
-            )
-            for e in sorted(
-                Draft202012Validator(Draft202012Validator.META_SCHEMA).iter_errors(self.schema),
-                key=lambda e: list(map(str, e.absolute_path)),
-            )
+            Diagnostic("error", "config-schema", f"not a valid JSON Schema (draft 2020-12): {message}", file, at)
+            for message, at in _meta_schema_errors(json.dumps(self.schema, sort_keys=True))
         ]
         if out:  # not a schema: its $refs cannot be followed meaningfully (nor safely)
             return out
@@ -110,6 +101,18 @@ class PluginSchema:
     def ref_diagnostics(self) -> list[Diagnostic]:
         """Every `$ref` that is remote, leaves the folder, or does not resolve (local files followed)."""
         return ref_diagnostics(self.root_uri, self.schema, self.path, self.plugin_dir, self.resolver())
+
+
+@functools.lru_cache(maxsize=256)
+def _meta_schema_errors(schema_json: str) -> tuple[tuple[str, str], ...]:
+    """(message, pointer) of each meta-schema error of a schema given as canonical JSON. Cached: a batch
+    worker checks the same strategy's schema for every run, and the Draft 2020-12 meta-schema check was
+    ~3 ms of a ~25 ms warm run (its `$dynamicRef`s). The `$ref` checks read files and are not cached."""
+    from jsonschema import Draft202012Validator
+
+    errors = Draft202012Validator(Draft202012Validator.META_SCHEMA).iter_errors(json.loads(schema_json))
+    return tuple((e.message, pointer(e.absolute_path))
+                 for e in sorted(errors, key=lambda e: list(map(str, e.absolute_path))))
 
 
 def load_schema(path: Path, plugin_dir: Path, *, plugin: str | None = None) -> PluginSchema:
