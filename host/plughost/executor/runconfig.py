@@ -92,12 +92,7 @@ class RunConfig:
         if "features" in config:  # a config file may list the run's features too (docs/run-config.md)
             data["features"] = merge_features(config.pop("features"), data.get("features") or [])
         data["config"] = config
-        quick = quick_run_config(data)
-        if quick is not None:
-            return quick
-        from .runconfig_model import problems as model_problems
-
-        run, found = model_problems(data)
+        run, found = checked_run_config(data)
         if run is not None:
             return run
         problems = [f"{loc or '(top)'}: {msg}" for loc, msg in found]
@@ -215,6 +210,16 @@ def _feature(value: Any) -> FeatureEntry:
                         on_error=cast(OnError, on_error), timeout=seconds)
 
 
+def checked_run_config(data: Any) -> tuple[RunConfig | None, list[tuple[str, str]]]:
+    """The run config `data` holds, or None with the model's problems as (location, message)."""
+    quick = quick_run_config(data)
+    if quick is not None:
+        return quick, []
+    from .runconfig_model import problems
+
+    return problems(data)
+
+
 def quick_run_config(data: Any) -> RunConfig | None:
     """The run config `data` plainly is, or None (the model then decides)."""
     if type(data) is not dict or not RunConfig.model_fields.keys() >= data.keys() \
@@ -328,12 +333,7 @@ def check_pre_run_change(before: RunConfig, after: dict[str, Any], plugin: str) 
             if key in config:
                 merged[key] = config.pop(key)
         merged["config"] = config
-    quick = quick_run_config(merged)
-    if quick is not None:
-        return quick
-    from .runconfig_model import problems as model_problems
-
-    run, found = model_problems(merged)
+    run, found = checked_run_config(merged)
     if run is not None:
         return run
     problems = [f"{loc}: {msg}" for loc, msg in found]
